@@ -1,0 +1,89 @@
+"""creditapp: sell prepaid credits through Stripe and spend them on paid features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: str | dict[str, Any] | None = None) -> Flask:
+    """Application factory: `config` is a config name or a dict of overrides."""
+    load_dotenv(ROOT / ".env")
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    configure(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_commands(app)
+    register_context(app)
+    return app
+
+
+def configure(app: Flask, config: str | dict[str, Any] | None) -> None:
+    """Load the config class for the environment, then apply any overrides."""
+    from creditapp.config import load_config
+
+    overrides = config if isinstance(config, dict) else {}
+    name = config if isinstance(config, str) else overrides.get("CONFIG_NAME")
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.from_object(load_config(name, app.instance_path))
+    app.config.update(overrides)
+    if "SQLALCHEMY_DATABASE_URI" in overrides and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides:
+        from creditapp.config import engine_options
+
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config["SQLALCHEMY_DATABASE_URI"])
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension objects to this app."""
+    from creditapp import auth_setup, observability, security, stripe_client
+    from creditapp.extensions import csrf, db, limiter, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    auth_setup.init_app(app)
+    stripe_client.init_app(app)
+    security.init_app(app)
+    observability.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount the blueprints: auth, billing, webhooks, features, account."""
+    from creditapp.blueprints import account, auth, billing, features, webhooks
+
+    for module in (auth, billing, webhooks, features, account):
+        app.register_blueprint(module.bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    """Errors answer HTML for pages, JSON for /api/, fragments for htmx."""
+    from creditapp import errors
+
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    """Add the `flask credits` and `flask stripe` command groups."""
+    from creditapp import cli
+
+    cli.init_app(app)
+
+
+def register_context(app: Flask) -> None:
+    """Values every template can use."""
+
+    @app.context_processor
+    def inject_mode() -> dict[str, Any]:
+        return {"stripe_test_mode": bool(app.config.get("STRIPE_API_BASE"))}

@@ -1,0 +1,58 @@
+"""Home, balance badge, balance API and health check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, make_response, render_template, request
+from flask_login import current_user, login_required
+
+from creditapp import ledger
+from creditapp.extensions import db
+from creditapp.htmx import STOP_POLLING, vary_on_htmx
+from creditapp.models import CreditPurchase
+
+bp = Blueprint("account", __name__)
+
+
+@bp.get("/")
+def home():
+    """Landing page; signed in it shows the balance and what to do next."""
+    return render_template("home.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the database answers, 503 otherwise."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return jsonify({"status": "unavailable", "database": "down"}), 503
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/credits/badge")
+@login_required
+def badge():
+    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles."""
+    status = 200
+    until = request.args.get("until")
+    if until:
+        purchase_status = db.session.execute(
+            sa.select(CreditPurchase.status).where(
+                CreditPurchase.stripe_checkout_session_id == until,
+                CreditPurchase.user_id == current_user.id,
+            )
+        ).scalar_one_or_none()
+        if purchase_status != "pending":
+            status = STOP_POLLING
+    body = render_template("_partials/badge.html", credits=current_user.credits)
+    return vary_on_htmx(make_response(body, status))
+
+
+@bp.get("/api/user/credits")
+@login_required
+def api_credits():
+    """The balance and the credits on hold, as JSON."""
+    balance = ledger.balance(current_user.id)
+    return jsonify({"credits": balance.credits, "held": balance.held})

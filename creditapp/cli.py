@@ -1,0 +1,87 @@
+"""`flask credits …` commands. Plain lines on stdout; errors on stderr, non-zero exit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from creditapp import history, ledger
+
+credits_cli = AppGroup("credits", help="Balances, grants, history, audit and stale holds.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    app.cli.add_command(credits_cli)
+
+
+def _user_id(email: str) -> int:
+    try:
+        return ledger.user_id_for_email(email)
+    except ledger.UnknownUser as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@credits_cli.command("balance")
+@click.argument("email")
+def balance_command(email: str) -> None:
+    """Print a user's balance."""
+    result = ledger.balance(_user_id(email))
+    held = f" ({result.held} on hold)" if result.held else ""
+    click.echo(f"{email.lower()}: {result.credits} credits{held}")
+
+
+@credits_cli.command("grant")
+@click.argument("email")
+@click.argument("amount", type=int)
+@click.option("--reason", required=True, help="Why; recorded with the adjustment.")
+def grant_command(email: str, amount: int, reason: str) -> None:
+    """Add (or, with a negative AMOUNT, remove) credits, recorded with a reason."""
+    try:
+        new_balance = ledger.grant(_user_id(email), amount, note=reason)
+    except ledger.InvalidAmount as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{email.lower()}: {amount:+d} credits ({reason}); balance now {new_balance}")
+
+
+@credits_cli.command("history")
+@click.argument("email")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+def history_command(email: str, limit: int) -> None:
+    """Print a user's ledger, newest first."""
+    entries = history.page(_user_id(email), limit=limit).entries
+    if not entries:
+        click.echo("no ledger entries")
+    for entry in entries:
+        click.echo(
+            f"{entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.amount:+7d}  {entry.kind:<10} {entry.description}"
+        )
+
+
+@credits_cli.command("audit")
+def audit_command() -> None:
+    """Check every balance against its ledger; exit 1 listing any mismatch."""
+    mismatches = ledger.audit()
+    if not mismatches:
+        click.echo("audit clean: every balance equals its ledger sum")
+        return
+    for m in mismatches:
+        click.echo(
+            f"MISMATCH user {m.user_id} {m.email}: balance {m.stored}, ledger sum {m.expected}",
+            err=True,
+        )
+    raise click.exceptions.Exit(1)
+
+
+@credits_cli.command("release-stale")
+@click.option("--older-than", type=click.IntRange(min=0), default=None, help="Seconds (default HOLD_TIMEOUT_SECONDS).")
+def release_stale_command(older_than: int | None) -> None:
+    """Release holds abandoned by crashed workers (safe to run from cron)."""
+    seconds = older_than if older_than is not None else current_app.config["HOLD_TIMEOUT_SECONDS"]
+    released = ledger.release_stale(timedelta(seconds=seconds))
+    for spend_id, user_id, amount in released:
+        click.echo(f"released spend {spend_id}: {amount} credits back to user {user_id}")
+    click.echo(f"released {len(released)} stale hold(s) older than {seconds}s")

@@ -1,0 +1,138 @@
+"""Configuration classes read from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEFAULT_PACKS = "credits_100,credits_500,credits_1000"
+GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
+
+
+def _int(name: str, default: int) -> int:
+    """Read an integer variable, failing loudly on a malformed value."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+class Config:
+    """Settings shared by every environment; values come from the environment."""
+
+    ENV_NAME = "development"
+    TESTING = False
+
+    def __init__(self, instance_path: str) -> None:
+        env = os.environ
+        self.SECRET_KEY = env.get("SECRET_KEY") or secrets.token_hex(32)
+        sqlite_path = Path(instance_path) / "creditapp.db"
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
+        self.APP_BASE_URL = env.get("APP_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.GOOGLE_CLIENT_ID = env.get("GOOGLE_CLIENT_ID", "")
+        self.GOOGLE_CLIENT_SECRET = env.get("GOOGLE_CLIENT_SECRET", "")
+        self.GOOGLE_DISCOVERY_URL = env.get("GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY)
+        self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY", "")
+        self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
+        self.STRIPE_API_BASE = env.get("STRIPE_API_BASE") or None
+        packs = env.get("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
+        self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
+        self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
+        self.IMAGE_PROVIDER = env.get("IMAGE_PROVIDER", "local")
+        self.OPENAI_API_KEY = env.get("OPENAI_API_KEY", "")
+        self.OPENAI_API_BASE = env.get("OPENAI_API_BASE", "https://api.openai.com/v1")
+        self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
+        self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
+        self.REDIS_URL = env.get("REDIS_URL") or None
+        self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+        self.WTF_CSRF_SSL_STRICT = False  # we check the Origin via SameSite cookies instead
+
+    def validate(self) -> None:
+        """Raise when a setting this environment needs is missing."""
+
+
+class DevelopmentConfig(Config):
+    """Local development: SQLite by default, the local stand-ins when no keys are set."""
+
+
+class TestingConfig(Config):
+    """The test suite: the database URL is given by the test fixtures."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+
+class ProductionConfig(Config):
+    """Production: refuses to start without its secrets; HTTPS-only cookies."""
+
+    ENV_NAME = "production"
+
+    def __init__(self, instance_path: str) -> None:
+        super().__init__(instance_path)
+        self.SESSION_COOKIE_SECURE = True
+        self.REMEMBER_COOKIE_SECURE = True
+        self.PREFERRED_URL_SCHEME = "https"
+
+    def validate(self) -> None:
+        """Refuse to run production without secrets or with the local Stripe stand-in."""
+        required = [
+            "SECRET_KEY",
+            "STRIPE_SECRET_KEY",
+            "STRIPE_WEBHOOK_SECRET",
+            "GOOGLE_CLIENT_ID",
+            "GOOGLE_CLIENT_SECRET",
+        ]
+        missing = [name for name in required if not os.environ.get(name)]
+        if missing:
+            raise RuntimeError(f"production needs these settings: {', '.join(missing)}")
+        if self.STRIPE_API_BASE:
+            raise RuntimeError("STRIPE_API_BASE must not be set in production")
+
+
+def engine_options(url: str) -> dict:
+    """Connection settings: PostgreSQL timeouts so no statement or lock waits forever."""
+    if not url.startswith("postgresql"):
+        return {}
+    timeouts = (
+        f"-c statement_timeout={_int('PG_STATEMENT_TIMEOUT_MS', 15000)}"
+        f" -c lock_timeout={_int('PG_LOCK_TIMEOUT_MS', 5000)}"
+        f" -c idle_in_transaction_session_timeout={_int('PG_IDLE_TX_TIMEOUT_MS', 60000)}"
+    )
+    connect_args: dict = {"options": timeouts, "connect_timeout": 5}
+    if os.environ.get("PGBOUNCER_TRANSACTION_MODE") == "1":
+        # PgBouncer in transaction mode cannot keep server-side prepared statements.
+        connect_args["prepare_threshold"] = None
+    return {
+        "pool_pre_ping": True,
+        "pool_size": _int("DB_POOL_SIZE", 10),
+        "max_overflow": _int("DB_MAX_OVERFLOW", 10),
+        "pool_recycle": 1800,
+        "connect_args": connect_args,
+    }
+
+
+CONFIGS = {
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+    "production": ProductionConfig,
+}
+
+
+def load_config(name: str | None, instance_path: str) -> Config:
+    """Build the config object for `name` (default from FLASK_ENV / CREDITAPP_CONFIG)."""
+    name = name or os.environ.get("CREDITAPP_CONFIG") or os.environ.get("FLASK_ENV") or "development"
+    if name not in CONFIGS:
+        raise RuntimeError(f"unknown config {name!r}; use one of {', '.join(CONFIGS)}")
+    config = CONFIGS[name](instance_path)
+    config.validate()
+    return config

@@ -1,0 +1,68 @@
+"""Error handlers: JSON for /api/, a fragment for htmx, a page otherwise."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from creditapp.extensions import db
+from creditapp.htmx import is_htmx, wants_json
+
+log = logging.getLogger("creditapp.errors")
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "insufficient_credits",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "server_error",
+    503: "unavailable",
+}
+
+
+def error_response(status: int, message: str, code: str | None = None):
+    """Render an error in the shape the client asked for."""
+    code = code or CODES.get(status, "error")
+    if wants_json():
+        return jsonify({"error": code, "message": message}), status
+    template = "_partials/error.html" if is_htmx() else "error.html"
+    return render_template(template, status=status, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers on the app."""
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, f"The form expired or was not sent from this site ({exc.description}). Reload the page and try again.", "csrf_failed")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        response = error_response(exc.code or 500, exc.description or exc.name)
+        if exc.code == 429 and getattr(exc, "retry_after", None):
+            response[0].headers["Retry-After"] = str(exc.retry_after)
+        return response
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def database_error(exc: Exception):
+        # The database is unreachable or timed out: a retryable 503, never a half-write.
+        db.session.rollback()
+        log.error("database error: %s", exc.__class__.__name__)
+        return error_response(503, "The service is briefly unavailable. Please try again.")
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc: InternalServerError):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Something went wrong on our side. Nothing was charged twice; please try again.")
+

@@ -1,0 +1,156 @@
+"""Database models. Table names are part of the contract (DESIGN §3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from creditapp.extensions import db
+
+# BIGINT ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+Json = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
+
+PURCHASE_STATUSES = ("pending", "completed", "failed", "expired")
+SPEND_STATUSES = ("held", "captured", "released")
+ADJUSTMENT_REASONS = ("signup_bonus", "admin", "refund", "dispute", "dispute_won")
+EVENT_STATUSES = ("processed", "ignored", "failed")
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+class User(db.Model):
+    """A person who signed in with Google; `credits` is the denormalised balance."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    google_sub: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(255), default="")
+    avatar_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    credits: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+    # Flask-Login protocol, spelled out so the model carries no mixin state.
+    is_active = True
+    is_authenticated = True
+    is_anonymous = False
+
+    def get_id(self) -> str:
+        """The id Flask-Login keeps in the session."""
+        return str(self.id)
+
+
+class CreditPurchase(db.Model):
+    """One Stripe Checkout Session, created pending when the session is created."""
+
+    __tablename__ = "credit_purchases"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", PURCHASE_STATUSES), name="status"),
+        sa.CheckConstraint("credits_purchased > 0", name="credits_positive"),
+        sa.CheckConstraint(
+            "credits_clawed_back >= 0 AND credits_clawed_back <= credits_purchased",
+            name="clawback_bounded",
+        ),
+        sa.Index("ix_credit_purchases_user_created", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=False)
+    stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    stripe_price_id: Mapped[str] = mapped_column(sa.String(255))
+    credits_purchased: Mapped[int] = mapped_column(sa.Integer)
+    amount_paid: Mapped[int] = mapped_column(sa.Integer)
+    currency: Mapped[str] = mapped_column(sa.String(3))
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    # Cumulative amount Stripe reports refunded (minor units); refund clawback follows it.
+    amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    credits_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    credits_clawed_back: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class CreditSpend(db.Model):
+    """Credits held for, then captured by or released from, one feature use."""
+
+    __tablename__ = "credit_spends"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", SPEND_STATUSES), name="status"),
+        sa.CheckConstraint("credits_spent > 0", name="credits_positive"),
+        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_credit_spends_user_key"),
+        sa.Index("ix_credit_spends_user_created", "user_id", "created_at", "id"),
+        sa.Index(
+            "ix_credit_spends_held_created",
+            "created_at",
+            postgresql_where=sa.text("status = 'held'"),
+            sqlite_where=sa.text("status = 'held'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    feature_used: Mapped[str] = mapped_column(sa.String(64))
+    credits_spent: Mapped[int] = mapped_column(sa.Integer)
+    status: Mapped[str] = mapped_column(sa.String(16), default="held")
+    idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class CreditAdjustment(db.Model):
+    """A signed balance change that is neither a purchase nor a spend."""
+
+    __tablename__ = "credit_adjustments"
+    __table_args__ = (
+        sa.CheckConstraint(_in("reason", ADJUSTMENT_REASONS), name="reason"),
+        sa.UniqueConstraint("reason", "stripe_object_id", name="uq_credit_adjustments_reason_object"),
+        # The signup bonus is granted once per user, whatever races.
+        sa.Index(
+            "uq_credit_adjustments_signup_bonus",
+            "user_id",
+            unique=True,
+            postgresql_where=sa.text("reason = 'signup_bonus'"),
+            sqlite_where=sa.text("reason = 'signup_bonus'"),
+        ),
+        sa.Index("ix_credit_adjustments_user_created", "user_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    reason: Mapped[str] = mapped_column(sa.String(32))
+    admin_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    purchase_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_purchases.id"))
+    stripe_object_id: Mapped[str | None] = mapped_column(sa.String(255))
+    note: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class StripeEvent(db.Model):
+    """Every Stripe webhook delivery we accepted, stored once with its outcome."""
+
+    __tablename__ = "stripe_events"
+    __table_args__ = (sa.CheckConstraint(_in("status", EVENT_STATUSES), name="status"),)
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(255))
+    created: Mapped[int] = mapped_column(sa.BigInteger)
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json)
