@@ -23,6 +23,7 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     configure(app, config)
     register_extensions(app)
     register_blueprints(app)
+    register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
     register_context(app)
@@ -65,6 +66,13 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, billing, webhooks, features, account):
         app.register_blueprint(module.bp)
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Limit sign-in, checkout creation and spending per user."""
+    from creditapp import ratelimits
+
+    ratelimits.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

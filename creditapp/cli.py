@@ -15,7 +15,10 @@ credits_cli = AppGroup("credits", help="Balances, grants, history, audit and sta
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
+    from creditapp import billing_cli
+
     app.cli.add_command(credits_cli)
+    billing_cli.register(app, credits_cli)
 
 
 def _user_id(email: str) -> int:

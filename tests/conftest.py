@@ -130,3 +130,20 @@ def live_server(_app: Flask, ports: dict[str, int]) -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{ports['live']}"
     server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def emulator(ports: dict[str, int], live_server: str):
+    """The local Stripe and Google stand-ins, delivering webhooks to the live app."""
+    from tests.support.emulator import EmulatorProcess
+
+    process = EmulatorProcess(
+        port=ports["emulator"],
+        webhook_url=f"{live_server}/webhooks/stripe",
+        webhook_secret=WEBHOOK_SECRET,
+        google_client_id=GOOGLE_CLIENT_ID,
+        google_client_secret=GOOGLE_CLIENT_SECRET,
+        google_redirect_uris=[f"{live_server}/auth/callback"],
+    )
+    yield process
+    process.stop()
