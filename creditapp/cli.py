@@ -37,7 +37,8 @@ def balance_command(email: str) -> None:
     click.echo(f"{email.lower()}: {result.credits} credits{held}")
 
 
-@credits_cli.command("grant")
+# ignore_unknown_options lets a negative AMOUNT ("-5") through as an argument.
+@credits_cli.command("grant", context_settings={"ignore_unknown_options": True})
 @click.argument("email")
 @click.argument("amount", type=int)
 @click.option("--reason", required=True, help="Why; recorded with the adjustment.")

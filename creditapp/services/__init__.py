@@ -1,0 +1,1 @@
+"""Services: the rules, taking plain ids (billing, webhooks, sign-in)."""
