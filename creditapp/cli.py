@@ -81,7 +81,9 @@ def audit_command() -> None:
 
 
 @credits_cli.command("release-stale")
-@click.option("--older-than", type=click.IntRange(min=0), default=None, help="Seconds (default HOLD_TIMEOUT_SECONDS).")
+@click.option(
+    "--older-than", type=click.IntRange(min=0), default=None, help="Seconds (default HOLD_TIMEOUT_SECONDS)."
+)
 def release_stale_command(older_than: int | None) -> None:
     """Release holds abandoned by crashed workers (safe to run from cron)."""
     seconds = older_than if older_than is not None else current_app.config["HOLD_TIMEOUT_SECONDS"]

@@ -44,7 +44,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
-        return error_response(400, f"The form expired or was not sent from this site ({exc.description}). Reload the page and try again.", "csrf_failed")
+        return error_response(
+            400,
+            f"The form expired or was not sent from this site ({exc.description}). "
+            "Reload the page and try again.",
+            "csrf_failed",
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -64,5 +69,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(InternalServerError)
     def server_error(exc: InternalServerError):
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "Something went wrong on our side. Nothing was charged twice; please try again.")
-
+        return error_response(
+            500, "Something went wrong on our side. Nothing was charged twice; please try again."
+        )

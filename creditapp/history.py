@@ -80,7 +80,9 @@ def page(user_id: int, before: str | None = None, limit: int = 50) -> Page:
             p.created_at,
             sa.case((p.status == "completed", p.credits_purchased), else_=0).label("amount"),
             p.status,
-            (sa.literal("Bought ") + sa.cast(p.credits_purchased, sa.String) + sa.literal(" credits")).label("description"),
+            (sa.literal("Bought ") + sa.cast(p.credits_purchased, sa.String) + sa.literal(" credits")).label(
+                "description"
+            ),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor))
         .order_by(p.created_at.desc(), p.id.desc())
@@ -115,8 +117,7 @@ def page(user_id: int, before: str | None = None, limit: int = 50) -> Page:
         sa.select(union).order_by(union.c.created_at.desc(), union.c.rank.desc(), union.c.id.desc()).limit(n)
     ).all()
     entries = [
-        Entry(r.kind, r.id, _aware(r.created_at), int(r.amount), r.status, r.description or "")
-        for r in rows
+        Entry(r.kind, r.id, _aware(r.created_at), int(r.amount), r.status, r.description or "") for r in rows
     ]
     more = len(entries) > limit
     entries = entries[:limit]

@@ -99,7 +99,9 @@ def test_failed_or_expired_purchases_are_never_credited(make_user):
 
 def refund_sequence(events: list[int]) -> tuple[int, int]:
     """Apply cumulative refund amounts to a fresh purchase; returns (balance, clawed back)."""
-    user_id, _ = ledger.register_user(f"sub-{events}", f"r{len(events)}-{id(events)}@example.com", "R", None, 0)
+    user_id, _ = ledger.register_user(
+        f"sub-{events}", f"r{len(events)}-{id(events)}@example.com", "R", None, 0
+    )
     purchase_id = pending_purchase(user_id, credits=500, amount=2000, session=f"cs_{id(events)}")
     ledger.complete_purchase(purchase_id, f"pi_{id(events)}", 2000, "usd")
     for amount in events:
@@ -198,9 +200,11 @@ def test_admin_grant_records_the_reason_and_a_debit_cannot_go_below_zero(make_us
     with pytest.raises(ledger.InvalidAmount):
         ledger.grant(user_id, 5, note="  ")
 
-    notes = db.session.execute(
-        sa.select(CreditAdjustment.note).where(CreditAdjustment.reason == "admin")
-    ).scalars().all()
+    notes = (
+        db.session.execute(sa.select(CreditAdjustment.note).where(CreditAdjustment.reason == "admin"))
+        .scalars()
+        .all()
+    )
     assert notes == ["goodwill"]
     assert balance_of(user_id) == 525
 

@@ -93,9 +93,7 @@ def test_same_key_from_two_users_are_separate_spends(app, make_user):
 
 
 def test_two_first_sign_ins_racing_create_one_user_with_one_bonus(app):
-    results = race(
-        app, lambda i: ledger.register_user("sub-race", "Race@Example.com", "Race", None, 500), 8
-    )
+    results = race(app, lambda i: ledger.register_user("sub-race", "Race@Example.com", "Race", None, 500), 8)
 
     assert all(isinstance(r, tuple) for r in results), results
     assert len({user_id for user_id, _ in results}) == 1
