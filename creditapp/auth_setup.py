@@ -2,27 +2,49 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
-from flask import Flask, jsonify, make_response, redirect, request, url_for
+from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
+from flask import Flask, current_app, jsonify, make_response, redirect, request, url_for
 
-from creditapp.extensions import db, login_manager, oauth
+from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
 from creditapp.models import User
+from creditapp.services.auth import safe_next_path
+
+PROVIDER_TIMEOUT_SECONDS = 10
+GOOGLE_CLIENT_KEY = "creditapp.google"
 
 
 def init_app(app: Flask) -> None:
     """Set up sign-in: the user loader, what signed-out requests get, the OAuth client."""
     login_manager.init_app(app)
-    oauth.init_app(app)
-    oauth.register(
+    # One OAuth registry per app: Authlib caches clients by name, so a shared registry
+    # would keep the first app's client id and discovery URL for every later app.
+    registry = OAuth(app)
+    app.extensions[GOOGLE_CLIENT_KEY] = registry.register(
         name="google",
         client_id=app.config["GOOGLE_CLIENT_ID"],
         client_secret=app.config["GOOGLE_CLIENT_SECRET"],
         server_metadata_url=app.config["GOOGLE_DISCOVERY_URL"],
-        client_kwargs={"scope": "openid email profile", "code_challenge_method": "S256"},
+        client_kwargs={
+            "scope": "openid email profile",
+            "code_challenge_method": "S256",
+            # Discovery, JWKS and token calls must never hang a worker.
+            "default_timeout": PROVIDER_TIMEOUT_SECONDS,
+        },
     )
+
+
+def google() -> FlaskOAuth2App:
+    """The current app's Google OpenID Connect client."""
+    return current_app.extensions[GOOGLE_CLIENT_KEY]
+
+
+def callback_url() -> str:
+    """The redirect URI registered with the provider (from APP_BASE_URL, never the Host header)."""
+    return current_app.config["APP_BASE_URL"] + "/auth/callback"
 
 
 @login_manager.user_loader
@@ -38,12 +60,26 @@ def load_user(user_id: str) -> User | None:
 @login_manager.unauthorized_handler
 def unauthorized():
     """Signed out: JSON gets 401, htmx gets HX-Redirect, pages go to the sign-in."""
-    login_url = url_for("auth.login") + "?" + urlencode({"next": request.full_path.rstrip("?")})
     if wants_json():
         return jsonify({"error": "unauthorized", "message": "Sign in first."}), 401
     if is_htmx():
         response = make_response("", 401)
-        response.headers["HX-Redirect"] = login_url
+        response.headers["HX-Redirect"] = login_url(_htmx_page_path())
         return response
-    return redirect(login_url)
+    return redirect(login_url(request.full_path.rstrip("?")))
 
+
+def login_url(next_path: str | None) -> str:
+    """`/login`, carrying `next` when it is a local path."""
+    next_path = safe_next_path(next_path)
+    base = url_for("auth.login")
+    return f"{base}?{urlencode({'next': next_path})}" if next_path else base
+
+
+def _htmx_page_path() -> str | None:
+    # An htmx request fetches a fragment; after sign-in the person belongs on the page
+    # they were looking at (HX-Current-URL), not on the fragment's URL.
+    current = urlsplit(request.headers.get("HX-Current-URL", ""))
+    if current.netloc != request.host:
+        return None
+    return current.path + (f"?{current.query}" if current.query else "")

@@ -1,0 +1,113 @@
+"""Sign-in rules: who a Google identity is, the first-sign-in welcome, safe `next` paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from creditapp import ledger
+from creditapp.extensions import db
+from creditapp.models import User
+
+MAX_NEXT_LENGTH = 2000
+
+
+class SignInRefused(Exception):
+    """The identity provider vouched for someone we must not sign in."""
+
+
+class UnverifiedEmail(SignInRefused):
+    """Google has not verified the account's e-mail address."""
+
+
+class IncompleteProfile(SignInRefused):
+    """The ID token lacks the subject or the e-mail address."""
+
+
+@dataclass(frozen=True)
+class GoogleProfile:
+    """What we keep from a validated ID token."""
+
+    sub: str
+    email: str
+    name: str
+    avatar_url: str | None
+    email_verified: bool
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in: whose account, and whether it was created just now."""
+
+    user_id: int
+    created: bool
+
+
+def profile_from_claims(claims: Mapping[str, Any]) -> GoogleProfile:
+    """Read a Google profile from validated ID-token claims; raises IncompleteProfile."""
+    sub = str(claims.get("sub") or "").strip()
+    email = str(claims.get("email") or "").strip().lower()
+    if not sub or "@" not in email:
+        raise IncompleteProfile("The Google account did not share an e-mail address.")
+    verified = claims.get("email_verified")
+    name = str(claims.get("name") or "").strip() or email.split("@", 1)[0]
+    picture = claims.get("picture")
+    return GoogleProfile(
+        sub=sub,
+        email=email,
+        name=name[:255],
+        avatar_url=str(picture)[:2048] if picture else None,
+        # Google sends a boolean; some providers send the string "true".
+        email_verified=verified is True or str(verified).lower() == "true",
+    )
+
+
+def sign_in(profile: GoogleProfile, bonus: int) -> SignIn:
+    """Find or create the user for a Google profile; a new user gets `bonus` credits once.
+
+    Raises UnverifiedEmail (nothing written) and ledger.EmailTaken (the address
+    belongs to another Google account; nothing written).
+    """
+    if not profile.email_verified:
+        raise UnverifiedEmail(profile.email)
+    user_id = refresh_profile(profile)
+    if user_id is not None:
+        return SignIn(user_id, created=False)
+    # The ledger creates the user and the bonus in one transaction, and a concurrent
+    # first sign-in for the same account ends up with the same user and no second bonus.
+    user_id, created = ledger.register_user(
+        profile.sub, profile.email, profile.name, profile.avatar_url, bonus=bonus
+    )
+    if not created:
+        refresh_profile(profile)
+    return SignIn(user_id, created=created)
+
+
+def refresh_profile(profile: GoogleProfile) -> int | None:
+    """Update name and avatar of the user with this Google subject; its id, or None if new."""
+    user_id = db.session.execute(
+        sa.update(User)
+        .where(User.google_sub == profile.sub)
+        .values(name=profile.name, avatar_url=profile.avatar_url)
+        .returning(User.id)
+    ).scalar_one_or_none()
+    db.session.commit()
+    return user_id
+
+
+def safe_next_path(value: str | None) -> str | None:
+    """Return `value` when it is a path on this site (`/…`), else None.
+
+    Refuses protocol-relative URLs (`//host`, `/\\host`, which browsers treat alike),
+    schemes, hosts, backslashes and control characters anywhere in the value.
+    """
+    if not value or len(value) > MAX_NEXT_LENGTH:
+        return None
+    if not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if "\\" in value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return None
+    return value
