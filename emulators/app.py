@@ -1,0 +1,80 @@
+"""The emulator's Flask app factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import catalog, checkout_page, controls, google, settings, stripe_api
+from .context import Emulator
+from .errors import StripeError
+from .google_tokens import OAuthError, OidcProvider
+from .stripe_state import Store
+from .webhooks import WebhookDispatcher
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the emulator app; ``config`` overrides the defaults (None: read the environment)."""
+    options = settings.from_env() if config is None else {**settings.DEFAULTS, **config}
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    emulator = build_emulator(options)
+    app.extensions["emulator"] = emulator
+    for blueprint in (stripe_api.bp, checkout_page.bp, controls.bp, google.bp):
+        app.register_blueprint(blueprint)
+    register_error_handlers(app)
+    emulator.dispatcher.start()
+    return app
+
+
+def build_emulator(options: dict[str, Any]) -> Emulator:
+    """Create the store (seeded), the webhook dispatcher and the Google provider."""
+    dispatcher = WebhookDispatcher(
+        options["webhook_url"],
+        options["webhook_secret"],
+        enabled=options["webhooks_enabled"],
+        max_attempts=options["max_attempts"],
+        retry_base_seconds=options["retry_base_seconds"],
+    )
+    store = Store(dispatcher)
+    catalog.seed(store)
+    provider = OidcProvider(
+        options["google_client_id"],
+        options["google_client_secret"],
+        options["google_redirect_uris"],
+    )
+    return Emulator(settings=options, store=store, dispatcher=dispatcher, google=provider)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer errors the way the emulated service would."""
+
+    @app.errorhandler(StripeError)
+    def stripe_error(exc: StripeError):
+        return jsonify(exc.body()), exc.status
+
+    @app.errorhandler(OAuthError)
+    def oauth_error(exc: OAuthError):
+        return jsonify(error=exc.error, error_description=exc.description), exc.status
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        app.logger.exception("emulator bug while serving %s %s", request.method, request.path)
+        if request.path.startswith("/v1/"):
+            body = StripeError("An unexpected error occurred in the emulator.", status=500, type="api_error")
+            return jsonify(body.body()), 500
+        return jsonify(error="server_error", message=str(exc)), 500
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if request.path.startswith("/v1/"):
+            message = (
+                f"Unrecognized request URL ({request.method}: {request.path}). "
+                "Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+            )
+            return jsonify(StripeError(message).body()), exc.code
+        if request.path.startswith(("/_emulator/", "/google/token", "/google/v1/")):
+            return jsonify(error=exc.name, message=exc.description), exc.code
+        return exc

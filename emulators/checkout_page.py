@@ -1,0 +1,127 @@
+"""The hosted Checkout page at a session's ``url``, plus the same actions as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, redirect, render_template_string, request
+
+from . import payments
+from .context import current
+from .errors import StripeError
+
+bp = Blueprint("checkout_page", __name__)
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Checkout (local Stripe)</title>
+<style>body{font-family:sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}
+.amount{font-size:2rem;font-weight:bold}.error{color:#b00020}.note{color:#555}
+button{display:block;width:100%;margin:.5rem 0;padding:.6rem;font-size:1rem}</style></head>
+<body><p class="note">Test mode - local Stripe emulator. No real money moves.</p>
+<h1>Checkout</h1>
+<ul>{% for item in items %}<li>{{ item.quantity }} &times; {{ item.description }}
+ ({{ money(item.amount_total) }})</li>{% endfor %}</ul>
+<p>Total: <span class="amount" id="amount">{{ money(session.amount_total) }}</span></p>
+{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
+{% if session.status == "open" %}
+<form method="post">
+<label>Discount % (promotion code)
+ <input type="number" name="discount_percent" min="0" max="100"></label>
+<button type="submit" name="action" value="pay">Pay</button>
+<button type="submit" name="action" value="pay_delayed">Pay with a delayed method</button>
+<button type="submit" name="action" value="decline">Decline</button>
+<button type="submit" name="action" value="cancel">Cancel</button>
+</form>
+{% else %}<p>This Checkout Session is {{ session.status }} ({{ session.payment_status }}).</p>
+{% endif %}</body></html>"""
+
+FORM_ACTIONS = {"pay": "succeeded", "pay_delayed": "async_pending", "decline": "declined"}
+
+
+def success_redirect(session: dict[str, Any]) -> str:
+    """Return the success URL with ``{CHECKOUT_SESSION_ID}`` filled in."""
+    return session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+
+
+def _money(session: dict[str, Any]):
+    currency = session["currency"]
+    symbol = "$" if currency == "usd" else currency.upper() + " "
+    return lambda cents: f"{symbol}{cents / 100:,.2f}"
+
+
+def _render(session: dict[str, Any], message: str = "", status: int = 200):
+    store = current().store
+    html = render_template_string(
+        PAGE,
+        session=session,
+        items=store.line_items.get(session["id"], []),
+        money=_money(session),
+        message=message,
+    )
+    return html, status
+
+
+@bp.get("/c/pay/<session_id>")
+def show(session_id: str):
+    """Show the amount and the Pay / delayed / Decline / Cancel buttons."""
+    store = current().store
+    with store.lock:
+        session = store.objects["checkout.session"].get(session_id)
+        if session is None:
+            return "<!doctype html><title>Not found</title><h1>Checkout Session not found</h1>", 404
+        return _render(session)
+
+
+@bp.post("/c/pay/<session_id>")
+def act(session_id: str):
+    """Pay, decline or cancel: a browser form gets redirects, a JSON body gets JSON."""
+    if request.is_json:
+        return _act_json(session_id, request.get_json(silent=True) or {})
+    store = current().store
+    action = request.form.get("action", "")
+    with store.lock:
+        session = store.objects["checkout.session"].get(session_id)
+        if session is None:
+            return "<!doctype html><title>Not found</title><h1>Checkout Session not found</h1>", 404
+        if action == "cancel":
+            if session["cancel_url"]:
+                return redirect(session["cancel_url"], code=303)
+            return _render(session, "Checkout cancelled.")
+        if action not in FORM_ACTIONS:
+            return _render(session, "Unknown action.", 400)
+        try:
+            payments.pay(
+                store,
+                session_id,
+                FORM_ACTIONS[action],
+                discount_percent=request.form.get("discount_percent") or None,
+            )
+        except StripeError as exc:
+            return _render(session, exc.message, 400)
+        if action == "decline":
+            return _render(session, "Your card was declined (card declined).")
+        return redirect(success_redirect(session), code=303)
+
+
+def _act_json(session_id: str, body: dict[str, Any]):
+    store = current().store
+    outcome = body.get("outcome", "succeeded")
+    with store.lock:
+        if outcome in {"canceled", "cancelled"}:
+            session = store.get("checkout.session", session_id)
+            return jsonify(session=session, redirect_url=session["cancel_url"])
+        session = payments.pay(
+            store,
+            session_id,
+            outcome,
+            discount_percent=body.get("discount_percent"),
+            email=body.get("email"),
+        )
+        if outcome == "declined":
+            error = {
+                "type": "card_error",
+                "code": "card_declined",
+                "message": "Your card was declined.",
+            }
+            return jsonify(session=session, redirect_url=None, error=error)
+        return jsonify(session=session, redirect_url=success_redirect(session))
