@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from flask import Flask
+from flask import Flask, g, request_started
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
@@ -63,9 +63,20 @@ def _app(database_url: str, ports: dict[str, int]) -> Iterator[Flask]:
 
     with app.app_context():
         upgrade()
+    request_started.connect(_fresh_g, app)
     yield app
     with app.app_context():
         db.engine.dispose()
+
+
+def _fresh_g(sender: Flask, **extra) -> None:
+    """Give every request an empty `g`, as it has in production.
+
+    Tests keep one app context pushed, which Flask reuses for requests made inside it;
+    without this, `g` (Flask-Login's cached user, the request id) would leak between
+    requests of one test, e.g. make a second client act as the first user.
+    """
+    g.__dict__.clear()
 
 
 @pytest.fixture

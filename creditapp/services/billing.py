@@ -1,0 +1,239 @@
+"""Buying credits: start a Checkout Session, fulfil a paid one, reconcile with Stripe.
+
+Balances change only through `creditapp.ledger`; this module creates the pending
+purchase rows and talks to Stripe. Functions take plain ids and values.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+
+from creditapp import ledger, stripe_client
+from creditapp.extensions import db
+from creditapp.models import CreditPurchase, utcnow
+from creditapp.services.packs import Pack
+
+log = logging.getLogger("creditapp.billing")
+
+purchases = CreditPurchase.__table__
+PAID = ("paid", "no_payment_required")
+
+
+class CheckoutUnavailable(Exception):
+    """Stripe could not create the Checkout Session; the purchase was marked failed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the success page shows about one of the user's purchases."""
+
+    session_id: str
+    status: str
+    credits: int
+    payment_status: str | None
+
+
+@dataclass(frozen=True)
+class ReconcileLine:
+    """The outcome for one Checkout Session seen by `reconcile`."""
+
+    session_id: str
+    outcome: str  # credited | already_completed | unpaid | not_pending | unknown
+    message: str
+
+
+def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
+    """Create the pending purchase and its Checkout Session; returns the session URL."""
+    # Committed before calling Stripe: whatever happens next, the webhook and
+    # `reconcile` can find this row through the session metadata.
+    purchase_id = db.session.execute(
+        sa.insert(purchases)
+        .values(
+            user_id=user_id,
+            stripe_price_id=pack.price_id,
+            credits_purchased=pack.credits,
+            amount_paid=pack.unit_amount,
+            currency=pack.currency,
+            status="pending",
+            created_at=utcnow(),
+        )
+        .returning(purchases.c.id)
+    ).scalar_one()
+    db.session.commit()
+    metadata = {"purchase_id": str(purchase_id), "user_id": str(user_id)}
+    params: dict[str, Any] = {
+        "mode": "payment",
+        "line_items": [{"price": pack.price_id, "quantity": 1}],
+        "client_reference_id": str(user_id),
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "customer_email": email,
+        "success_url": f"{base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
+        "cancel_url": f"{base_url}/checkout/cancel",
+    }
+    try:
+        session = stripe_client.client().v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": f"checkout-purchase-{purchase_id}"}
+        )
+    except stripe.StripeError as exc:
+        ledger.mark_purchase(purchase_id, "failed")
+        log.error("checkout session for purchase %s failed: %s", purchase_id, exc.__class__.__name__)
+        if isinstance(exc, stripe.APIConnectionError):
+            raise CheckoutUnavailable(503, "Stripe could not be reached. Nothing was charged.") from exc
+        raise CheckoutUnavailable(502, "Stripe refused to start the checkout. Nothing was charged.") from exc
+    db.session.execute(
+        sa.update(purchases)
+        .where(purchases.c.id == purchase_id)
+        .values(stripe_checkout_session_id=session.id)
+    )
+    db.session.commit()
+    return session.url
+
+
+def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
+    """Credit the purchase if the session is paid; True when this call credited it."""
+    if session.get("payment_status") not in PAID:
+        return False
+    intent = session.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    return ledger.complete_purchase(
+        purchase_id, intent or None, int(session.get("amount_total") or 0), session.get("currency") or "usd"
+    )
+
+
+def purchase_for_session(session: dict[str, Any]) -> int:
+    """The purchase a Checkout Session pays for (by session id, else its metadata)."""
+    purchase_id = db.session.execute(
+        sa.select(purchases.c.id).where(purchases.c.stripe_checkout_session_id == session["id"])
+    ).scalar_one_or_none()
+    if purchase_id is not None:
+        return purchase_id
+    purchase_id = _from_metadata(session.get("metadata"))
+    # The session id was never stored (a crash right after Stripe answered): adopt it.
+    adopted = db.session.execute(
+        sa.update(purchases)
+        .where(purchases.c.id == purchase_id, purchases.c.stripe_checkout_session_id.is_(None))
+        .values(stripe_checkout_session_id=session["id"])
+        .returning(purchases.c.id)
+    ).scalar_one_or_none()
+    db.session.commit()
+    if adopted is None:
+        raise ledger.UnknownPurchase(f"purchase {purchase_id} belongs to another checkout session")
+    return purchase_id
+
+
+def purchase_for_payment(payment_intent_id: str | None, metadata: dict[str, Any] | None) -> int:
+    """The purchase a PaymentIntent paid for: by its id, else by `metadata.purchase_id`.
+
+    Before a purchase is completed we do not know its PaymentIntent id yet, so the
+    metadata we put on the PaymentIntent is the fallback (retrieved when not given).
+    """
+    if payment_intent_id:
+        purchase_id = db.session.execute(
+            sa.select(purchases.c.id).where(purchases.c.stripe_payment_intent_id == payment_intent_id)
+        ).scalar_one_or_none()
+        if purchase_id is not None:
+            return purchase_id
+        if not (metadata or {}).get("purchase_id"):
+            intent = stripe_client.client().v1.payment_intents.retrieve(payment_intent_id)
+            metadata = intent.to_dict().get("metadata")
+    purchase_id = _from_metadata(metadata)
+    known_intent = db.session.execute(
+        sa.select(purchases.c.stripe_payment_intent_id).where(purchases.c.id == purchase_id)
+    ).scalar_one()
+    if known_intent and payment_intent_id and known_intent != payment_intent_id:
+        raise ledger.UnknownPurchase(f"purchase {purchase_id} was paid by another payment")
+    return purchase_id
+
+
+def _from_metadata(metadata: dict[str, Any] | None) -> int:
+    """The purchase named by our metadata, checked against its user; else UnknownPurchase."""
+    metadata = metadata or {}
+    try:
+        purchase_id = int(metadata["purchase_id"])
+        user_id = int(metadata["user_id"])
+    except (KeyError, TypeError, ValueError):
+        raise ledger.UnknownPurchase("no purchase_id/user_id in the metadata") from None
+    found = db.session.execute(
+        sa.select(purchases.c.id).where(purchases.c.id == purchase_id, purchases.c.user_id == user_id)
+    ).scalar_one_or_none()
+    if found is None:
+        raise ledger.UnknownPurchase(f"no purchase {purchase_id} for user {user_id}")
+    return purchase_id
+
+
+def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
+    """Fulfil the user's paid session if the webhook has not yet; None when it is not theirs."""
+    purchase_id = db.session.execute(
+        sa.select(purchases.c.id).where(
+            purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
+        )
+    ).scalar_one_or_none()
+    if purchase_id is None:
+        return None
+    payment_status = None
+    try:
+        session = (
+            stripe_client.client()
+            .v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent"]})
+            .to_dict()
+        )
+    except stripe.InvalidRequestError:
+        return None
+    except stripe.StripeError as exc:
+        # Stripe is unreachable: the webhook will credit it; the page keeps polling.
+        log.warning("could not retrieve checkout session %s: %s", session_id, exc.__class__.__name__)
+    else:
+        if session.get("client_reference_id") != str(user_id):
+            return None
+        payment_status = session.get("payment_status")
+        fulfil_session(purchase_id, session)
+    row = db.session.execute(
+        sa.select(purchases.c.status, purchases.c.credits_purchased).where(purchases.c.id == purchase_id)
+    ).one()
+    return Confirmation(session_id, row.status, row.credits_purchased, payment_status)
+
+
+def reconcile(since_hours: float) -> list[ReconcileLine]:
+    """Fulfil every paid Checkout Session created in the window that is not credited yet."""
+    since = int(time.time() - since_hours * 3600)
+    sessions = stripe_client.client().v1.checkout.sessions.list(
+        params={"created": {"gte": since}, "status": "complete", "limit": 100}
+    )
+    return [_reconcile_one(session.to_dict()) for session in sessions.auto_paging_iter()]
+
+
+def _reconcile_one(session: dict[str, Any]) -> ReconcileLine:
+    session_id = session["id"]
+    try:
+        purchase_id = purchase_for_session(session)
+    except ledger.UnknownPurchase as exc:
+        return ReconcileLine(session_id, "unknown", f"no matching purchase ({exc}); skipped")
+    if session.get("payment_status") not in PAID:
+        return ReconcileLine(session_id, "unpaid", f"purchase {purchase_id}: waiting for payment")
+    if fulfil_session(purchase_id, session):
+        row = db.session.execute(
+            sa.select(purchases.c.user_id, purchases.c.credits_purchased).where(purchases.c.id == purchase_id)
+        ).one()
+        return ReconcileLine(
+            session_id,
+            "credited",
+            f"purchase {purchase_id}: credited {row.credits_purchased} credits to user {row.user_id}",
+        )
+    status = db.session.execute(
+        sa.select(purchases.c.status).where(purchases.c.id == purchase_id)
+    ).scalar_one()
+    if status == "completed":
+        return ReconcileLine(session_id, "already_completed", f"purchase {purchase_id}: already credited")
+    return ReconcileLine(session_id, "not_pending", f"purchase {purchase_id} is {status}; not credited")

@@ -1,0 +1,252 @@
+"""The Stripe webhook: purchases credited once, bad deliveries refused, outages retried."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+from werkzeug.serving import make_server
+
+from creditapp import create_app, ledger
+from creditapp.extensions import db
+from tests.conftest import free_port
+from tests.support import stripe_helpers
+from tests.support.db import count_statements
+from tests.support.stripe_helpers import (
+    checkout,
+    credits,
+    emulator_config,
+    event,
+    event_count,
+    post_event,
+    purchase,
+    sign,
+    stored_event,
+    wait_for,
+    wait_for_credits,
+)
+from tests.support.threads import race
+
+stripe_env = stripe_helpers.stripe_env  # the fixture, shared by the billing test modules
+
+
+def test_paying_for_a_pack_credits_it_through_the_webhook(stripe_env, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+
+    stripe_env.pay(session_id)
+
+    wait_for_credits(user, 1000)
+    bought = purchase(session_id)
+    assert bought.status == "completed"
+    assert (bought.credits_purchased, bought.amount_paid, bought.currency) == (500, 2000, "usd")
+    assert bought.stripe_payment_intent_id.startswith("pi_")
+    completed = event("checkout.session.completed", session_id)
+    wait_for(lambda: stored_event(completed["id"]), what="the event row")
+    assert stored_event(completed["id"]).status == "processed"
+    assert ledger.audit() == []
+
+
+def test_same_event_delivered_twice_at_once_credits_once(
+    stripe_env, live_server, app, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        stripe_env.pay(session_id)
+    body = json.dumps(event("checkout.session.completed", session_id)).encode()
+
+    answers = race(app, lambda _i: post_event(live_server, body).status_code, 2)
+
+    assert answers == [200, 200]
+    assert credits(user) == 1000
+    assert event_count() == 1
+    assert ledger.audit() == []
+
+
+def test_duplicate_delivery_costs_at_most_two_statements(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        stripe_env.pay(session_id)
+    body = json.dumps(event("checkout.session.completed", session_id)).encode()
+    assert post_event(live_server, body).status_code == 200
+
+    with count_statements(db.engine) as log:
+        again = post_event(live_server, body)
+
+    assert again.status_code == 200
+    assert again.json()["status"] == "duplicate"
+    assert log.count <= 2, log.statements
+    assert credits(user) == 1000
+
+
+def test_delayed_payment_credits_only_when_it_settles(stripe_env, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+
+    stripe_env.pay(session_id, "async_pending")
+    completed = event("checkout.session.completed", session_id)
+    wait_for(lambda: stored_event(completed["id"]), what="the unpaid completion to be stored")
+    assert stored_event(completed["id"]).status == "processed"
+    assert credits(user) == 500
+    assert purchase(session_id).status == "pending"
+
+    stripe_env.settle(session_id, "succeeded")
+
+    wait_for_credits(user, 1000)
+    assert purchase(session_id).status == "completed"
+
+
+def test_failed_delayed_payment_marks_the_purchase_failed(stripe_env, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    stripe_env.pay(session_id, "async_pending")
+
+    stripe_env.settle(session_id, "failed")
+
+    wait_for(lambda: purchase(session_id).status == "failed", what="the purchase to fail")
+    assert credits(user) == 500
+
+
+def test_expired_session_marks_the_purchase_expired(stripe_env, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 100)
+
+    stripe_env.expire(session_id)
+
+    wait_for(lambda: purchase(session_id).status == "expired", what="the purchase to expire")
+    assert credits(user) == 500
+
+
+def test_fully_discounted_checkout_is_credited_without_a_payment(stripe_env, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 1000)
+
+    stripe_env.pay(session_id, discount_percent=100)
+
+    wait_for_credits(user, 1500)
+    bought = purchase(session_id)
+    assert (bought.status, bought.amount_paid, bought.stripe_payment_intent_id) == ("completed", 0, None)
+
+
+def _completed_body(stripe_env, live_server, client) -> bytes:
+    session_id = checkout(client, 500)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        stripe_env.pay(session_id)
+    return json.dumps(event("checkout.session.completed", session_id)).encode()
+
+
+def test_forged_stale_unsigned_or_malformed_deliveries_are_refused(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    body = _completed_body(stripe_env, live_server, client)
+    bad_json = b'{"id": "evt_1", "type": '
+    tampered = body.replace(b'"amount_total": 2000', b'"amount_total": 1')
+    assert tampered != body
+
+    answers = {
+        "forged": post_event(live_server, body, sign(body, secret="whsec_someone_else")),
+        "tampered": post_event(live_server, tampered, sign(body)),
+        "stale": post_event(live_server, body, sign(body, timestamp=int(time.time()) - 301)),
+        "missing": post_event(live_server, body, signature=None),
+        "garbled header": post_event(live_server, body, signature="t=abc,v1=zzz"),
+        "bad json": post_event(live_server, bad_json, sign(bad_json)),
+        "not an event": post_event(live_server, b"[1, 2]", sign(b"[1, 2]")),
+    }
+
+    assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 400)
+    assert event_count() == 0
+    assert credits(user) == 500
+
+
+def test_event_types_without_a_handler_are_stored_as_ignored(stripe_env, live_server):
+    evt = {
+        "id": "evt_unhandled_1",
+        "object": "event",
+        "type": "customer.created",
+        "created": int(time.time()),
+        "data": {"object": {"id": "cus_1", "object": "customer"}},
+    }
+
+    answer = post_event(live_server, evt)
+
+    assert answer.status_code == 200
+    assert stored_event("evt_unhandled_1").status == "ignored"
+
+
+def test_event_for_an_unknown_purchase_is_stored_as_failed_and_acknowledged(stripe_env, live_server):
+    evt = {
+        "id": "evt_unknown_purchase",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": "cs_not_ours",
+                "object": "checkout.session",
+                "payment_status": "paid",
+                "metadata": {"purchase_id": "999", "user_id": "999"},
+            }
+        },
+    }
+
+    answer = post_event(live_server, evt)
+
+    assert answer.status_code == 200
+    stored = stored_event("evt_unknown_purchase")
+    assert stored.status == "failed"
+    assert "no purchase 999" in stored.error
+
+
+def test_webhook_during_a_database_outage_is_retried_and_credited_once(
+    stripe_env, app, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    dead_port = free_port()  # nothing listens here: the database is "down"
+    same = ("SECRET_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "STRIPE_API_BASE", "APP_BASE_URL")
+    broken = create_app(
+        {
+            "CONFIG_NAME": "testing",
+            "RATELIMIT_ENABLED": False,
+            **{key: app.config[key] for key in same},
+            "SQLALCHEMY_DATABASE_URI": f"postgresql+psycopg://postgres@127.0.0.1:{dead_port}/creditapp",
+        }
+    )
+    server = make_server("127.0.0.1", free_port(), broken, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with emulator_config(
+            stripe_env, live_server, webhook_url=f"http://127.0.0.1:{server.port}/webhooks/stripe"
+        ):
+            stripe_env.pay(session_id)
+            completed = event("checkout.session.completed", session_id)
+            first = stripe_env.wait_for_deliveries(lambda d: d["event_id"] == completed["id"])[0]
+        assert first["status_code"] == 503
+        assert event_count() == 0
+        assert credits(user) == 500
+
+        stripe_env.resend(completed["id"])
+
+        wait_for_credits(user, 1000)
+        stripe_env.wait_for_deliveries(lambda d: d["event_id"] == completed["id"] and d["status_code"] == 200)
+        assert credits(user) == 1000
+        assert stored_event(completed["id"]).status == "processed"
+    finally:
+        server.shutdown()
+        with broken.app_context():
+            db.engine.dispose()
