@@ -5,6 +5,8 @@ from __future__ import annotations
 import stripe
 from flask import Flask, current_app
 
+TIMEOUT_SECONDS = 20
+
 
 def init_app(app: Flask) -> None:
     """Build the client from the app's Stripe settings."""
@@ -15,7 +17,8 @@ def init_app(app: Flask) -> None:
 
 def build_client(api_key: str, api_base: str | None) -> stripe.StripeClient:
     """A StripeClient; the emulator base replaces Stripe's API host when given."""
-    kwargs: dict = {"max_network_retries": 2}
+    # A short timeout: a hung Stripe call must not hold a worker (or the pack cache lock).
+    kwargs: dict = {"max_network_retries": 2, "http_client": stripe.RequestsClient(timeout=TIMEOUT_SECONDS)}
     if api_base:
         kwargs["base_addresses"] = {"api": api_base}
     return stripe.StripeClient(api_key or "sk_test_missing", **kwargs)
