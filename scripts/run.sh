@@ -45,7 +45,8 @@ if [ ${#stand_ins[@]} -gt 0 ]; then
     curl -fsS "${EMULATOR}/_emulator/health" >/dev/null 2>&1 && break
     sleep 0.2
   done
-  echo "Local stand-ins for ${stand_ins[*]} at ${EMULATOR} (no keys needed)."
+  names="${stand_ins[*]}"
+  echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed)."
 fi
 
 # SQLite allows one writer at a time: one worker with threads is plenty locally.
