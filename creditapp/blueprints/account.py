@@ -1,4 +1,4 @@
-"""Home, balance badge, balance API and health check."""
+"""Home, balance badge, balance API, history and health check."""
 
 from __future__ import annotations
 
@@ -6,12 +6,16 @@ import sqlalchemy as sa
 from flask import Blueprint, jsonify, make_response, render_template, request
 from flask_login import current_user, login_required
 
-from creditapp import ledger
+from creditapp import history, ledger
+from creditapp.errors import error_response
 from creditapp.extensions import db
-from creditapp.htmx import STOP_POLLING, vary_on_htmx
+from creditapp.features import registry, usage
+from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.models import CreditPurchase
 
 bp = Blueprint("account", __name__)
+
+CHART_DAYS = 30
 
 
 @bp.get("/")
@@ -56,3 +60,24 @@ def api_credits():
     """The balance and the credits on hold, as JSON."""
     balance = ledger.balance(current_user.id)
     return jsonify({"credits": balance.credits, "held": balance.held})
+
+
+@bp.get("/history")
+@login_required
+def history_page():
+    """The ledger, newest first, 50 lines a page; htmx "load more" gets just the next rows."""
+    before = request.args.get("before") or None
+    try:
+        page = history.page(current_user.id, before=before)
+    except history.BadCursor:
+        return error_response(
+            400, "That history link is not valid. Open History again to start from the newest entries."
+        )
+    if is_htmx() and before:
+        body = render_template("_partials/history_rows.html", page=page, feature_title=registry.title)
+    else:
+        days = usage.daily_spend(current_user.id, days=CHART_DAYS)
+        body = render_template(
+            "history.html", page=page, feature_title=registry.title, days=days, before=before
+        )
+    return vary_on_htmx(make_response(body))

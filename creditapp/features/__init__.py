@@ -1,0 +1,1 @@
+"""Paid features: each is a small module registered in `registry`, charged by `service`."""

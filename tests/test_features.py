@@ -1,0 +1,382 @@
+"""Spending credits on image generation: charging, failures, 402s, idempotency, bad input."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from creditapp import ledger
+from creditapp.extensions import db
+from creditapp.features import image_providers
+from creditapp.features.image_providers import ProviderError
+from creditapp.models import CreditPurchase, CreditSpend
+from tests.support.db import count_statements
+
+API = "/api/features/image"
+
+
+def csrf_token(client) -> str:
+    """The token every page carries in <meta name="csrf-token">."""
+    html = client.get("/").get_data(as_text=True)
+    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+@pytest.fixture
+def signed_in(client, make_user, sign_in_as):
+    """A signed-in client with 500 credits; returns (client, user_id, csrf token)."""
+
+    def make(credits: int = 500):
+        user_id = make_user(credits=credits)
+        sign_in_as(client, user_id)
+        return client, user_id, csrf_token(client)
+
+    return make
+
+
+def post_json(client, token, body, key=None, **headers):
+    """POST to the image API with the CSRF header (and an Idempotency-Key when given)."""
+    headers = {"X-CSRFToken": token, **headers}
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return client.post(API, json=body, headers=headers)
+
+
+def decode_png(data_url: str) -> Image.Image:
+    """The picture inside a data:image/png;base64 URL."""
+    prefix = "data:image/png;base64,"
+    assert data_url.startswith(prefix)
+    return Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :])))
+
+
+def spends(user_id: int) -> list[CreditSpend]:
+    """The user's spend rows, oldest first."""
+    db.session.expire_all()
+    return list(
+        db.session.execute(
+            sa.select(CreditSpend).where(CreditSpend.user_id == user_id).order_by(CreditSpend.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def balance(user_id: int) -> int:
+    """The stored balance, read fresh."""
+    db.session.expire_all()
+    return ledger.balance(user_id).credits
+
+
+class BrokenProvider:
+    """Stands in for an external image service that is down."""
+
+    deterministic = True
+
+    def generate(self, prompt: str, size: int) -> bytes:
+        raise ProviderError("The image service is down.")
+
+
+@pytest.fixture
+def broken_provider(app, monkeypatch):
+    """Make the configured image provider fail on every call."""
+    monkeypatch.setitem(image_providers.PROVIDERS, "broken", lambda config: BrokenProvider())
+    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "broken")
+
+
+# --- charging --------------------------------------------------------------------------
+
+
+@pytest.mark.smoke
+def test_successful_spend_captures_the_cost_and_returns_the_picture(signed_in):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "a red fox in the snow", "size": 512})
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["credits"] == 490 and body["cost"] == 10 and body["replayed"] is False
+    picture = decode_png(body["image"])
+    assert picture.size == (512, 512)
+    [spend] = spends(user_id)
+    assert (spend.id, spend.status, spend.credits_spent) == (body["spend_id"], "captured", 10)
+    assert spend.feature_used == "image_generation"
+    assert balance(user_id) == 490
+    assert "credits-changed" in json.loads(response.headers["HX-Trigger"])
+    assert ledger.audit() == []
+
+
+@pytest.mark.parametrize(("size", "cost"), [(256, 5), (512, 10), (1024, 20)])
+def test_each_size_costs_what_the_price_list_says(signed_in, size, cost):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "tiny boat", "size": str(size)})
+
+    assert response.status_code == 200
+    assert decode_png(response.get_json()["image"]).size == (size, size)
+    assert balance(user_id) == 500 - cost
+
+
+def test_the_price_list_comes_from_configuration(signed_in, app, monkeypatch):
+    monkeypatch.setitem(app.config, "IMAGE_COSTS", {256: 7, 512: 11, 1024: 23})
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "a kite", "size": 512})
+
+    assert response.get_json()["cost"] == 11
+    assert balance(user_id) == 489
+
+
+# --- failures give the credits back ----------------------------------------------------
+
+
+def test_provider_failure_releases_the_hold_and_keeps_the_credits(signed_in, broken_provider):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "a castle", "size": 1024})
+
+    assert response.status_code == 502
+    body = response.get_json()
+    assert body["error"] == "feature_failed"
+    assert "not charged" in body["message"]
+    [spend] = spends(user_id)
+    assert (spend.id, spend.status) == (body["spend_id"], "released")
+    assert balance(user_id) == 500
+    assert ledger.audit() == []
+
+
+def test_provider_failure_in_the_form_shows_an_error_fragment(signed_in, broken_provider):
+    client, user_id, token = signed_in()
+
+    response = client.post(
+        "/features/image",
+        data={"prompt": "a castle", "size": "512"},
+        headers={"X-CSRFToken": token, "HX-Request": "true"},
+    )
+
+    assert response.status_code == 502
+    html = response.get_data(as_text=True)
+    assert 'role="alert"' in html and "The image service is down." in html and "not charged" in html
+    assert "<html" not in html
+    assert balance(user_id) == 500
+
+
+# --- not enough credits ----------------------------------------------------------------
+
+
+def test_not_enough_credits_is_402_json_and_charges_nothing(signed_in):
+    client, user_id, token = signed_in(credits=5)
+
+    response = post_json(client, token, {"prompt": "a whale", "size": 512})
+
+    assert response.status_code == 402
+    body = response.get_json()
+    assert (body["error"], body["credits"], body["required"]) == ("insufficient_credits", 5, 10)
+    assert spends(user_id) == []
+    assert balance(user_id) == 5
+
+
+def test_not_enough_credits_in_the_form_offers_a_buy_link(signed_in, app):
+    client, user_id, token = signed_in(credits=5)
+
+    response = client.post(
+        "/features/image",
+        data={"prompt": "a whale", "size": "512"},
+        headers={"X-CSRFToken": token, "HX-Request": "true"},
+    )
+
+    assert response.status_code == 402
+    html = response.get_data(as_text=True)
+    assert "Not enough credits: this needs 10 and you have 5." in html
+    buy_url = "/buy-credits"
+    assert re.search(rf'<a class="button" href="{buy_url}">Buy credits</a>', html)
+    assert "credits-changed" in response.headers["HX-Trigger"]
+    assert spends(user_id) == []
+
+
+def test_a_negative_balance_after_a_refund_explains_itself(signed_in, app):
+    client, user_id, token = signed_in(credits=500)
+    purchase = CreditPurchase(
+        user_id=user_id, stripe_price_id="price_x", credits_purchased=100, amount_paid=500, currency="usd"
+    )
+    db.session.add(purchase)
+    db.session.commit()
+    ledger.complete_purchase(purchase.id, "pi_1", 500, "usd")
+    held = ledger.hold(user_id, "image_generation", 580)
+    ledger.capture(held.spend_id)
+    ledger.claw_back_refund(purchase.id, 500, "re_1")
+    assert balance(user_id) == -80
+
+    response = post_json(client, token, {"prompt": "a whale", "size": 256})
+
+    assert response.status_code == 402
+    body = response.get_json()
+    assert body["credits"] == -80
+    assert "negative because a purchase was refunded; buy credits to continue" in body["message"]
+    page = client.get("/features/image").get_data(as_text=True)
+    assert "Your balance is negative because a purchase was refunded" in page
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+def test_the_same_idempotency_key_twice_charges_once(signed_in):
+    client, user_id, token = signed_in()
+    body = {"prompt": "a paper crane", "size": 256}
+
+    first = post_json(client, token, body, key="order-42")
+    second = post_json(client, token, body, key="order-42")
+
+    assert first.status_code == second.status_code == 200
+    assert first.get_json()["spend_id"] == second.get_json()["spend_id"]
+    assert first.get_json()["image"] == second.get_json()["image"]
+    assert second.get_json()["replayed"] is True and second.headers["Idempotent-Replayed"] == "true"
+    assert len(spends(user_id)) == 1
+    assert balance(user_id) == 495
+
+
+def test_replaying_a_failed_request_charges_nothing(signed_in, app, monkeypatch):
+    client, user_id, token = signed_in()
+    body = {"prompt": "a comet", "size": 512}
+    monkeypatch.setitem(image_providers.PROVIDERS, "broken", lambda config: BrokenProvider())
+    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "broken")
+    failed = post_json(client, token, body, key="k-1")
+    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "local")
+
+    replay = post_json(client, token, body, key="k-1")
+
+    assert failed.status_code == replay.status_code == 502
+    assert replay.get_json()["spend_id"] == failed.get_json()["spend_id"]
+    assert [s.status for s in spends(user_id)] == ["released"]
+    assert balance(user_id) == 500
+
+
+def test_a_key_reused_for_a_different_price_is_refused(signed_in):
+    client, user_id, token = signed_in()
+    post_json(client, token, {"prompt": "a comet", "size": 256}, key="k-2")
+
+    response = post_json(client, token, {"prompt": "a comet", "size": 1024}, key="k-2")
+
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "idempotency_key_reused"
+    assert balance(user_id) == 495
+
+
+# --- bad input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": "", "size": 512}, "prompt"),
+        ({"prompt": "   ", "size": 512}, "prompt"),
+        ({"size": 512}, "prompt"),
+        ({"prompt": 42, "size": 512}, "prompt"),
+        ({"prompt": "x" * 1001, "size": 512}, "prompt"),
+        ({"prompt": "a fox", "size": 300}, "size"),
+        ({"prompt": "a fox", "size": "big"}, "size"),
+        ({"prompt": "a fox", "size": 512.5}, "size"),
+        ({"prompt": "a fox", "size": True}, "size"),
+        ({"prompt": "a fox"}, "size"),
+    ],
+)
+def test_invalid_fields_are_422_and_charge_nothing(signed_in, body, field):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, body)
+
+    assert response.status_code == 422
+    payload = response.get_json()
+    assert payload["error"] == "invalid_input" and payload["field"] == field
+    assert payload["message"]
+    assert spends(user_id) == [] and balance(user_id) == 500
+
+
+@pytest.mark.parametrize(
+    ("data", "content_type"),
+    [
+        ("prompt=a fox&size=512", "application/x-www-form-urlencoded"),
+        ("{not json", "application/json"),
+        ('["a fox", 512]', "application/json"),
+        ('"a fox"', "application/json"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_400_and_charges_nothing(signed_in, data, content_type):
+    client, user_id, token = signed_in()
+
+    response = client.post(API, data=data, content_type=content_type, headers={"X-CSRFToken": token})
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
+    assert spends(user_id) == [] and balance(user_id) == 500
+
+
+def test_an_oversized_idempotency_key_is_refused_before_charging(signed_in):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "a fox", "size": 256}, key="k" * 256)
+
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "Idempotency-Key"
+    assert spends(user_id) == []
+
+
+def test_a_1000_character_prompt_is_accepted(signed_in):
+    client, user_id, token = signed_in()
+
+    response = post_json(client, token, {"prompt": "y" * 1000, "size": 256})
+
+    assert response.status_code == 200
+    assert balance(user_id) == 495
+
+
+def test_bad_form_input_gets_a_422_fragment_and_charges_nothing(signed_in):
+    client, user_id, token = signed_in()
+
+    response = client.post(
+        "/features/image",
+        data={"prompt": "", "size": "300"},
+        headers={"X-CSRFToken": token, "HX-Request": "true"},
+    )
+
+    assert response.status_code == 422
+    assert "the prompt is empty" in response.get_data(as_text=True)
+    assert spends(user_id) == []
+
+
+def test_a_spend_without_the_csrf_token_is_refused(signed_in):
+    client, user_id, _ = signed_in()
+
+    response = client.post(API, json={"prompt": "a fox", "size": 256})
+
+    assert response.status_code == 400
+    assert spends(user_id) == [] and balance(user_id) == 500
+
+
+# --- statement counts -------------------------------------------------------------------
+
+
+def test_the_badge_costs_one_statement(signed_in, app):
+    client, _, _ = signed_in()
+
+    # A fresh app context, so Flask-Login cannot reuse the user loaded by an earlier request.
+    with app.app_context(), count_statements(db.engine) as log:
+        response = client.get("/credits/badge", headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    assert 'id="credit-badge"' in response.get_data(as_text=True)
+    assert log.count == 1, log.statements
+
+
+def test_a_spend_costs_at_most_four_statements(signed_in, app):
+    client, _, token = signed_in()
+
+    with app.app_context(), count_statements(db.engine) as log:
+        response = post_json(client, token, {"prompt": "a fox", "size": 256})
+
+    assert response.status_code == 200
+    assert log.count <= 4, log.statements
