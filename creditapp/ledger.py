@@ -68,6 +68,7 @@ class SpendResult:
     credits_spent: int
     balance: int
     replayed: bool
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,11 +113,19 @@ def _add_to_balance(session: sa.orm.Session, user_id: int, amount: int) -> int:
 # --- spending: hold, capture, release -------------------------------------------------
 
 
-def hold(user_id: int, feature: str, cost: int, idempotency_key: str | None = None) -> SpendResult:
+def hold(
+    user_id: int,
+    feature: str,
+    cost: int,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> SpendResult:
     """Deduct `cost` and record a held spend, or raise InsufficientCredits.
 
     With an idempotency key already used by this user, return the original spend and
-    charge nothing again (also when two requests with the same key race).
+    charge nothing again (also when two requests with the same key race). The original
+    spend carries the `fingerprint` it was made with, so callers can refuse a key reused
+    for a different request.
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
@@ -145,6 +154,7 @@ def hold(user_id: int, feature: str, cost: int, idempotency_key: str | None = No
                 credits_spent=cost,
                 status="held",
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 created_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
@@ -159,7 +169,7 @@ def hold(user_id: int, feature: str, cost: int, idempotency_key: str | None = No
         "ledger hold",
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},
     )
-    return SpendResult(spend_id, "held", cost, balance, replayed=False)
+    return SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
 
 
 def _spend_by_key(session: sa.orm.Session, user_id: int, key: str | None) -> SpendResult | None:
@@ -167,13 +177,21 @@ def _spend_by_key(session: sa.orm.Session, user_id: int, key: str | None) -> Spe
     if key is None:
         return None
     row = session.execute(
-        sa.select(spends.c.id, spends.c.status, spends.c.credits_spent, users.c.credits)
+        sa.select(
+            spends.c.id,
+            spends.c.status,
+            spends.c.credits_spent,
+            spends.c.request_fingerprint,
+            users.c.credits,
+        )
         .join(users, users.c.id == spends.c.user_id)
         .where(spends.c.user_id == user_id, spends.c.idempotency_key == key)
     ).one_or_none()
     if row is None:
         return None
-    return SpendResult(row.id, row.status, row.credits_spent, row.credits, replayed=True)
+    return SpendResult(
+        row.id, row.status, row.credits_spent, row.credits, replayed=True, fingerprint=row.request_fingerprint
+    )
 
 
 def capture(spend_id: int) -> bool:

@@ -107,6 +107,8 @@ class CreditSpend(db.Model):
     credits_spent: Mapped[int] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(16), default="held")
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    # Hash of the request a key was first used for: the same key for another request is refused.
+    request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 

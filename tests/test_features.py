@@ -266,6 +266,20 @@ def test_a_key_reused_for_a_different_price_is_refused(signed_in):
     assert balance(user_id) == 495
 
 
+def test_a_key_reused_for_a_different_prompt_at_the_same_price_is_refused(signed_in):
+    client, user_id, token = signed_in()
+    first = post_json(client, token, {"prompt": "a comet", "size": 256}, key="k-3")
+
+    response = post_json(client, token, {"prompt": "a different comet", "size": 256}, key="k-3")
+
+    assert first.status_code == 200
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "idempotency_key_reused"
+    assert "image" not in response.get_json()
+    assert len(spends(user_id)) == 1
+    assert balance(user_id) == 495
+
+
 # --- bad input -------------------------------------------------------------------------
 
 

@@ -7,6 +7,9 @@ while a provider works; a worker that dies mid-run leaves a hold that
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -82,9 +85,10 @@ def spend(
     params = feature.parse(raw, config)
     key = check_idempotency_key(idempotency_key)
     cost = feature.cost(params, config)
-    held = ledger.hold(user_id, feature.name, cost, key)
+    fingerprint = request_fingerprint(feature.name, params) if key else None
+    held = ledger.hold(user_id, feature.name, cost, key, fingerprint)
     if held.replayed:
-        return _replay(feature, params, cost, held, config)
+        return _replay(feature, params, cost, held, config, fingerprint)
     try:
         output = feature.run(params, config)
     except Exception as exc:
@@ -100,11 +104,23 @@ def spend(
     return SpendOutcome(held.spend_id, cost, held.balance, output, replayed=False)
 
 
+def request_fingerprint(feature_name: str, params: Any) -> str:
+    """A stable hash of what was asked for, bound to an idempotency key at first use."""
+    fields = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else params
+    canonical = json.dumps([feature_name, fields], sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def _replay(
-    feature: Any, params: Any, cost: int, held: ledger.SpendResult, config: Mapping[str, Any]
+    feature: Any,
+    params: Any,
+    cost: int,
+    held: ledger.SpendResult,
+    config: Mapping[str, Any],
+    fingerprint: str | None,
 ) -> SpendOutcome:
     """Answer a repeated key with the original outcome, charging nothing."""
-    if held.credits_spent != cost:
+    if held.credits_spent != cost or held.fingerprint != fingerprint:
         raise IdempotencyConflict(
             "This Idempotency-Key was already used for a different request.",
             held.spend_id,
