@@ -45,6 +45,8 @@ class Config:
         self.IMAGE_PROVIDER = env.get("IMAGE_PROVIDER", "local")
         self.OPENAI_API_KEY = env.get("OPENAI_API_KEY", "")
         self.OPENAI_API_BASE = env.get("OPENAI_API_BASE", "https://api.openai.com/v1")
+        self.OPENAI_IMAGE_MODEL = env.get("OPENAI_IMAGE_MODEL", "dall-e-3")
+        self.OPENAI_TIMEOUT_SECONDS = _int("OPENAI_TIMEOUT_SECONDS", 60)
         self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
         self.REDIS_URL = env.get("REDIS_URL") or None
