@@ -1,9 +1,118 @@
-"""Rate limits on sign-in, checkout creation and spending (filled in with production work)."""
+"""Rate limits on sign-in, checkout creation and spending; the Stripe webhook is never limited.
+
+Budgets come from the config (RATELIMIT_SIGNIN, RATELIMIT_CHECKOUT, RATELIMIT_SPEND, e.g.
+"30/minute"; the environment may set them) and are counted in RATELIMIT_STORAGE_URI:
+Redis when REDIS_URL is set, so every worker and instance shares one count.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
+import math
+import os
+import time
+from collections.abc import Callable
+
+from flask import Flask, current_app, make_response, request
+from flask_limiter import RateLimitExceeded, RouteLimit
+from flask_login import current_user
+
+from creditapp.errors import error_response
+from creditapp.extensions import limiter
+
+DEFAULTS = {
+    "RATELIMIT_SIGNIN": "20/minute",
+    "RATELIMIT_CHECKOUT": "10/minute",
+    "RATELIMIT_SPEND": "30/minute",
+}
+SIGNIN_ENDPOINTS = ("auth.login", "auth.callback")
+CHECKOUT_ENDPOINTS = ("billing.checkout",)
+SPEND_PATHS = ("/features/image", "/api/features/image")
+
+# Flask-Limiter registers a limit per view-function name in one global table; building
+# each limit once keeps a second app in the same process from counting every hit twice.
+_limits: dict[str, RouteLimit] = {}
+
+
+def client_ip() -> str:
+    """The client's address (ProxyFix makes it the real one behind TRUSTED_PROXY_HOPS proxies)."""
+    return f"ip:{request.remote_addr or 'unknown'}"
+
+
+def user_or_ip() -> str:
+    """The signed-in user's id, else the client's address."""
+    if current_user.is_authenticated:
+        return f"user:{current_user.id}"
+    return client_ip()
+
+
+def _configured(key: str) -> Callable[[], str]:
+    def limit() -> str:
+        return current_app.config.get(key) or DEFAULTS[key]
+
+    limit.__name__ = key.lower()
+    return limit
+
+
+def _route_limits() -> dict[str, RouteLimit]:
+    if not _limits:
+        _limits["signin"] = limiter.limit(_configured("RATELIMIT_SIGNIN"), key_func=client_ip)
+        _limits["checkout"] = limiter.limit(
+            _configured("RATELIMIT_CHECKOUT"), key_func=user_or_ip, methods=["POST"]
+        )
+        # One budget for the page form and the JSON API together.
+        _limits["spend"] = limiter.shared_limit(
+            _configured("RATELIMIT_SPEND"), scope="spend", key_func=user_or_ip, methods=["POST"]
+        )
+    return _limits
+
+
+def spend_endpoints(app: Flask) -> list[str]:
+    """Endpoints that spend credits: whatever serves POST on the feature paths."""
+    return sorted(
+        {
+            rule.endpoint
+            for rule in app.url_map.iter_rules()
+            if rule.rule in SPEND_PATHS and "POST" in rule.methods
+        }
+    )
+
+
+def limited_endpoints(app: Flask) -> dict[str, str]:
+    """Endpoint name -> which limit applies, for the endpoints this app has."""
+    wanted = {name: "signin" for name in SIGNIN_ENDPOINTS}
+    wanted |= {name: "checkout" for name in CHECKOUT_ENDPOINTS}
+    wanted |= {name: "spend" for name in spend_endpoints(app)}
+    return {name: kind for name, kind in wanted.items() if name in app.view_functions}
+
+
+def retry_after_seconds() -> int:
+    """Seconds until the breached limit's window resets (at least 1)."""
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
+def too_many_requests(exc: RateLimitExceeded):
+    """429 in the shape the client asked for (JSON for /api), with Retry-After."""
+    retry = retry_after_seconds()
+    body, status = error_response(
+        429,
+        f"Too many requests (limit {exc.description}). Please wait {retry} seconds and try again.",
+        "rate_limited",
+    )
+    response = make_response(body, status)
+    response.headers["Retry-After"] = str(retry)
+    return response
 
 
 def init_app(app: Flask) -> None:
-    """Apply the limits to the endpoints that need them."""
+    """Apply the limits to the endpoints that need them (after the blueprints are registered)."""
+    for key, value in DEFAULTS.items():
+        app.config.setdefault(key, os.environ.get(key) or value)
+    app.register_error_handler(RateLimitExceeded, too_many_requests)
+    if not app.config.get("RATELIMIT_ENABLED", True):
+        return
+    limits = _route_limits()
+    for endpoint, kind in limited_endpoints(app).items():
+        app.view_functions[endpoint] = limits[kind](app.view_functions[endpoint])

@@ -1,0 +1,102 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`. Every value can come from the environment.
+
+PORT (platforms that assign one) binds 0.0.0.0:PORT; GUNICORN_BIND overrides; the default
+is 127.0.0.1:5000. WEB_CONCURRENCY sets the worker count (default 2 × CPUs + 1),
+GUNICORN_THREADS the threads per worker. Logs go to stdout as JSON lines; the access
+line carries the request time and the X-Request-ID the app answered with.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw else default
+
+
+if os.environ.get("GUNICORN_BIND"):
+    bind = os.environ["GUNICORN_BIND"].split(",")
+elif os.environ.get("PORT"):
+    bind = [f"0.0.0.0:{os.environ['PORT']}"]
+else:
+    bind = ["127.0.0.1:5000"]
+
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+worker_class = "gthread"
+threads = _int("GUNICORN_THREADS", 4)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+# In-flight requests (a spend waiting on the image provider) get this long to finish on restart.
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = 5
+# Each worker imports the app itself: no database connection or client is shared across a fork.
+preload_app = False
+# Recycle workers now and then so a slow leak never grows unbounded; jitter avoids all at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+# Only the proxy in front may set X-Forwarded-Proto (see TRUSTED_PROXY_HOPS for the client IP).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The control socket defaults to one path per user; two instances on one host would clash.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+accesslog = "-"
+errorlog = "-"
+# The JSON line's request_id field comes from the response's X-Request-ID (RequestIdFilter).
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+        }
+    },
+    "filters": {"request_id": {"()": "creditapp.observability.RequestIdFilter"}},
+    "handlers": {
+        # The level is on the handler: the ledger logger stays at INFO to feed the metrics.
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_id"],
+            "level": loglevel.upper(),
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "json",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"level": loglevel.upper(), "handlers": ["stdout"]},
+    "loggers": {
+        "gunicorn.error": {"level": loglevel.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        "alembic": {"level": "WARNING"},
+    },
+}
+
+
+def on_starting(server) -> None:
+    """Clear the Prometheus multiprocess files of an earlier run so counts start from zero."""
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+
+
+def child_exit(server, worker) -> None:
+    """Drop a dead worker's live gauges from the multiprocess metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

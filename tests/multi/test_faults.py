@@ -1,0 +1,150 @@
+"""Faults mid-traffic: a worker killed with SIGKILL, PostgreSQL crashing and coming back.
+
+After each: every acknowledged spend has its captured row, `release-stale` gives back every
+hold a fault orphaned, nothing else is left half-done, and the audit is clean.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from creditapp import ledger
+from creditapp.extensions import db
+from creditapp.models import CreditSpend, User
+from tests.multi import traffic
+from tests.multi.traffic import Outcome, Shopper
+
+SHOPPERS = 8
+THREADS = 8
+START_CREDITS = 100_000
+COSTS = {256: 5, 1024: 20}
+
+
+def shoppers_with_credits(deployment) -> list[Shopper]:
+    """Signed-in shoppers (real Google flow) with plenty of credits, so no spend is refused."""
+    url = deployment.instances[0].url
+    shoppers = [traffic.sign_in(url, deployment.emulator, f"fault{i}@example.com") for i in range(SHOPPERS)]
+    with deployment.app.app_context():
+        for shopper in shoppers:
+            shopper.user_id = ledger.user_id_for_email(shopper.email)
+            ledger.grant(shopper.user_id, START_CREDITS, note="fault test")
+        db.session.remove()
+    return shoppers
+
+
+def start_spending(
+    pool: ThreadPoolExecutor, url: str, shoppers: list[Shopper], n: int, size: int
+) -> list[Future]:
+    """Queue n spends spread over the shoppers; they run while the test injects faults."""
+    return [pool.submit(traffic.spend, url, shoppers[i % len(shoppers)], size) for i in range(n)]
+
+
+def spend_rows(app) -> dict[int, sa.Row]:
+    """Every spend row by id, read fresh."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(CreditSpend.id, CreditSpend.user_id, CreditSpend.status, CreditSpend.credits_spent)
+        ).all()
+        db.session.remove()
+    return {row.id: row for row in rows}
+
+
+def held_ids(app) -> set[int]:
+    """Spends currently held."""
+    return {spend_id for spend_id, row in spend_rows(app).items() if row.status == "held"}
+
+
+def check_books(deployment, outcomes: list[Outcome], shoppers: list[Shopper]) -> set[int]:
+    """The checks every fault test ends with; returns the spend ids release-stale gave back."""
+    app = deployment.app
+    acknowledged = {o.body["spend_id"]: o for o in outcomes if o.status == 200}
+    user_ids = {s.email: s.user_id for s in shoppers}
+    before = spend_rows(app)
+    for spend_id, outcome in acknowledged.items():
+        row = before[spend_id]
+        assert (row.user_id, row.status) == (user_ids[outcome.email], "captured"), outcome
+        assert row.credits_spent == COSTS[outcome.body["size"]]
+    orphans = {spend_id for spend_id, row in before.items() if row.status == "held"}
+    assert not orphans & set(acknowledged)
+
+    result = app.test_cli_runner().invoke(args=["credits", "release-stale", "--older-than", "0"])
+    assert result.exit_code == 0, result.output
+    released = {
+        int(line.split()[2].rstrip(":"))
+        for line in result.output.splitlines()
+        if line.startswith("released spend")
+    }
+    assert released == orphans
+
+    after = spend_rows(app)
+    assert {row.status for row in after.values()} <= {"captured", "released"}
+    with app.app_context():
+        assert ledger.audit() == []
+        balances = dict(db.session.execute(sa.select(User.id, User.credits)).all())
+        db.session.remove()
+    for shopper in shoppers:
+        captured = sum(
+            row.credits_spent
+            for row in after.values()
+            if row.user_id == shopper.user_id and row.status == "captured"
+        )
+        assert balances[shopper.user_id] == 500 + START_CREDITS - captured
+    return released
+
+
+def test_a_worker_killed_mid_spend_loses_no_acknowledged_spend(one_instance_on_own_cluster):
+    deployment, _ = one_instance_on_own_cluster
+    instance = deployment.instances[0]
+    shoppers = shoppers_with_credits(deployment)
+    kills = 0
+    with ThreadPoolExecutor(THREADS) as pool:
+        futures = start_spending(pool, instance.url, shoppers, 400, size=1024)
+        # Kill every worker at a moment a hold is open, until a hold is orphaned that way.
+        for _ in range(5):
+            deadline = time.monotonic() + 20
+            while not held_ids(deployment.app) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            in_flight = held_ids(deployment.app)
+            for pid in instance.workers():
+                os.kill(pid, signal.SIGKILL)
+            kills += 1
+            instance.wait_for_workers(2)
+            time.sleep(0.3)
+            if in_flight & held_ids(deployment.app):
+                break
+        outcomes = [future.result() for future in futures]
+    assert kills >= 1
+    dropped = [o for o in outcomes if o.status != 200]
+    assert dropped, "the kill should have cut some requests off"
+    assert {o.status for o in dropped} <= {None, 502, 503}
+    released = check_books(deployment, outcomes, shoppers)
+    assert released, "a hold orphaned by the kill should have been released"
+    # The instance serves normally again.
+    assert traffic.spend(instance.url, shoppers[0]).status == 200
+
+
+def test_a_database_crash_mid_run_loses_no_acknowledged_spend(one_instance_on_own_cluster):
+    deployment, cluster = one_instance_on_own_cluster
+    instance = deployment.instances[0]
+    shoppers = shoppers_with_credits(deployment)
+    with ThreadPoolExecutor(THREADS) as pool:
+        futures = start_spending(pool, instance.url, shoppers, 600, size=256)
+        while sum(f.done() for f in futures) < 100:
+            time.sleep(0.01)
+        cluster.crash()
+        time.sleep(1.0)  # requests meanwhile get a 503, never a hang
+        cluster.start()
+        outcomes = [future.result() for future in futures]
+    statuses = {o.status for o in outcomes}
+    assert 503 in statuses, "some requests should have met the outage"
+    assert statuses <= {200, 503, None}
+    assert sum(o.status == 200 for o in outcomes) >= 100
+    # Once the database is back the pool reconnects by itself: every new spend succeeds.
+    after = [traffic.spend(instance.url, shopper) for shopper in shoppers for _ in range(3)]
+    assert [o.status for o in after] == [200] * len(after)
+    check_books(deployment, outcomes + after, shoppers)
