@@ -110,6 +110,14 @@ def _add_to_balance(session: sa.orm.Session, user_id: int, amount: int) -> int:
     return new
 
 
+def _log_write(user_id: int, operation: str, amount: int, balance: int) -> None:
+    """One log line per balance change: who, what, how much, and the balance after."""
+    log.info(
+        f"ledger {operation}",
+        extra={"user_id": user_id, "operation": operation, "amount": amount, "balance": balance},
+    )
+
+
 # --- spending: hold, capture, release -------------------------------------------------
 
 
@@ -145,21 +153,31 @@ def hold(
             existing = _spend_by_key(session, user_id, idempotency_key)
             if existing is not None:
                 return existing
-            raise InsufficientCredits(current, cost)
-        insert = (
-            _insert(spends)
-            .values(
-                user_id=user_id,
-                feature_used=feature,
-                credits_spent=cost,
-                status="held",
-                idempotency_key=idempotency_key,
-                request_fingerprint=fingerprint,
-                created_at=utcnow(),
+            log.info(
+                "ledger hold refused",
+                extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
             )
-            .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-            .returning(spends.c.id)
-        )
+            raise InsufficientCredits(current, cost)
+        row = {
+            "user_id": user_id,
+            "feature_used": feature,
+            "credits_spent": cost,
+            "status": "held",
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint,
+            "created_at": utcnow(),
+        }
+        if idempotency_key is None:
+            # No key cannot conflict; a plain INSERT is also compiled once and cached,
+            # which the dialect's ON CONFLICT insert never is.
+            insert = sa.insert(spends).values(row).returning(spends.c.id)
+        else:
+            insert = (
+                _insert(spends)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+                .returning(spends.c.id)
+            )
         spend_id = session.execute(insert).scalar_one_or_none()
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
@@ -205,6 +223,8 @@ def capture(spend_id: int) -> bool:
         ).scalar_one_or_none()
     if captured is None:
         log.warning("capture found no held spend", extra={"spend_id": spend_id})
+    else:
+        log.info("ledger capture", extra={"spend_id": spend_id, "operation": "capture"})
     return captured is not None
 
 
@@ -218,7 +238,18 @@ def release(spend_id: int) -> bool:
             .returning(spends.c.user_id, spends.c.credits_spent)
         ).one_or_none()
         if row is not None:
-            _add_to_balance(session, row.user_id, row.credits_spent)
+            balance = _add_to_balance(session, row.user_id, row.credits_spent)
+    if row is not None:
+        log.info(
+            "ledger release",
+            extra={
+                "user_id": row.user_id,
+                "spend_id": spend_id,
+                "operation": "release",
+                "amount": row.credits_spent,
+                "balance": balance,
+            },
+        )
     return row is not None
 
 
@@ -300,7 +331,7 @@ def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bo
     ).scalar_one_or_none()
     if inserted is None:
         return False
-    _add_to_balance(session, user_id, bonus)
+    _log_write(user_id, "signup_bonus", bonus, _add_to_balance(session, user_id, bonus))
     return True
 
 
@@ -337,6 +368,7 @@ def grant(user_id: int, amount: int, note: str, admin_user_id: int | None = None
                 created_at=utcnow(),
             )
         )
+    _log_write(user_id, "admin", amount, balance)
     return balance
 
 
@@ -438,7 +470,8 @@ def _claw_back(
     )
     purchase.credits_clawed_back += taken
     if taken:
-        _add_to_balance(session, purchase.user_id, -taken)
+        balance = _add_to_balance(session, purchase.user_id, -taken)
+        _log_write(purchase.user_id, reason, -taken, balance)
     return taken
 
 
@@ -516,7 +549,8 @@ def return_dispute(purchase_id: int, dispute_id: str) -> int:
         )
         purchase.credits_clawed_back -= given
         if given:
-            _add_to_balance(session, purchase.user_id, given)
+            balance = _add_to_balance(session, purchase.user_id, given)
+            _log_write(purchase.user_id, "dispute_won", given, balance)
     return given
 
 

@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from creditapp import ledger
 from creditapp.observability import RequestIdFilter, json_formatter
+from tests.support.stripe_helpers import sign
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
 
@@ -135,6 +136,36 @@ def test_holds_are_counted_from_the_ledger_itself(client, make_user):
     with pytest.raises(ledger.InsufficientCredits):
         ledger.hold(user_id, "image_generation", 500)
     assert value(scrape(client), "creditapp_spends_total", outcome="held") - before == 2
+
+
+def test_captures_releases_and_refusals_are_counted_from_the_ledger(client, make_user):
+    user_id = make_user(credits=10)
+    before = scrape(client)
+    ledger.capture(ledger.hold(user_id, "image_generation", 5).spend_id)
+    ledger.release(ledger.hold(user_id, "image_generation", 5).spend_id)
+    with pytest.raises(ledger.InsufficientCredits):
+        ledger.hold(user_id, "image_generation", 500)
+    after = scrape(client)
+
+    for outcome in ("captured", "released", "insufficient"):
+        grew = value(after, "creditapp_spends_total", outcome=outcome)
+        assert grew - value(before, "creditapp_spends_total", outcome=outcome) == 1, outcome
+
+
+def test_webhook_deliveries_are_counted_by_type_and_outcome(client):
+    event = {"id": "evt_metrics_1", "type": "customer.created", "created": 1, "data": {"object": {}}}
+    body = json.dumps(event).encode()
+    headers = {"Stripe-Signature": sign(body), "Content-Type": "application/json"}
+    labels = {"type": "customer.created"}
+    before = scrape(client)
+
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
+    after = scrape(client)
+
+    for status in ("ignored", "duplicate"):
+        grew = value(after, "creditapp_webhook_events_total", status=status, **labels)
+        assert grew - value(before, "creditapp_webhook_events_total", status=status, **labels) == 1
 
 
 def test_metrics_need_the_token_when_one_is_configured(app, client):

@@ -8,6 +8,7 @@ import logging
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
+from creditapp import observability
 from creditapp.extensions import csrf, limiter
 from creditapp.services import stripe_events
 
@@ -43,7 +44,9 @@ def stripe_webhook():
     try:
         receipt = stripe_events.receive(event)
     except stripe_events.RetryLater:
+        observability.count_webhook(event["type"], "retry")
         return _answer(503, error="unavailable")
+    observability.count_webhook(event["type"], receipt.status)
     return _answer(200, received=True, status=receipt.status)
 
 
