@@ -1,0 +1,173 @@
+"""Credits coming in: the signup bonus, admin grants, completed purchases."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from creditapp.ledger._core import (
+    EmailTaken,
+    InvalidAmount,
+    UnknownPurchase,
+    UnknownUser,
+    add_to_balance,
+    adjustments,
+    conflict_insert,
+    log,
+    log_write,
+    purchases,
+    transaction,
+    users,
+)
+from creditapp.ledger.clawbacks import apply_refund_clawback
+from creditapp.models import CreditPurchase, User, utcnow
+
+
+def register_user(
+    google_sub: str, email: str, name: str, avatar_url: str | None, bonus: int
+) -> tuple[int, bool]:
+    """Create the user for a first sign-in with the signup bonus, in one transaction.
+
+    Returns (user_id, created). When the user already exists (or a concurrent first
+    sign-in created it a moment ago), nothing is granted and created is False.
+    """
+    with transaction() as session:
+        user_id = session.execute(
+            conflict_insert(users)
+            .values(
+                google_sub=google_sub,
+                email=email.lower(),
+                name=name,
+                avatar_url=avatar_url,
+                credits=0,
+                created_at=utcnow(),
+            )
+            # Any conflict (sub or e-mail) means a concurrent first sign-in won the race.
+            .on_conflict_do_nothing()
+            .returning(users.c.id)
+        ).scalar_one_or_none()
+        if user_id is None:
+            session.rollback()
+            existing = session.execute(
+                sa.select(users.c.id).where(users.c.google_sub == google_sub)
+            ).scalar_one_or_none()
+            if existing is None:
+                raise EmailTaken(f"{email.lower()} belongs to another account")
+            return existing, False
+        if bonus > 0:
+            _grant_signup_bonus(session, user_id, bonus)
+    return user_id, True
+
+
+def grant_signup_bonus(user_id: int, bonus: int) -> bool:
+    """Grant the signup bonus if this user never had it; True when granted now."""
+    with transaction() as session:
+        granted = _grant_signup_bonus(session, user_id, bonus)
+    return granted
+
+
+def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bool:
+    # The partial unique index on (user_id) WHERE reason='signup_bonus' makes a racing
+    # second grant insert nothing, so the balance is only touched by the winner.
+    inserted = session.execute(
+        conflict_insert(adjustments)
+        .values(user_id=user_id, amount=bonus, reason="signup_bonus", note="", created_at=utcnow())
+        .on_conflict_do_nothing(
+            index_elements=["user_id"], index_where=adjustments.c.reason == "signup_bonus"
+        )
+        .returning(adjustments.c.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        return False
+    log_write(user_id, "signup_bonus", bonus, add_to_balance(session, user_id, bonus))
+    return True
+
+
+def grant(user_id: int, amount: int, note: str, admin_user_id: int | None = None) -> int:
+    """Admin adjustment by a signed amount with a reason; returns the new balance.
+
+    A debit never takes a balance below zero: only clawbacks may do that.
+    """
+    if amount == 0:
+        raise InvalidAmount("an adjustment must change the balance")
+    if not note.strip():
+        raise InvalidAmount("an adjustment needs a reason")
+    with transaction() as session:
+        condition = [users.c.id == user_id]
+        if amount < 0:
+            condition.append(users.c.credits + amount >= 0)
+        balance = session.execute(
+            sa.update(users)
+            .where(*condition)
+            .values(credits=users.c.credits + amount)
+            .returning(users.c.credits)
+        ).scalar_one_or_none()
+        if balance is None:
+            if session.get(User, user_id) is None:
+                raise UnknownUser(f"no user with id {user_id}")
+            raise InvalidAmount("that debit would take the balance below zero")
+        session.execute(
+            sa.insert(adjustments).values(
+                user_id=user_id,
+                amount=amount,
+                reason="admin",
+                admin_user_id=admin_user_id,
+                note=note.strip(),
+                created_at=utcnow(),
+            )
+        )
+    log_write(user_id, "admin", amount, balance)
+    return balance
+
+
+def complete_purchase(
+    purchase_id: int, payment_intent_id: str | None, amount_paid: int, currency: str
+) -> bool:
+    """Credit a pending purchase exactly once; True when this call credited it.
+
+    Whoever arrives first (webhook, success page, reconcile) wins; the conditional
+    status update makes every later call a no-op. A refund that arrived before the
+    purchase completed is applied in the same transaction.
+    """
+    with transaction() as session:
+        row = session.execute(
+            sa.update(purchases)
+            .where(purchases.c.id == purchase_id, purchases.c.status == "pending")
+            .values(
+                status="completed",
+                completed_at=utcnow(),
+                stripe_payment_intent_id=payment_intent_id,
+                amount_paid=amount_paid,
+                currency=currency.lower(),
+            )
+            .returning(purchases.c.user_id, purchases.c.credits_purchased)
+        ).one_or_none()
+        if row is None:
+            if session.get(CreditPurchase, purchase_id) is None:
+                raise UnknownPurchase(f"no purchase {purchase_id}")
+            return False
+        balance = add_to_balance(session, row.user_id, row.credits_purchased)
+        apply_refund_clawback(session, purchase_id, stripe_object_id=None)
+    log.info(
+        "ledger purchase",
+        extra={
+            "user_id": row.user_id,
+            "operation": "purchase",
+            "amount": row.credits_purchased,
+            "balance": balance,
+        },
+    )
+    return True
+
+
+def mark_purchase(purchase_id: int, status: str) -> bool:
+    """Move a pending purchase to failed or expired; completed purchases never change."""
+    if status not in ("failed", "expired"):
+        raise ValueError(f"cannot mark a purchase {status!r}")
+    with transaction() as session:
+        changed = session.execute(
+            sa.update(purchases)
+            .where(purchases.c.id == purchase_id, purchases.c.status == "pending")
+            .values(status=status)
+            .returning(purchases.c.id)
+        ).scalar_one_or_none()
+    return changed is not None

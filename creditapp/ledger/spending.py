@@ -1,0 +1,172 @@
+"""Spending: hold credits, then capture them or release them back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from creditapp.ledger._core import (
+    InsufficientCredits,
+    InvalidAmount,
+    SpendResult,
+    UnknownUser,
+    add_to_balance,
+    conflict_insert,
+    log,
+    spends,
+    transaction,
+    users,
+)
+from creditapp.models import utcnow
+
+
+def hold(
+    user_id: int,
+    feature: str,
+    cost: int,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+) -> SpendResult:
+    """Deduct `cost` and record a held spend, or raise InsufficientCredits.
+
+    With an idempotency key already used by this user, return the original spend and
+    charge nothing again (also when two requests with the same key race). The original
+    spend carries the `fingerprint` it was made with, so callers can refuse a key reused
+    for a different request.
+    """
+    if cost <= 0:
+        raise InvalidAmount("a spend costs at least one credit")
+    with transaction() as session:
+        balance = session.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.credits >= cost)
+            .values(credits=users.c.credits - cost)
+            .returning(users.c.credits)
+        ).scalar_one_or_none()
+        if balance is None:
+            current = session.execute(
+                sa.select(users.c.credits).where(users.c.id == user_id)
+            ).scalar_one_or_none()
+            if current is None:
+                raise UnknownUser(f"no user with id {user_id}")
+            existing = _spend_by_key(session, user_id, idempotency_key)
+            if existing is not None:
+                return existing
+            log.info(
+                "ledger hold refused",
+                extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
+            )
+            raise InsufficientCredits(current, cost)
+        row = {
+            "user_id": user_id,
+            "feature_used": feature,
+            "credits_spent": cost,
+            "status": "held",
+            "idempotency_key": idempotency_key,
+            "request_fingerprint": fingerprint,
+            "created_at": utcnow(),
+        }
+        if idempotency_key is None:
+            # No key cannot conflict; a plain INSERT is also compiled once and cached,
+            # which the dialect's ON CONFLICT insert never is.
+            insert = sa.insert(spends).values(row).returning(spends.c.id)
+        else:
+            insert = (
+                conflict_insert(spends)
+                .values(row)
+                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+                .returning(spends.c.id)
+            )
+        spend_id = session.execute(insert).scalar_one_or_none()
+        if spend_id is None:
+            # The key was used before: undo this deduction and answer with the original.
+            session.rollback()
+            return _spend_by_key(session, user_id, idempotency_key)
+    log.info(
+        "ledger hold",
+        extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},
+    )
+    return SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
+
+
+def _spend_by_key(session: sa.orm.Session, user_id: int, key: str | None) -> SpendResult | None:
+    """The spend this user made with this idempotency key, if any."""
+    if key is None:
+        return None
+    row = session.execute(
+        sa.select(
+            spends.c.id,
+            spends.c.status,
+            spends.c.credits_spent,
+            spends.c.request_fingerprint,
+            users.c.credits,
+        )
+        .join(users, users.c.id == spends.c.user_id)
+        .where(spends.c.user_id == user_id, spends.c.idempotency_key == key)
+    ).one_or_none()
+    if row is None:
+        return None
+    return SpendResult(
+        row.id, row.status, row.credits_spent, row.credits, replayed=True, fingerprint=row.request_fingerprint
+    )
+
+
+def capture(spend_id: int) -> bool:
+    """Mark a held spend captured; False when it was already settled (idempotent)."""
+    with transaction() as session:
+        captured = session.execute(
+            sa.update(spends)
+            .where(spends.c.id == spend_id, spends.c.status == "held")
+            .values(status="captured", settled_at=utcnow())
+            .returning(spends.c.id)
+        ).scalar_one_or_none()
+    if captured is None:
+        log.warning("capture found no held spend", extra={"spend_id": spend_id})
+    else:
+        log.info("ledger capture", extra={"spend_id": spend_id, "operation": "capture"})
+    return captured is not None
+
+
+def release(spend_id: int) -> bool:
+    """Give a held spend's credits back; False when it was already settled (idempotent)."""
+    with transaction() as session:
+        row = session.execute(
+            sa.update(spends)
+            .where(spends.c.id == spend_id, spends.c.status == "held")
+            .values(status="released", settled_at=utcnow())
+            .returning(spends.c.user_id, spends.c.credits_spent)
+        ).one_or_none()
+        if row is not None:
+            balance = add_to_balance(session, row.user_id, row.credits_spent)
+    if row is not None:
+        log.info(
+            "ledger release",
+            extra={
+                "user_id": row.user_id,
+                "spend_id": spend_id,
+                "operation": "release",
+                "amount": row.credits_spent,
+                "balance": balance,
+            },
+        )
+    return row is not None
+
+
+def release_stale(older_than: timedelta) -> list[tuple[int, int, int]]:
+    """Release every hold older than `older_than`; returns (spend_id, user_id, credits)."""
+    cutoff = utcnow() - older_than
+    with transaction() as session:
+        rows = session.execute(
+            sa.update(spends)
+            .where(spends.c.status == "held", spends.c.created_at < cutoff)
+            .values(status="released", settled_at=utcnow())
+            .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
+        ).all()
+        refunds: dict[int, int] = {}
+        for row in rows:
+            refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
+        # Fixed order so two runs at once lock users in the same order.
+        for user_id in sorted(refunds):
+            add_to_balance(session, user_id, refunds[user_id])
+    return [(r.id, r.user_id, r.credits_spent) for r in rows]
