@@ -51,6 +51,11 @@ class Config:
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
+        self.RATELIMIT_KEY_PREFIX = "creditapp"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        # A Redis outage must not turn into 500s: count in memory until it is back.
+        self.RATELIMIT_SWALLOW_ERRORS = True
+        self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
@@ -112,8 +117,9 @@ def engine_options(url: str) -> dict:
     )
     connect_args: dict = {"options": timeouts, "connect_timeout": 5}
     if os.environ.get("PGBOUNCER_TRANSACTION_MODE") == "1":
-        # PgBouncer in transaction mode cannot keep server-side prepared statements.
-        connect_args["prepare_threshold"] = None
+        # PgBouncer in transaction mode cannot keep server-side prepared statements, and
+        # drops session options: set the timeouts on the database instead (README).
+        connect_args = {"prepare_threshold": None, "connect_timeout": 5}
     return {
         "pool_pre_ping": True,
         "pool_size": _int("DB_POOL_SIZE", 10),
