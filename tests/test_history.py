@@ -169,8 +169,10 @@ def test_the_chart_shows_captured_credits_per_day_for_30_days(history_client):
     backdate(spend(user_id, 5), days=3)
     backdate(spend(user_id, 7), days=45)
 
-    html = client.get("/history").get_data(as_text=True)
+    page = client.get("/history").get_data(as_text=True)
+    html = client.get("/history/chart").get_data(as_text=True)
 
+    assert 'hx-get="/history/chart" hx-trigger="load"' in page
     today = utcnow().date()
     assert '<svg class="spend-chart"' in html
     bars = re.findall(r'<rect class="chart-bar"[^>]*><title>([\d-]+): (\d+) credits</title></rect>', html)
@@ -196,10 +198,11 @@ def test_daily_spend_is_one_grouped_query_and_zero_filled(history_client):
 def test_an_empty_history_still_draws_an_empty_chart(client, make_user, sign_in_as):
     sign_in_as(client, make_user(credits=0))
 
-    html = client.get("/history").get_data(as_text=True)
+    page = client.get("/history").get_data(as_text=True)
+    chart = client.get("/history/chart").get_data(as_text=True)
 
-    assert "Nothing here yet." in html and '<svg class="spend-chart"' in html
-    assert "0 credits spent on features" in html
+    assert "Nothing here yet." in page
+    assert '<svg class="spend-chart"' in chart and "0 credits spent on features" in chart
 
 
 def test_history_needs_sign_in(client):
@@ -207,3 +210,13 @@ def test_history_needs_sign_in(client):
 
     assert response.status_code == 302
     assert response.headers["Location"] == "/login?next=%2Fhistory"
+
+
+def test_the_chart_fragment_needs_sign_in(client):
+    headers = {"HX-Request": "true", "HX-Current-URL": "http://localhost/history"}
+
+    response = client.get("/history/chart", headers=headers)
+
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=%2Fhistory"
+    assert "spend-chart" not in response.get_data(as_text=True)

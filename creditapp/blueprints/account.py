@@ -76,8 +76,13 @@ def history_page():
     if is_htmx() and before:
         body = render_template("_partials/history_rows.html", page=page, feature_title=registry.title)
     else:
-        days = usage.daily_spend(current_user.id, days=CHART_DAYS)
-        body = render_template(
-            "history.html", page=page, feature_title=registry.title, days=days, before=before
-        )
+        body = render_template("history.html", page=page, feature_title=registry.title, before=before)
     return vary_on_htmx(make_response(body))
+
+
+@bp.get("/history/chart")
+@login_required
+def spend_chart():
+    """The 30-day spending chart, loaded after the page so a long ledger never slows History."""
+    days = usage.daily_spend(current_user.id, days=CHART_DAYS)
+    return render_template("_partials/spend_chart.html", days=days)
