@@ -47,10 +47,11 @@ def configure(app: Flask, config: str | dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects to this app."""
-    from creditapp import auth_setup, observability, security, stripe_client
+    from creditapp import auth_setup, db_health, observability, security, stripe_client
     from creditapp.extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
+    db_health.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)

@@ -12,9 +12,8 @@ import os
 import time
 from collections.abc import Callable
 
-from flask import Flask, current_app, make_response, request
+from flask import Flask, current_app, make_response, request, session
 from flask_limiter import RateLimitExceeded, RouteLimit
-from flask_login import current_user
 
 from creditapp.errors import error_response
 from creditapp.extensions import limiter
@@ -39,10 +38,11 @@ def client_ip() -> str:
 
 
 def user_or_ip() -> str:
-    """The signed-in user's id, else the client's address."""
-    if current_user.is_authenticated:
-        return f"user:{current_user.id}"
-    return client_ip()
+    """The signed-in user's id (from the signed session, no query), else the client's address."""
+    # Reading Flask-Login's session key rather than current_user keeps the limiter off the
+    # database: a failing query here would be swallowed and leave the session unusable.
+    user_id = session.get("_user_id")
+    return f"user:{user_id}" if user_id else client_ip()
 
 
 def _configured(key: str) -> Callable[[], str]:

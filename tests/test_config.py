@@ -60,18 +60,48 @@ def test_a_runaway_query_is_cancelled_by_the_statement_timeout(monkeypatch, data
         engine.dispose()
 
 
-def test_a_dropped_database_connection_is_replaced_before_use(database_url):
-    engine = sa.create_engine(database_url, **engine_options(database_url))
-    try:
-        with engine.connect() as conn:
-            pid = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
-        with psycopg.connect(libpq(database_url), autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(%s)", [pid])
-        # pool_pre_ping notices the dead pooled connection and opens a fresh one.
-        with engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one() != pid
-    finally:
-        engine.dispose()
+def _app_on(database_url: str, **config):
+    from creditapp import create_app
+
+    return create_app({"CONFIG_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url, **config})
+
+
+def _backend_pid(app) -> int:
+    with app.app_context():
+        pid = db.session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        db.session.remove()
+    return pid
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    with psycopg.connect(libpq(database_url), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def test_a_pooled_connection_that_sat_idle_is_checked_and_replaced_before_use(database_url):
+    app = _app_on(database_url, DB_IDLE_PING_SECONDS=0)
+    pid = _backend_pid(app)
+    _terminate(database_url, pid)
+
+    # The idle ping finds the dead connection and the pool opens a fresh one: no error.
+    assert _backend_pid(app) != pid
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_a_connection_killed_under_load_costs_one_503_then_the_pool_recovers(database_url):
+    app = _app_on(database_url, DB_IDLE_PING_SECONDS=3600)
+    client = app.test_client()
+    assert client.get("/healthz").status_code == 200
+    _terminate(database_url, _backend_pid(app))
+
+    failed = client.get("/healthz")
+    recovered = client.get("/healthz")
+
+    assert failed.status_code == 503
+    assert recovered.status_code == 200
+    with app.app_context():
+        db.engine.dispose()
 
 
 def test_pgbouncer_transaction_mode_turns_off_server_side_prepared_statements(monkeypatch, database_url):

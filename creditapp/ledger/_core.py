@@ -88,14 +88,17 @@ def conflict_insert(table: sa.Table) -> sa.Insert:
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
+ADD_TO_BALANCE = (
+    sa.update(users)
+    .where(users.c.id == sa.bindparam("user_id"))
+    .values(credits=users.c.credits + sa.bindparam("amount"))
+    .returning(users.c.credits)
+)
+
+
 def add_to_balance(session: sa.orm.Session, user_id: int, amount: int) -> int:
     """Add a signed amount to a balance in one statement; returns the new balance."""
-    new = session.execute(
-        sa.update(users)
-        .where(users.c.id == user_id)
-        .values(credits=users.c.credits + amount)
-        .returning(users.c.credits)
-    ).scalar_one_or_none()
+    new = session.execute(ADD_TO_BALANCE, {"user_id": user_id, "amount": amount}).scalar_one_or_none()
     if new is None:
         raise UnknownUser(f"no user with id {user_id}")
     return new

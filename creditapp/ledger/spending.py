@@ -20,6 +20,22 @@ from creditapp.ledger._core import (
 )
 from creditapp.models import utcnow
 
+# The hot path's statements are built once: building and cache-keying a fresh statement
+# object on every call cost more Python time than the database round trip it sends.
+DEBIT = (
+    sa.update(users)
+    .where(users.c.id == sa.bindparam("user_id"), users.c.credits >= sa.bindparam("cost"))
+    .values(credits=users.c.credits - sa.bindparam("cost"))
+    .returning(users.c.credits)
+)
+INSERT_HELD = sa.insert(spends).returning(spends.c.id)
+SETTLE = (
+    sa.update(spends)
+    .where(spends.c.id == sa.bindparam("spend_id"), spends.c.status == "held")
+    .values(status=sa.bindparam("new_status"), settled_at=sa.bindparam("now"))
+    .returning(spends.c.user_id, spends.c.credits_spent)
+)
+
 
 def hold(
     user_id: int,
@@ -38,12 +54,7 @@ def hold(
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     with transaction() as session:
-        balance = session.execute(
-            sa.update(users)
-            .where(users.c.id == user_id, users.c.credits >= cost)
-            .values(credits=users.c.credits - cost)
-            .returning(users.c.credits)
-        ).scalar_one_or_none()
+        balance = session.execute(DEBIT, {"user_id": user_id, "cost": cost}).scalar_one_or_none()
         if balance is None:
             current = session.execute(
                 sa.select(users.c.credits).where(users.c.id == user_id)
@@ -70,7 +81,7 @@ def hold(
         if idempotency_key is None:
             # No key cannot conflict; a plain INSERT is also compiled once and cached,
             # which the dialect's ON CONFLICT insert never is.
-            insert = sa.insert(spends).values(row).returning(spends.c.id)
+            spend_id = session.execute(INSERT_HELD, row).scalar_one()
         else:
             insert = (
                 conflict_insert(spends)
@@ -78,7 +89,7 @@ def hold(
                 .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
                 .returning(spends.c.id)
             )
-        spend_id = session.execute(insert).scalar_one_or_none()
+            spend_id = session.execute(insert).scalar_one_or_none()
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
             session.rollback()
@@ -116,11 +127,8 @@ def capture(spend_id: int) -> bool:
     """Mark a held spend captured; False when it was already settled (idempotent)."""
     with transaction() as session:
         captured = session.execute(
-            sa.update(spends)
-            .where(spends.c.id == spend_id, spends.c.status == "held")
-            .values(status="captured", settled_at=utcnow())
-            .returning(spends.c.id)
-        ).scalar_one_or_none()
+            SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": utcnow()}
+        ).one_or_none()
     if captured is None:
         log.warning("capture found no held spend", extra={"spend_id": spend_id})
     else:
@@ -132,10 +140,7 @@ def release(spend_id: int) -> bool:
     """Give a held spend's credits back; False when it was already settled (idempotent)."""
     with transaction() as session:
         row = session.execute(
-            sa.update(spends)
-            .where(spends.c.id == spend_id, spends.c.status == "held")
-            .values(status="released", settled_at=utcnow())
-            .returning(spends.c.user_id, spends.c.credits_spent)
+            SETTLE, {"spend_id": spend_id, "new_status": "released", "now": utcnow()}
         ).one_or_none()
         if row is not None:
             balance = add_to_balance(session, row.user_id, row.credits_spent)

@@ -50,6 +50,8 @@ def checking_app(database_url: str, emulator: EmulatorProcess) -> Flask:
             "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
             "GOOGLE_DISCOVERY_URL": emulator.google_discovery_url,
             "RATELIMIT_ENABLED": False,
+            # The checks run right after a database restart: ping every pooled connection.
+            "DB_IDLE_PING_SECONDS": 0,
         }
     )
 
