@@ -84,7 +84,7 @@ def transaction() -> Iterator[sa.orm.Session]:
 
 def conflict_insert(table: sa.Table) -> sa.Insert:
     """A dialect insert that supports ON CONFLICT (PostgreSQL and SQLite)."""
-    dialect = db.session.get_bind().dialect.name
+    dialect = db.engine.dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
@@ -96,7 +96,7 @@ ADD_TO_BALANCE = (
 )
 
 
-def add_to_balance(session: sa.orm.Session, user_id: int, amount: int) -> int:
+def add_to_balance(session: sa.orm.Session | sa.Connection, user_id: int, amount: int) -> int:
     """Add a signed amount to a balance in one statement; returns the new balance."""
     new = session.execute(ADD_TO_BALANCE, {"user_id": user_id, "amount": amount}).scalar_one_or_none()
     if new is None:
