@@ -49,6 +49,7 @@ class Config:
         self.OPENAI_TIMEOUT_SECONDS = _int("OPENAI_TIMEOUT_SECONDS", 60)
         self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
+        self.DB_IDLE_PING_SECONDS = _int("DB_IDLE_PING_SECONDS", 5)
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = "creditapp"
