@@ -41,24 +41,27 @@ def database_url() -> Iterator[str]:
         yield url
 
 
+def app_settings(database_url: str, emulator_url: str, **overrides) -> dict:
+    """Settings of a test app pointed at a database and the stand-ins (keys as in the suite)."""
+    return {
+        "CONFIG_NAME": "testing",
+        "SECRET_KEY": "test-secret-key",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "STRIPE_SECRET_KEY": STRIPE_KEY,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "STRIPE_API_BASE": emulator_url,
+        "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
+        "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
+        "GOOGLE_DISCOVERY_URL": f"{emulator_url}/google/.well-known/openid-configuration",
+        "RATELIMIT_ENABLED": False,
+        **overrides,
+    }
+
+
 @pytest.fixture(scope="session")
 def _app(database_url: str, ports: dict[str, int]) -> Iterator[Flask]:
     emulator = f"http://127.0.0.1:{ports['emulator']}"
-    app = create_app(
-        {
-            "CONFIG_NAME": "testing",
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "APP_BASE_URL": f"http://127.0.0.1:{ports['live']}",
-            "STRIPE_SECRET_KEY": STRIPE_KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": emulator,
-            "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
-            "GOOGLE_DISCOVERY_URL": f"{emulator}/google/.well-known/openid-configuration",
-            "RATELIMIT_ENABLED": False,
-        }
-    )
+    app = create_app(app_settings(database_url, emulator, APP_BASE_URL=f"http://127.0.0.1:{ports['live']}"))
     from flask_migrate import upgrade
 
     with app.app_context():

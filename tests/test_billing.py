@@ -14,8 +14,8 @@ from tests.support.stripe_helpers import (
     checkout,
     credits,
     csrf_token,
-    emulator_config,
     event,
+    paid_without_webhook,
     post_event,
     price_id,
     purchase,
@@ -220,9 +220,7 @@ def test_success_page_credits_a_paid_session_the_webhook_has_not_delivered(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
 
     page = client.get(f"/checkout/success?session_id={session_id}")
 
@@ -242,9 +240,7 @@ def test_success_page_while_a_delayed_payment_is_processing_keeps_polling(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id, "async_pending")
+    session_id = paid_without_webhook(stripe_env, live_server, client, "async_pending")
 
     page = client.get(f"/checkout/success?session_id={session_id}")
 
@@ -259,9 +255,7 @@ def test_success_page_for_someone_elses_or_a_forged_session_is_404(
 ):
     owner = make_user(credits=500)
     sign_in_as(client, owner)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     intruder = make_user(credits=500)
     other_client = app.test_client()
     sign_in_as(other_client, intruder)
@@ -282,9 +276,7 @@ def test_success_page_and_webhook_racing_credit_once(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     body = json.dumps(event("checkout.session.completed", session_id)).encode()
 
     def arrive(i: int) -> int:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from creditapp import create_app, ledger
 from creditapp.extensions import db, limiter
 from creditapp.models import CreditSpend
-from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
+from tests.conftest import app_settings
 from tests.multi.processes import unavailable
 from tests.support import stripe_helpers
 from tests.support.stripe_helpers import checkout, purchase_count
@@ -37,25 +37,18 @@ def make_limited_app(app, emulator, database_url):
     built = []
 
     def make(**overrides):
-        config = {
-            "CONFIG_NAME": "testing",
-            "SECRET_KEY": "test-secret-key",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "APP_BASE_URL": app.config["APP_BASE_URL"],
-            "STRIPE_SECRET_KEY": STRIPE_KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": emulator.base_url,
-            "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
-            "GOOGLE_DISCOVERY_URL": emulator.google_discovery_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "RATELIMIT_HEADERS_ENABLED": True,
-            "RATELIMIT_SIGNIN": "3/minute",
-            "RATELIMIT_CHECKOUT": "2/minute",
-            "RATELIMIT_SPEND": "3/minute",
-            **overrides,
-        }
+        config = app_settings(
+            database_url,
+            emulator.base_url,
+            APP_BASE_URL=app.config["APP_BASE_URL"],
+            RATELIMIT_ENABLED=True,
+            RATELIMIT_STORAGE_URI="memory://",
+            RATELIMIT_HEADERS_ENABLED=True,
+            RATELIMIT_SIGNIN="3/minute",
+            RATELIMIT_CHECKOUT="2/minute",
+            RATELIMIT_SPEND="3/minute",
+        )
+        config.update(overrides)
         limited = create_app(config)
         limiter.reset()
         built.append(limited)

@@ -15,6 +15,7 @@ from tests.support.stripe_helpers import (
     credits,
     emulator_config,
     event,
+    paid_without_webhook,
     post_event,
     purchase,
     stored_event,
@@ -90,9 +91,7 @@ def test_replay_failed_applies_events_that_failed_earlier(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     completed = event("checkout.session.completed", session_id)
     # As if an earlier release had failed on this event: stored as failed, nothing credited.
     db.session.add(

@@ -19,6 +19,7 @@ from tests.support.stripe_helpers import (
     emulator_config,
     event,
     event_count,
+    paid_without_webhook,
     post_event,
     purchase,
     sign,
@@ -54,9 +55,7 @@ def test_same_event_delivered_twice_at_once_credits_once(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     body = json.dumps(event("checkout.session.completed", session_id)).encode()
 
     answers = race(app, lambda _i: post_event(live_server, body).status_code, 2)
@@ -72,9 +71,7 @@ def test_duplicate_delivery_costs_at_most_two_statements(
 ):
     user = make_user(credits=500)
     sign_in_as(client, user)
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     body = json.dumps(event("checkout.session.completed", session_id)).encode()
     assert post_event(live_server, body).status_code == 200
 
@@ -141,9 +138,7 @@ def test_fully_discounted_checkout_is_credited_without_a_payment(stripe_env, cli
 
 
 def _completed_body(stripe_env, live_server, client) -> bytes:
-    session_id = checkout(client, 500)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        stripe_env.pay(session_id)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
     return json.dumps(event("checkout.session.completed", session_id)).encode()
 
 

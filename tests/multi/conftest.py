@@ -17,7 +17,7 @@ from flask_migrate import upgrade
 
 from creditapp import create_app
 from creditapp.extensions import db
-from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
+from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET, app_settings
 from tests.multi.processes import PG_BIN, PGBOUNCER, Gunicorn, PgBouncer, PostgresCluster, unavailable
 from tests.support.db import throwaway_database
 from tests.support.emulator import EmulatorProcess, free_port
@@ -38,22 +38,9 @@ class Deployment:
 
 def checking_app(database_url: str, emulator: EmulatorProcess) -> Flask:
     """An app in the test process talking straight to the database, for migrations and checks."""
-    return create_app(
-        {
-            "CONFIG_NAME": "testing",
-            "SECRET_KEY": SECRET_KEY,
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "STRIPE_SECRET_KEY": STRIPE_KEY,
-            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "STRIPE_API_BASE": emulator.base_url,
-            "GOOGLE_CLIENT_ID": GOOGLE_CLIENT_ID,
-            "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
-            "GOOGLE_DISCOVERY_URL": emulator.google_discovery_url,
-            "RATELIMIT_ENABLED": False,
-            # The checks run right after a database restart: ping every pooled connection.
-            "DB_IDLE_PING_SECONDS": 0,
-        }
-    )
+    # The checks run right after a database restart: ping every pooled connection.
+    settings = app_settings(database_url, emulator.base_url, SECRET_KEY=SECRET_KEY, DB_IDLE_PING_SECONDS=0)
+    return create_app(settings)
 
 
 def instance_env(database_url: str, emulator: EmulatorProcess, **extra: str) -> dict[str, str]:

@@ -176,3 +176,13 @@ def only_purchase() -> CreditPurchase:
     return db.session.execute(
         sa.select(CreditPurchase).execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def paid_without_webhook(
+    stripe_env, live_server: str, client: FlaskClient, outcome: str = "succeeded"
+) -> str:
+    """Check out a 500 pack as the client's user and pay it with webhooks off: paid, not yet credited."""
+    session_id = checkout(client, 500)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        stripe_env.pay(session_id, outcome)
+    return session_id
