@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
-from creditapp.extensions import db
+from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
 
 log = logging.getLogger("creditapp.errors")
@@ -44,6 +45,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        if not current_user.is_authenticated:
+            # Signed out (say, in another tab): the answer is "sign in", not "bad form".
+            return login_manager.unauthorized()
         return error_response(
             400,
             f"The form expired or was not sent from this site ({exc.description}). "

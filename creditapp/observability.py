@@ -164,7 +164,8 @@ class HoldsCollector:
 def metrics() -> Response:
     """Prometheus metrics; needs `Authorization: Bearer <METRICS_TOKEN>` when that is set."""
     token = current_app.config.get("METRICS_TOKEN") or os.environ.get("METRICS_TOKEN")
-    if token and not hmac.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+    sent = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
+    if token and not hmac.compare_digest(sent, f"Bearer {token}".encode()):
         abort(404)
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -320,3 +320,16 @@ def test_production_cookies_are_secure(monkeypatch, database_url, emulator):
     assert response.status_code == 302
     cookie = set_cookies(response)["session"]
     assert all(flag in cookie for flag in ("Secure", "HttpOnly", "SameSite=Lax"))
+
+
+def test_signed_out_posts_without_a_csrf_token_are_asked_to_sign_in(client):
+    api = client.post("/api/features/image", json={"prompt": "a fox", "size": 256})
+    fragment = client.post(
+        "/features/image",
+        data={"prompt": "a fox", "size": "256"},
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/features/image"},
+    )
+
+    assert api.status_code == 401 and api.get_json()["error"] == "unauthorized"
+    assert fragment.status_code == 401
+    assert fragment.headers["HX-Redirect"] == "/login?next=%2Ffeatures%2Fimage"

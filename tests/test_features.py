@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -70,6 +71,16 @@ def balance(user_id: int) -> int:
     """The stored balance, read fresh."""
     db.session.expire_all()
     return ledger.balance(user_id).credits
+
+
+class OutlivedProvider:
+    """An image service so slow that `flask credits release-stale` ran while it worked."""
+
+    deterministic = True
+
+    def generate(self, prompt: str, size: int) -> bytes:
+        ledger.release_stale(timedelta(0))
+        return b"\x89PNG late"
 
 
 class BrokenProvider:
@@ -237,6 +248,21 @@ def test_the_same_idempotency_key_twice_charges_once(signed_in):
     assert second.get_json()["replayed"] is True and second.headers["Idempotent-Replayed"] == "true"
     assert len(spends(user_id)) == 1
     assert balance(user_id) == 495
+
+
+def test_a_result_whose_hold_was_released_meanwhile_is_not_handed_out_unpaid(signed_in, app, monkeypatch):
+    client, user_id, token = signed_in()
+    monkeypatch.setitem(image_providers.PROVIDERS, "slow", lambda config: OutlivedProvider())
+    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "slow")
+
+    response = post_json(client, token, {"prompt": "a snail", "size": 512})
+
+    assert response.status_code == 502
+    assert "not charged" in response.get_json()["message"]
+    assert "image" not in response.get_json()
+    assert [s.status for s in spends(user_id)] == ["released"]
+    assert balance(user_id) == 500
+    assert ledger.audit() == []
 
 
 def test_replaying_a_failed_request_charges_nothing(signed_in, app, monkeypatch):

@@ -263,3 +263,22 @@ def test_audit_finds_a_balance_that_differs_from_its_ledger(make_user):
     db.session.commit()
 
     assert ledger.audit() == [ledger.Mismatch(user_id, "drift@example.com", 501, 500)]
+
+
+def test_a_refund_capped_by_an_open_dispute_is_owed_in_full_once_the_dispute_is_won(make_user):
+    dispute_first = make_user(credits=0)
+    purchase_a = pending_purchase(dispute_first, session="cs_dispute_first")
+    ledger.complete_purchase(purchase_a, "pi_a", 2000, "usd")
+    ledger.claw_back_dispute(purchase_a, "dp_a", 2000)
+    ledger.claw_back_refund(purchase_a, 1000)  # nothing left to take while disputed
+    ledger.return_dispute(purchase_a, "dp_a")
+
+    refund_first = make_user(credits=0)
+    purchase_b = pending_purchase(refund_first, session="cs_refund_first")
+    ledger.complete_purchase(purchase_b, "pi_b", 2000, "usd")
+    ledger.claw_back_refund(purchase_b, 1000)
+    ledger.claw_back_dispute(purchase_b, "dp_b", 2000)
+    ledger.return_dispute(purchase_b, "dp_b")
+
+    assert balance_of(dispute_first) == balance_of(refund_first) == 250
+    assert ledger.audit() == []

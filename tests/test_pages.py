@@ -192,3 +192,11 @@ def test_signed_out_people_are_sent_to_sign_in(client):
     assert page.status_code == 302 and page.headers["Location"] == "/login?next=%2Ffeatures%2Fimage"
     assert api.status_code == 401 and api.get_json()["error"] == "unauthorized"
     assert fragment.status_code == 401 and fragment.headers["HX-Redirect"].startswith("/login")
+
+
+def test_a_malformed_polling_target_is_a_400_not_a_database_error(client, make_user, sign_in_as):
+    sign_in_as(client, make_user())
+
+    for until in ("\x00", "cs_" + "x" * 300, "not-a-session", ""):
+        response = client.get("/credits/badge", query_string={"until": until})
+        assert response.status_code == 400, until

@@ -160,6 +160,9 @@ def test_forged_stale_unsigned_or_malformed_deliveries_are_refused(
         "garbled header": post_event(live_server, body, signature="t=abc,v1=zzz"),
         "bad json": post_event(live_server, bad_json, sign(bad_json)),
         "not an event": post_event(live_server, b"[1, 2]", sign(b"[1, 2]")),
+        "not utf-8": post_event(live_server, body.decode().encode("utf-16"), sign(body)),
+        "deep nesting": post_event(live_server, b"[" * 100_000, sign(b"[" * 100_000)),
+        "non-ascii signature": post_event(live_server, body, f"t={int(time.time())},v1=\u00e9"),
     }
 
     assert {name: r.status_code for name, r in answers.items()} == dict.fromkeys(answers, 400)

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify, make_response, render_template, request
 from flask_login import current_user, login_required
 
 from creditapp import history, ledger
+from creditapp.blueprints.billing import SESSION_ID
 from creditapp.errors import error_response
 from creditapp.extensions import db
 from creditapp.features import registry, usage
@@ -41,6 +42,8 @@ def badge():
     """The balance badge fragment; with `until`, 286 stops polling once that purchase settles."""
     status = 200
     until = request.args.get("until")
+    if until is not None and not SESSION_ID.fullmatch(until):
+        return error_response(400, "That is not a Checkout Session id.")
     if until:
         purchase_status = db.session.execute(
             sa.select(CreditPurchase.status).where(

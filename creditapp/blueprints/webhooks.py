@@ -25,8 +25,9 @@ def stripe_webhook():
     """Verify a Stripe delivery (raw body + Stripe-Signature) and process it once."""
     payload = request.get_data(cache=False)
     try:
-        event = json.loads(payload)
-    except ValueError:
+        # Stripe sends UTF-8 JSON; anything else (other encodings, absurd nesting) is refused.
+        event = json.loads(payload.decode("utf-8"))
+    except (ValueError, RecursionError):
         return _answer(400, error="bad_payload")
     # Checked before construct_event, which assumes a JSON object.
     if not _looks_like_event(event):
@@ -40,6 +41,10 @@ def stripe_webhook():
         )
     except stripe.SignatureVerificationError as exc:
         log.warning("webhook rejected: %s", exc.user_message or "bad signature")
+        return _answer(400, error="bad_signature")
+    except (TypeError, ValueError):
+        # A non-ASCII signature header makes the digest comparison raise TypeError.
+        log.warning("webhook rejected: malformed Stripe-Signature header")
         return _answer(400, error="bad_signature")
     try:
         receipt = stripe_events.receive(event)

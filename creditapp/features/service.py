@@ -100,7 +100,10 @@ def spend(
             extra={"user_id": user_id, "spend_id": held.spend_id, "feature": feature.name},
         )
         raise FeatureFailed(f"{message} You were not charged.", held.spend_id) from exc
-    ledger.capture(held.spend_id)
+    if not ledger.capture(held.spend_id):
+        # The hold was released meanwhile (`release-stale` ran while the feature was slow):
+        # the credits are back, so the result is not handed out unpaid.
+        raise FeatureFailed("This took too long and was cancelled. You were not charged.", held.spend_id)
     return SpendOutcome(held.spend_id, cost, held.balance, output, replayed=False)
 
 

@@ -116,7 +116,7 @@ def claw_back_dispute(purchase_id: int, dispute_id: str, amount_disputed: int) -
 
 
 def return_dispute(purchase_id: int, dispute_id: str) -> int:
-    """Give back what a dispute took once it is won; returns the credits given back."""
+    """Give back what a dispute took once it is won (or an inquiry closed); returns the credits."""
     with transaction() as session:
         purchase = _locked_purchase(session, purchase_id)
         if _dispute_row(session, "dispute_won", dispute_id) is not None:
@@ -138,4 +138,8 @@ def return_dispute(purchase_id: int, dispute_id: str) -> int:
         if given:
             balance = add_to_balance(session, purchase.user_id, given)
             log_write(purchase.user_id, "dispute_won", given, balance)
+            session.flush()
+            # A refund capped while the dispute held the credits is owed in full now, so
+            # the outcome does not depend on which event came first.
+            apply_refund_clawback(session, purchase_id, stripe_object_id=None)
     return given

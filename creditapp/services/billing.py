@@ -56,6 +56,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
     """Create the pending purchase and its Checkout Session; returns the session URL."""
     # Committed before calling Stripe: whatever happens next, the webhook and
     # `reconcile` can find this row through the session metadata.
+    created_at = utcnow()
     purchase_id = db.session.execute(
         sa.insert(purchases)
         .values(
@@ -65,7 +66,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
             amount_paid=pack.unit_amount,
             currency=pack.currency,
             status="pending",
-            created_at=utcnow(),
+            created_at=created_at,
         )
         .returning(purchases.c.id)
     ).scalar_one()
@@ -82,8 +83,11 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
         "cancel_url": f"{base_url}/checkout/cancel",
     }
     try:
+        # Derived from the purchase: its id alone would repeat after a database reset (or in
+        # another environment sharing the Stripe account) and replay an old session.
+        key = f"checkout-purchase-{purchase_id}-{created_at.timestamp():.6f}"
         session = stripe_client.client().v1.checkout.sessions.create(
-            params=params, options={"idempotency_key": f"checkout-purchase-{purchase_id}"}
+            params=params, options={"idempotency_key": key}
         )
     except stripe.StripeError as exc:
         ledger.mark_purchase(purchase_id, "failed")

@@ -79,17 +79,31 @@ def charge_refunded(charge: dict[str, Any]) -> None:
 
 
 def dispute_created(dispute: dict[str, Any]) -> None:
-    """Take the disputed share back while the dispute is open."""
+    """Take the disputed share back while the dispute is open (not for an inquiry)."""
+    if _is_inquiry(dispute):
+        # An inquiry (warning_*) moves no money; if it escalates, Stripe withdraws the
+        # funds and sends charge.dispute.funds_withdrawn, handled below.
+        return
+    purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
+    ledger.claw_back_dispute(purchase_id, dispute["id"], int(dispute["amount"]))
+
+
+def dispute_funds_withdrawn(dispute: dict[str, Any]) -> None:
+    """Stripe took the disputed amount: take the credits back (once per dispute)."""
     purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
     ledger.claw_back_dispute(purchase_id, dispute["id"], int(dispute["amount"]))
 
 
 def dispute_closed(dispute: dict[str, Any]) -> None:
-    """A won dispute gives the credits back; a lost one changes nothing more."""
-    if dispute.get("status") != "won":
+    """A won dispute or a closed inquiry gives the credits back; a lost one changes nothing more."""
+    if dispute.get("status") not in ("won", "warning_closed"):
         return
     purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
     ledger.return_dispute(purchase_id, dispute["id"])
+
+
+def _is_inquiry(dispute: dict[str, Any]) -> bool:
+    return str(dispute.get("status") or "").startswith("warning_")
 
 
 def _intent_of(dispute: dict[str, Any]) -> str:
@@ -108,6 +122,7 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.expired": session_expired,
     "charge.refunded": charge_refunded,
     "charge.dispute.created": dispute_created,
+    "charge.dispute.funds_withdrawn": dispute_funds_withdrawn,
     "charge.dispute.closed": dispute_closed,
 }
 
