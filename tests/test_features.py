@@ -2,101 +2,29 @@
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
-from datetime import timedelta
 
 import pytest
-import sqlalchemy as sa
-from PIL import Image
 
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.features import image_providers
-from creditapp.features.image_providers import ProviderError
-from creditapp.models import CreditPurchase, CreditSpend
+from creditapp.models import CreditPurchase
+from tests.support import spending
 from tests.support.db import count_statements
+from tests.support.spending import (
+    API,
+    OutlivedProvider,
+    balance,
+    decode_png,
+    post_json,
+    spends,
+)
 
-API = "/api/features/image"
-
-
-def csrf_token(client) -> str:
-    """The token every page carries in <meta name="csrf-token">."""
-    html = client.get("/").get_data(as_text=True)
-    return re.search(r'<meta name="csrf-token" content="([^"]+)"', html).group(1)
-
-
-@pytest.fixture
-def signed_in(client, make_user, sign_in_as):
-    """A signed-in client with 500 credits; returns (client, user_id, csrf token)."""
-
-    def make(credits: int = 500):
-        user_id = make_user(credits=credits)
-        sign_in_as(client, user_id)
-        return client, user_id, csrf_token(client)
-
-    return make
-
-
-def post_json(client, token, body, key=None, **headers):
-    """POST to the image API with the CSRF header (and an Idempotency-Key when given)."""
-    headers = {"X-CSRFToken": token, **headers}
-    if key is not None:
-        headers["Idempotency-Key"] = key
-    return client.post(API, json=body, headers=headers)
-
-
-def decode_png(data_url: str) -> Image.Image:
-    """The picture inside a data:image/png;base64 URL."""
-    prefix = "data:image/png;base64,"
-    assert data_url.startswith(prefix)
-    return Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :])))
-
-
-def spends(user_id: int) -> list[CreditSpend]:
-    """The user's spend rows, oldest first."""
-    db.session.expire_all()
-    return list(
-        db.session.execute(
-            sa.select(CreditSpend).where(CreditSpend.user_id == user_id).order_by(CreditSpend.id)
-        )
-        .scalars()
-        .all()
-    )
-
-
-def balance(user_id: int) -> int:
-    """The stored balance, read fresh."""
-    db.session.expire_all()
-    return ledger.balance(user_id).credits
-
-
-class OutlivedProvider:
-    """An image service so slow that `flask credits release-stale` ran while it worked."""
-
-    deterministic = True
-
-    def generate(self, prompt: str, size: int) -> bytes:
-        ledger.release_stale(timedelta(0))
-        return b"\x89PNG late"
-
-
-class BrokenProvider:
-    """Stands in for an external image service that is down."""
-
-    deterministic = True
-
-    def generate(self, prompt: str, size: int) -> bytes:
-        raise ProviderError("The image service is down.")
-
-
-@pytest.fixture
-def broken_provider(app, monkeypatch):
-    """Make the configured image provider fail on every call."""
-    monkeypatch.setitem(image_providers.PROVIDERS, "broken", lambda config: BrokenProvider())
-    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "broken")
+# The fixtures, shared by the feature test modules.
+signed_in = spending.signed_in
+broken_provider = spending.broken_provider
 
 
 # --- charging --------------------------------------------------------------------------
@@ -176,6 +104,21 @@ def test_provider_failure_in_the_form_shows_an_error_fragment(signed_in, broken_
     assert balance(user_id) == 500
 
 
+def test_a_result_whose_hold_was_released_meanwhile_is_not_handed_out_unpaid(signed_in, app, monkeypatch):
+    client, user_id, token = signed_in()
+    monkeypatch.setitem(image_providers.PROVIDERS, "slow", lambda config: OutlivedProvider())
+    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "slow")
+
+    response = post_json(client, token, {"prompt": "a snail", "size": 512})
+
+    assert response.status_code == 502
+    assert "not charged" in response.get_json()["message"]
+    assert "image" not in response.get_json()
+    assert [s.status for s in spends(user_id)] == ["released"]
+    assert balance(user_id) == 500
+    assert ledger.audit() == []
+
+
 # --- not enough credits ----------------------------------------------------------------
 
 
@@ -230,80 +173,6 @@ def test_a_negative_balance_after_a_refund_explains_itself(signed_in, app):
     assert "negative because a purchase was refunded; buy credits to continue" in body["message"]
     page = client.get("/features/image").get_data(as_text=True)
     assert "Your balance is negative because a purchase was refunded" in page
-
-
-# --- idempotency -----------------------------------------------------------------------
-
-
-def test_the_same_idempotency_key_twice_charges_once(signed_in):
-    client, user_id, token = signed_in()
-    body = {"prompt": "a paper crane", "size": 256}
-
-    first = post_json(client, token, body, key="order-42")
-    second = post_json(client, token, body, key="order-42")
-
-    assert first.status_code == second.status_code == 200
-    assert first.get_json()["spend_id"] == second.get_json()["spend_id"]
-    assert first.get_json()["image"] == second.get_json()["image"]
-    assert second.get_json()["replayed"] is True and second.headers["Idempotent-Replayed"] == "true"
-    assert len(spends(user_id)) == 1
-    assert balance(user_id) == 495
-
-
-def test_a_result_whose_hold_was_released_meanwhile_is_not_handed_out_unpaid(signed_in, app, monkeypatch):
-    client, user_id, token = signed_in()
-    monkeypatch.setitem(image_providers.PROVIDERS, "slow", lambda config: OutlivedProvider())
-    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "slow")
-
-    response = post_json(client, token, {"prompt": "a snail", "size": 512})
-
-    assert response.status_code == 502
-    assert "not charged" in response.get_json()["message"]
-    assert "image" not in response.get_json()
-    assert [s.status for s in spends(user_id)] == ["released"]
-    assert balance(user_id) == 500
-    assert ledger.audit() == []
-
-
-def test_replaying_a_failed_request_charges_nothing(signed_in, app, monkeypatch):
-    client, user_id, token = signed_in()
-    body = {"prompt": "a comet", "size": 512}
-    monkeypatch.setitem(image_providers.PROVIDERS, "broken", lambda config: BrokenProvider())
-    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "broken")
-    failed = post_json(client, token, body, key="k-1")
-    monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "local")
-
-    replay = post_json(client, token, body, key="k-1")
-
-    assert failed.status_code == replay.status_code == 502
-    assert replay.get_json()["spend_id"] == failed.get_json()["spend_id"]
-    assert [s.status for s in spends(user_id)] == ["released"]
-    assert balance(user_id) == 500
-
-
-def test_a_key_reused_for_a_different_price_is_refused(signed_in):
-    client, user_id, token = signed_in()
-    post_json(client, token, {"prompt": "a comet", "size": 256}, key="k-2")
-
-    response = post_json(client, token, {"prompt": "a comet", "size": 1024}, key="k-2")
-
-    assert response.status_code == 409
-    assert response.get_json()["error"] == "idempotency_key_reused"
-    assert balance(user_id) == 495
-
-
-def test_a_key_reused_for_a_different_prompt_at_the_same_price_is_refused(signed_in):
-    client, user_id, token = signed_in()
-    first = post_json(client, token, {"prompt": "a comet", "size": 256}, key="k-3")
-
-    response = post_json(client, token, {"prompt": "a different comet", "size": 256}, key="k-3")
-
-    assert first.status_code == 200
-    assert response.status_code == 409
-    assert response.get_json()["error"] == "idempotency_key_reused"
-    assert "image" not in response.get_json()
-    assert len(spends(user_id)) == 1
-    assert balance(user_id) == 495
 
 
 # --- bad input -------------------------------------------------------------------------
