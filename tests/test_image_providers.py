@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from creditapp.features.image_providers import LocalImageProvider, OpenAIImageProvider, provider_for
-from tests.test_features import balance, csrf_token, decode_png, post_json, spends
+from tests.support.spending import balance, csrf_token, decode_png, post_json, spends
 
 
 @pytest.fixture

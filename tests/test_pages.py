@@ -11,7 +11,7 @@ import pytest
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase
-from tests.test_features import API, balance, csrf_token
+from tests.support.spending import API, balance, csrf_token
 
 
 class Markup(HTMLParser):
