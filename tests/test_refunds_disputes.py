@@ -172,18 +172,28 @@ def test_dispute_closed_as_won_before_it_was_seen_opening_takes_nothing(
     assert ledger.audit() == []
 
 
+def _inquiry_events(stripe_env, live_server, session_id: str, later: str, later_status: str):
+    """An inquiry opened on the purchase's charge, and a later event about it (not yet sent).
+
+    Stripe's inquiries (retrieval requests) carry warning_* statuses and move no money.
+    """
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        dispute = stripe_env.dispute(charge_id(session_id))
+    opened = event("charge.dispute.created", dispute["id"])
+    opened["id"] = f"evt_inquiry_{dispute['id']}"
+    opened["data"]["object"]["status"] = "warning_needs_response"
+    following = {**opened, "id": f"evt_{later}_{dispute['id']}", "type": later}
+    following["data"] = {"object": {**opened["data"]["object"], "status": later_status}}
+    return opened, following
+
+
 def test_an_inquiry_takes_nothing_and_its_closing_gives_nothing(
     stripe_env, live_server, client, make_user, sign_in_as
 ):
     user, session_id = _bought(stripe_env, client, make_user, sign_in_as)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        dispute = stripe_env.dispute(charge_id(session_id))
-    opened = event("charge.dispute.created", dispute["id"])
-    # Stripe's inquiries (retrieval requests) carry warning_* statuses and move no money.
-    opened["id"] = "evt_inquiry_opened"
-    opened["data"]["object"]["status"] = "warning_needs_response"
-    closed = {**opened, "id": "evt_inquiry_closed", "type": "charge.dispute.closed"}
-    closed["data"] = {"object": {**opened["data"]["object"], "status": "warning_closed"}}
+    opened, closed = _inquiry_events(
+        stripe_env, live_server, session_id, "charge.dispute.closed", "warning_closed"
+    )
 
     assert post_event(live_server, json.dumps(opened).encode()).status_code == 200
     assert credits(user) == 1000
@@ -198,13 +208,9 @@ def test_an_inquiry_that_escalates_takes_the_credits_when_funds_are_withdrawn(
     stripe_env, live_server, client, make_user, sign_in_as
 ):
     user, session_id = _bought(stripe_env, client, make_user, sign_in_as)
-    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
-        dispute = stripe_env.dispute(charge_id(session_id))
-    inquiry = event("charge.dispute.created", dispute["id"])
-    inquiry["id"] = "evt_inquiry_escalating"
-    inquiry["data"]["object"]["status"] = "warning_needs_response"
-    withdrawn = {**inquiry, "id": "evt_funds_withdrawn", "type": "charge.dispute.funds_withdrawn"}
-    withdrawn["data"] = {"object": {**inquiry["data"]["object"], "status": "needs_response"}}
+    inquiry, withdrawn = _inquiry_events(
+        stripe_env, live_server, session_id, "charge.dispute.funds_withdrawn", "needs_response"
+    )
 
     for evt in (inquiry, withdrawn, withdrawn):
         assert post_event(live_server, json.dumps(evt).encode()).status_code == 200
