@@ -49,3 +49,10 @@ def _ping_if_idle(idle_after: float):
             raise sa.exc.DisconnectionError("stale pooled connection") from exc
 
     return ping
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A database failure a retry can fix (unreachable, timed out), not a bug or bad data."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.PendingRollbackError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)

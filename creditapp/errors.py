@@ -7,9 +7,10 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from creditapp import db_health
 from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
 
@@ -62,12 +63,15 @@ def init_app(app: Flask) -> None:
             response[0].headers["Retry-After"] = str(exc.retry_after)
         return response
 
-    @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PendingRollbackError)
     def database_error(exc: Exception):
-        # The database is unreachable or timed out: a retryable 503, never a half-write.
         db.session.rollback()
+        if not db_health.is_transient(exc):
+            # A constraint or data error is a bug, not an outage: say so, don't ask for retries.
+            log.exception("database error on %s %s", request.method, request.path)
+            return error_response(500, "Something went wrong on our side. Nothing was charged twice.")
+        # The database is unreachable or timed out: a retryable 503, never a half-write.
         log.error("database error: %s", exc.__class__.__name__)
         return error_response(503, "The service is briefly unavailable. Please try again.")
 

@@ -59,11 +59,6 @@ WEBHOOKS = Counter(
 SPEND_OUTCOMES = {"hold": "held", "capture": "captured", "release": "released", "refused": "insufficient"}
 
 
-def count_spend(outcome: str) -> None:
-    """Count a spend outcome other than the hold itself: captured, released, insufficient."""
-    SPENDS.labels(outcome).inc()
-
-
 def count_webhook(event_type: str, status: str) -> None:
     """Count a verified webhook delivery: processed, ignored, failed, duplicate or retry."""
     WEBHOOKS.labels(event_type, status).inc()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -40,3 +41,27 @@ def test_healthz_is_503_when_the_database_is_down(database_url):
 
     assert response.status_code == 503
     assert response.get_json()["status"] == "unavailable"
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")), 503),
+        (sa.exc.IntegrityError("INSERT", {}, Exception("duplicate key")), 500),
+    ],
+    ids=["outage-is-retryable", "constraint-violation-is-a-bug"],
+)
+def test_only_database_outages_are_answered_as_retryable(database_url, error, status):
+    from creditapp import create_app
+
+    probe = create_app({"CONFIG_NAME": "testing", "SQLALCHEMY_DATABASE_URI": database_url})
+
+    def fail():
+        raise error
+
+    probe.add_url_rule("/api/probe", "probe", fail)
+
+    response = probe.test_client().get("/api/probe")
+
+    assert response.status_code == status
+    assert response.get_json()["error"] == ("unavailable" if status == 503 else "server_error")

@@ -29,7 +29,7 @@ from creditapp.ledger.income import (
     mark_purchase,
     register_user,
 )
-from creditapp.ledger.reading import Mismatch, audit, balance, stale_cutoff, user_id_for_email
+from creditapp.ledger.reading import Mismatch, audit, balance, user_id_for_email
 from creditapp.ledger.spending import capture, hold, release, release_stale
 
 __all__ = [
@@ -56,6 +56,5 @@ __all__ = [
     "release",
     "release_stale",
     "return_dispute",
-    "stale_cutoff",
     "user_id_for_email",
 ]

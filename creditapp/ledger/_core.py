@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User
@@ -80,12 +79,6 @@ def transaction() -> Iterator[sa.orm.Session]:
     except BaseException:
         session.rollback()
         raise
-
-
-def conflict_insert(table: sa.Table) -> sa.Insert:
-    """A dialect insert that supports ON CONFLICT (PostgreSQL and SQLite)."""
-    dialect = db.engine.dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
 ADD_TO_BALANCE = (

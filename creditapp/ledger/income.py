@@ -11,7 +11,6 @@ from creditapp.ledger._core import (
     UnknownUser,
     add_to_balance,
     adjustments,
-    conflict_insert,
     log,
     log_write,
     purchases,
@@ -20,6 +19,7 @@ from creditapp.ledger._core import (
 )
 from creditapp.ledger.clawbacks import apply_refund_clawback
 from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.sql import conflict_insert
 
 
 def register_user(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
 from creditapp.extensions import db
 from creditapp.ledger._core import Balance, UnknownUser, adjustments, purchases, spends, users
-from creditapp.models import utcnow
 
 
 def balance(user_id: int) -> Balance:
@@ -78,8 +76,3 @@ def user_id_for_email(email: str) -> int:
     if user_id is None:
         raise UnknownUser(f"no user with e-mail {email}")
     return user_id
-
-
-def stale_cutoff(seconds: int) -> datetime:
-    """The moment before which a hold counts as abandoned."""
-    return utcnow() - timedelta(seconds=seconds)

@@ -19,12 +19,12 @@ from creditapp.ledger._core import (
     SpendResult,
     UnknownUser,
     add_to_balance,
-    conflict_insert,
     log,
     spends,
     users,
 )
 from creditapp.models import utcnow
+from creditapp.sql import conflict_insert
 
 # The hot path's statements are built once: building and cache-keying a fresh statement
 # object on every call cost more Python time than the database round trip it sends.

@@ -18,12 +18,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
-from sqlalchemy.dialects import postgresql, sqlite
 
-from creditapp import ledger
+from creditapp import db_health, ledger
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
 from creditapp.services import billing
+from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.stripe_events")
 
@@ -132,10 +132,8 @@ HANDLERS: dict[str, Handler] = {
 
 def _is_transient(exc: BaseException) -> bool:
     """Connection-level failures Stripe's retry can fix (not constraint violations)."""
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+    if db_health.is_transient(exc):
         return True
-    if isinstance(exc, sa.exc.DBAPIError):
-        return bool(exc.connection_invalidated)
     if isinstance(exc, stripe.APIConnectionError | stripe.RateLimitError):
         return True
     return isinstance(exc, stripe.APIError) and not isinstance(exc, stripe.InvalidRequestError)
@@ -210,8 +208,7 @@ def _run(event: dict[str, Any]) -> tuple[str, str | None]:
 
 def _store(event: dict[str, Any], status: str, error: str | None) -> None:
     """Insert the event row; a concurrent duplicate already stored it (no-op)."""
-    dialect = db.session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(events)
+    insert = conflict_insert(events)
     now = utcnow()
     statement = insert.values(
         id=event["id"],

@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 from tests.support.emulator import free_port
+from tests.support.system import missing
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -24,11 +25,7 @@ RUN_AS = "postgres"  # initdb, postgres and pgbouncer refuse to run as root
 
 def unavailable(reason: str) -> None:
     """Skip for lack of a system part; under CI (CI=true) that is a failure instead."""
-    import pytest
-
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: required)")
-    pytest.skip(reason)
+    missing(reason)
 
 
 def _as_service_user(cmd: list[str]) -> list[str]:
