@@ -76,10 +76,16 @@ class CreditPurchase(db.Model):
     amount_paid: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
-    # Cumulative amount Stripe reports refunded (minor units); refund clawback follows it.
+    # What Stripe last said it holds back from the payment (minor units): the net of its
+    # refunds (succeeded or pending) and the disputes whose funds are withdrawn and not
+    # reinstated. The clawback target follows their sum (DESIGN §4).
     amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
-    credits_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    amount_disputed: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     credits_clawed_back: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # Tickets for reading Stripe: one is taken before each read, and a read is applied only
+    # if no read that started later was applied first (a slow, stale read never wins).
+    clawback_checks: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    clawback_check_applied: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
@@ -119,7 +125,6 @@ class CreditAdjustment(db.Model):
     __tablename__ = "credit_adjustments"
     __table_args__ = (
         sa.CheckConstraint(_in("reason", ADJUSTMENT_REASONS), name="reason"),
-        sa.UniqueConstraint("reason", "stripe_object_id", name="uq_credit_adjustments_reason_object"),
         # The signup bonus is granted once per user, whatever races.
         sa.Index(
             "uq_credit_adjustments_signup_bonus",

@@ -97,32 +97,69 @@ def test_failed_or_expired_purchases_are_never_credited(make_user):
     assert balance_of(user_id) == 500
 
 
-def refund_sequence(events: list[int]) -> tuple[int, int]:
-    """Apply cumulative refund amounts to a fresh purchase; returns (balance, clawed back)."""
-    user_id, _ = ledger.register_user(
-        f"sub-{events}", f"r{len(events)}-{id(events)}@example.com", "R", None, 0
-    )
-    purchase_id = pending_purchase(user_id, credits=500, amount=2000, session=f"cs_{id(events)}")
-    ledger.complete_purchase(purchase_id, f"pi_{id(events)}", 2000, "usd")
-    for amount in events:
-        ledger.claw_back_refund(purchase_id, amount)
+def completed_purchase(user_id: int, session: str = "cs_1") -> int:
+    """A 500-credit purchase paid $20.00, credited."""
+    purchase_id = pending_purchase(user_id, credits=500, amount=2000, session=session)
+    ledger.complete_purchase(purchase_id, f"pi_{session}", 2000, "usd")
+    return purchase_id
+
+
+def moves(purchase_id: int) -> list[tuple[str, int]]:
+    """The clawback adjustments of a purchase, oldest first: (reason, amount)."""
+    rows = db.session.execute(
+        sa.select(CreditAdjustment.reason, CreditAdjustment.amount)
+        .where(CreditAdjustment.purchase_id == purchase_id)
+        .order_by(CreditAdjustment.id)
+    ).all()
+    return [tuple(row) for row in rows]
+
+
+def clawed_back(purchase_id: int) -> int:
     db.session.expire_all()
-    return balance_of(user_id), db.session.get(CreditPurchase, purchase_id).credits_clawed_back
+    return db.session.get(CreditPurchase, purchase_id).credits_clawed_back
 
 
-def test_partial_then_full_refund_replayed_and_reordered_converge():
-    in_order = refund_sequence([600, 600, 2000, 2000])
-    reversed_order = refund_sequence([2000, 600, 2000, 600])
-    only_full = refund_sequence([2000])
+def test_partial_refund_claws_back_its_share_rounded_up(make_user):
+    # 30 % of $20.00 for 500 credits is 150 credits; one cent more (150.25) rounds up to 151.
+    exact, rounded = make_user(credits=0), make_user(credits=0)
+    exact_purchase, rounded_purchase = completed_purchase(exact, "cs_a"), completed_purchase(rounded, "cs_b")
 
-    assert in_order == reversed_order == only_full == (0, 500)
+    assert ledger.claw_back_refund(exact_purchase, 600) == 150
+    assert ledger.claw_back_refund(rounded_purchase, 601) == 151
+
+    assert (balance_of(exact), balance_of(rounded)) == (350, 349)
     assert ledger.audit() == []
 
 
-def test_partial_refund_claws_back_its_share_rounded_up():
-    # 30 % of $20.00 for 500 credits is 150 credits; one cent more (150.25) rounds up to 151.
-    assert refund_sequence([600]) == (350, 150)
-    assert refund_sequence([601]) == (349, 151)
+def test_the_clawback_follows_stripes_state_down_as_well_as_up(make_user):
+    user_id = make_user(credits=0)
+    purchase_id = completed_purchase(user_id)
+
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=800, disputed=0))  # $8 refunded
+    assert balance_of(user_id) == 300
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=0, disputed=0))  # that refund failed
+    assert balance_of(user_id) == 500
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=400, disputed=0))  # a $4 refund
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=400, disputed=0))  # told again
+
+    assert balance_of(user_id) == 400
+    assert moves(purchase_id) == [("refund", -200), ("refund", 200), ("refund", -100)]
+    assert clawed_back(purchase_id) == 100
+    assert ledger.audit() == []
+
+
+def test_a_read_of_stripe_older_than_one_applied_changes_nothing(make_user):
+    user_id = make_user(credits=0)
+    purchase_id = completed_purchase(user_id)
+    older = ledger.start_clawback_check(purchase_id)  # read: $8 refunded
+    newer = ledger.start_clawback_check(purchase_id)  # read later: the refund has failed
+
+    applied = ledger.move_clawback(purchase_id, ledger.HeldBack(0, 0), ticket=newer)
+    stale = ledger.move_clawback(purchase_id, ledger.HeldBack(800, 0), ticket=older)
+
+    assert (applied.applied, stale.applied, stale.moved) == (True, False, 0)
+    assert balance_of(user_id) == 500
+    assert moves(purchase_id) == []
 
 
 def test_refund_after_the_credits_were_spent_goes_negative_and_blocks_spending(make_user):
@@ -139,56 +176,45 @@ def test_refund_after_the_credits_were_spent_goes_negative_and_blocks_spending(m
     assert ledger.audit() == []
 
 
-def test_refund_before_completion_is_kept_and_applied_on_completion(make_user):
+def test_refund_and_dispute_before_completion_are_kept_and_applied_on_completion(make_user):
     user_id = make_user(credits=0)
     purchase_id = pending_purchase(user_id, credits=500, amount=2000)
 
-    assert ledger.claw_back_refund(purchase_id, 1000) == 0
+    move = ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=400, disputed=600))
+    assert (move.moved, move.completed) == (0, False)
     assert balance_of(user_id) == 0
     ledger.complete_purchase(purchase_id, "pi_early", 2000, "usd")
 
     assert balance_of(user_id) == 250
+    assert clawed_back(purchase_id) == 250
     assert ledger.audit() == []
 
 
-def test_dispute_claws_back_then_gives_back_when_won(make_user):
+def test_a_withdrawn_dispute_takes_credits_and_a_reinstated_one_gives_them_back(make_user):
     user_id = make_user(credits=0)
-    purchase_id = pending_purchase(user_id)
-    ledger.complete_purchase(purchase_id, "pi_d", 2000, "usd")
+    purchase_id = completed_purchase(user_id)
 
-    assert ledger.claw_back_dispute(purchase_id, "dp_1", 2000) == 500
-    assert ledger.claw_back_dispute(purchase_id, "dp_1", 2000) == 0
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=0, disputed=2000), "dp_1")
     assert balance_of(user_id) == 0
-    assert ledger.return_dispute(purchase_id, "dp_1") == 500
-    assert ledger.return_dispute(purchase_id, "dp_1") == 0
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=0, disputed=0), "dp_1")
 
     assert balance_of(user_id) == 500
-    assert ledger.audit() == []
-
-
-def test_dispute_won_arriving_before_opened_takes_nothing(make_user):
-    user_id = make_user(credits=0)
-    purchase_id = pending_purchase(user_id)
-    ledger.complete_purchase(purchase_id, "pi_d2", 2000, "usd")
-
-    ledger.return_dispute(purchase_id, "dp_2")
-    ledger.claw_back_dispute(purchase_id, "dp_2", 2000)
-
-    assert balance_of(user_id) == 500
+    assert moves(purchase_id) == [("dispute", -500), ("dispute_won", 500)]
     assert ledger.audit() == []
 
 
 def test_refund_and_dispute_together_never_take_more_than_was_bought(make_user):
     user_id = make_user(credits=0)
-    purchase_id = pending_purchase(user_id)
-    ledger.complete_purchase(purchase_id, "pi_both", 2000, "usd")
+    purchase_id = completed_purchase(user_id)
 
-    ledger.claw_back_refund(purchase_id, 1200)
-    ledger.claw_back_dispute(purchase_id, "dp_3", 2000)
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=1200, disputed=0))
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=1200, disputed=2000))
 
-    purchase = db.session.get(CreditPurchase, purchase_id)
-    assert purchase.credits_clawed_back == 500
+    assert clawed_back(purchase_id) == 500
     assert balance_of(user_id) == 0
+    ledger.move_clawback(purchase_id, ledger.HeldBack(refunded=1200, disputed=0))  # dispute won
+    assert (clawed_back(purchase_id), balance_of(user_id)) == (300, 200)
+    assert ledger.audit() == []
 
 
 def test_admin_grant_records_the_reason_and_a_debit_cannot_go_below_zero(make_user):
@@ -242,17 +268,17 @@ def test_a_failure_inside_a_hold_leaves_the_balance_unchanged(make_user):
     assert ledger.audit() == []
 
 
-def test_a_failure_inside_a_clawback_leaves_the_balance_unchanged(make_user):
+def test_a_failure_inside_a_clawback_leaves_the_balance_and_the_purchase_unchanged(make_user):
     user_id = make_user(credits=0)
-    purchase_id = pending_purchase(user_id)
-    ledger.complete_purchase(purchase_id, "pi_f", 2000, "usd")
-    ledger.claw_back_refund(purchase_id, 400, stripe_object_id="re_same")
+    purchase_id = completed_purchase(user_id)
+    ledger.claw_back_refund(purchase_id, 400, stripe_object_id="re_1")
 
-    # A second adjustment with the same (reason, Stripe id) violates the unique constraint
-    # after the balance was already lowered inside the transaction.
-    with pytest.raises(sa.exc.IntegrityError):
-        ledger.claw_back_refund(purchase_id, 2000, stripe_object_id="re_same")
+    # The purchase row is updated, then the adjustment insert violates the column length.
+    with pytest.raises(sa.exc.DBAPIError):
+        ledger.claw_back_refund(purchase_id, 2000, stripe_object_id="re_" + "x" * 300)
 
+    db.session.expire_all()
+    assert db.session.get(CreditPurchase, purchase_id).amount_refunded == 400
     assert balance_of(user_id) == 400
     assert ledger.audit() == []
 
@@ -263,22 +289,3 @@ def test_audit_finds_a_balance_that_differs_from_its_ledger(make_user):
     db.session.commit()
 
     assert ledger.audit() == [ledger.Mismatch(user_id, "drift@example.com", 501, 500)]
-
-
-def test_a_refund_capped_by_an_open_dispute_is_owed_in_full_once_the_dispute_is_won(make_user):
-    dispute_first = make_user(credits=0)
-    purchase_a = pending_purchase(dispute_first, session="cs_dispute_first")
-    ledger.complete_purchase(purchase_a, "pi_a", 2000, "usd")
-    ledger.claw_back_dispute(purchase_a, "dp_a", 2000)
-    ledger.claw_back_refund(purchase_a, 1000)  # nothing left to take while disputed
-    ledger.return_dispute(purchase_a, "dp_a")
-
-    refund_first = make_user(credits=0)
-    purchase_b = pending_purchase(refund_first, session="cs_refund_first")
-    ledger.complete_purchase(purchase_b, "pi_b", 2000, "usd")
-    ledger.claw_back_refund(purchase_b, 1000)
-    ledger.claw_back_dispute(purchase_b, "dp_b", 2000)
-    ledger.return_dispute(purchase_b, "dp_b")
-
-    assert balance_of(dispute_first) == balance_of(refund_first) == 250
-    assert ledger.audit() == []

@@ -7,8 +7,9 @@ anywhere rolls the whole transaction back. Functions take plain ids so views,
 webhook handlers, CLI commands and tests share them.
 
 The package splits by direction of money: `spending` (hold, capture, release),
-`income` (signup bonus, grants, purchases), `clawbacks` (refunds, disputes) and
-`reading` (balance, audit). Import the names from here: `from creditapp import ledger`.
+`income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
+to Stripe's current state) and `reading` (balance, audit). Import the names from here:
+`from creditapp import ledger`.
 """
 
 from creditapp.ledger._core import (
@@ -21,7 +22,14 @@ from creditapp.ledger._core import (
     UnknownPurchase,
     UnknownUser,
 )
-from creditapp.ledger.clawbacks import claw_back_dispute, claw_back_refund, return_dispute
+from creditapp.ledger.clawbacks import (
+    ClawbackMove,
+    HeldBack,
+    claw_back_refund,
+    clawback_target,
+    move_clawback,
+    start_clawback_check,
+)
 from creditapp.ledger.income import (
     complete_purchase,
     grant,
@@ -34,7 +42,9 @@ from creditapp.ledger.spending import capture, hold, release, release_stale
 
 __all__ = [
     "Balance",
+    "ClawbackMove",
     "EmailTaken",
+    "HeldBack",
     "InsufficientCredits",
     "InvalidAmount",
     "LedgerError",
@@ -45,16 +55,17 @@ __all__ = [
     "audit",
     "balance",
     "capture",
-    "claw_back_dispute",
     "claw_back_refund",
+    "clawback_target",
     "complete_purchase",
     "grant",
     "grant_signup_bonus",
     "hold",
     "mark_purchase",
+    "move_clawback",
     "register_user",
     "release",
     "release_stale",
-    "return_dispute",
+    "start_clawback_check",
     "user_id_for_email",
 ]

@@ -1,8 +1,21 @@
-"""Credits going back: refund and dispute clawbacks, convergent under replays and reordering."""
+"""Credits going back: a purchase's clawback follows what Stripe currently holds back.
+
+The rule (DESIGN §4): `taken` = the charge's net refunds (succeeded or pending) plus its
+disputes whose funds are withdrawn and not reinstated; the purchase's clawback target is
+`ceil(credits × min(taken, paid) / paid)`. Each call moves the clawback to its target with
+one signed adjustment under the purchase's row lock, down as well as up, so replays,
+reordering, failed refunds, won disputes and missed events all end on the same balance.
+
+Reading Stripe happens outside any transaction (the services do it), so two reads for one
+purchase can finish in either order. A ticket taken before each read
+(`start_clawback_check`) settles that: a read is applied only when no read that started
+after it was applied first, so a slow, stale answer never overwrites a newer one.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -11,13 +24,107 @@ from creditapp.ledger._core import (
     add_to_balance,
     adjustments,
     log_write,
+    purchases,
     transaction,
 )
-from creditapp.models import CreditAdjustment, CreditPurchase, utcnow
+from creditapp.models import CreditPurchase, utcnow
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """What Stripe holds back from one payment right now, in minor units."""
+
+    refunded: int  # refunds succeeded, pending or awaiting action (failed/canceled excluded)
+    disputed: int  # disputes whose funds are withdrawn and not reinstated
+
+
+@dataclass(frozen=True)
+class ClawbackMove:
+    """The outcome of moving one purchase's clawback to its target."""
+
+    purchase_id: int
+    user_id: int
+    moved: int  # credits added to the balance by this move (negative: taken back)
+    clawed_back: int  # credits taken back from the purchase in total, after the move
+    credits_purchased: int
+    applied: bool  # False when a read that started later was already applied (stale)
+    completed: bool  # False while the purchase is not credited yet (kept for completion)
+
+
+def start_clawback_check(purchase_id: int) -> int:
+    """Take a ticket before reading Stripe for this purchase; returns the ticket number."""
+    with transaction() as session:
+        ticket = session.execute(
+            sa.update(purchases)
+            .where(purchases.c.id == purchase_id)
+            .values(clawback_checks=purchases.c.clawback_checks + 1)
+            .returning(purchases.c.clawback_checks)
+        ).scalar_one_or_none()
+        if ticket is None:
+            raise UnknownPurchase(f"no purchase {purchase_id}")
+    return ticket
+
+
+def move_clawback(
+    purchase_id: int, held_back: HeldBack, stripe_object_id: str | None = None, ticket: int | None = None
+) -> ClawbackMove:
+    """Record what Stripe holds back and move the clawback to its target, in one transaction.
+
+    `ticket` comes from `start_clawback_check` taken before Stripe was read; a read older
+    than one already applied changes nothing. Without a ticket the amounts apply as given.
+    A purchase that is not completed keeps the amounts, applied when it completes.
+    """
+    with transaction() as session:
+        purchase = _locked_purchase(session, purchase_id)
+        if ticket is not None and ticket <= purchase.clawback_check_applied:
+            return _outcome(purchase, 0, applied=False)
+        if ticket is not None:
+            purchase.clawback_check_applied = ticket
+        previous = HeldBack(purchase.amount_refunded, purchase.amount_disputed)
+        purchase.amount_refunded = max(0, held_back.refunded)
+        purchase.amount_disputed = max(0, held_back.disputed)
+        moved = _move_to_target(session, purchase, previous, stripe_object_id)
+        outcome = _outcome(purchase, moved, applied=True)
+    return outcome
+
+
+def claw_back_refund(purchase_id: int, amount_refunded: int, stripe_object_id: str | None = None) -> int:
+    """Record the payment's net refunded amount (disputes as last known); returns credits taken now.
+
+    A negative result means credits were given back (the refunded amount went down).
+    """
+    with transaction() as session:
+        disputed = session.execute(
+            sa.select(purchases.c.amount_disputed).where(purchases.c.id == purchase_id)
+        ).scalar_one_or_none()
+    if disputed is None:
+        raise UnknownPurchase(f"no purchase {purchase_id}")
+    move = move_clawback(purchase_id, HeldBack(amount_refunded, disputed), stripe_object_id)
+    return -move.moved
+
+
+def apply_clawback_target(session: sa.orm.Session, purchase_id: int) -> int:
+    """Inside the caller's transaction: move a completed purchase to its stored target.
+
+    The completing transaction calls this, so a refund or dispute Stripe reported before
+    the purchase was credited is taken back in the same commit. Returns the credits moved.
+    """
+    purchase = _locked_purchase(session, purchase_id)
+    held_back = HeldBack(purchase.amount_refunded, purchase.amount_disputed)
+    return _move_to_target(session, purchase, held_back, stripe_object_id=None)
+
+
+def clawback_target(purchase: CreditPurchase) -> int:
+    """Credits the purchase's stored Stripe state takes back, rounded up, within the purchase."""
+    if purchase.amount_paid <= 0:
+        return 0
+    taken = min(purchase.amount_refunded + purchase.amount_disputed, purchase.amount_paid)
+    share = math.ceil(purchase.credits_purchased * taken / purchase.amount_paid)
+    return max(0, min(purchase.credits_purchased, share))
 
 
 def _locked_purchase(session: sa.orm.Session, purchase_id: int) -> CreditPurchase:
-    """Lock the purchase row: every clawback on one purchase runs one at a time."""
+    """Lock the purchase row: every clawback move on one purchase runs one at a time."""
     purchase = session.execute(
         sa.select(CreditPurchase)
         .where(CreditPurchase.id == purchase_id)
@@ -29,117 +136,73 @@ def _locked_purchase(session: sa.orm.Session, purchase_id: int) -> CreditPurchas
     return purchase
 
 
-def _credits_for(purchase: CreditPurchase, amount: int) -> int:
-    """Credits matching `amount` of the payment, rounded up, capped at the purchase."""
-    if purchase.amount_paid <= 0:
-        return 0
-    share = math.ceil(purchase.credits_purchased * amount / purchase.amount_paid)
-    return min(purchase.credits_purchased, share)
-
-
-def _claw_back(
-    session: sa.orm.Session, purchase: CreditPurchase, credits: int, reason: str, obj: str | None
+def _move_to_target(
+    session: sa.orm.Session, purchase: CreditPurchase, previous: HeldBack, stripe_object_id: str | None
 ) -> int:
-    """Take up to `credits` back (never more than the purchase has left); returns taken."""
-    taken = max(0, min(credits, purchase.credits_purchased - purchase.credits_clawed_back))
-    if taken == 0 and reason == "refund":
+    """One signed adjustment from the current clawback to the target; returns credits moved."""
+    if purchase.status != "completed":
+        session.flush()
         return 0
+    target = clawback_target(purchase)
+    moved = purchase.credits_clawed_back - target
+    if moved == 0:
+        session.flush()
+        return 0
+    reason = _reason(purchase, previous, moved)
     session.execute(
         sa.insert(adjustments).values(
             user_id=purchase.user_id,
-            amount=-taken,
+            amount=moved,
             reason=reason,
             purchase_id=purchase.id,
-            stripe_object_id=obj,
-            note="",
+            stripe_object_id=stripe_object_id,
+            note=_note(purchase, target, moved),
             created_at=utcnow(),
         )
     )
-    purchase.credits_clawed_back += taken
-    if taken:
-        balance = add_to_balance(session, purchase.user_id, -taken)
-        log_write(purchase.user_id, reason, -taken, balance)
-    return taken
-
-
-def apply_refund_clawback(session: sa.orm.Session, purchase_id: int, stripe_object_id: str | None) -> int:
-    purchase = _locked_purchase(session, purchase_id)
-    if purchase.status != "completed":
-        return 0
-    target = _credits_for(purchase, purchase.amount_refunded)
-    missing = target - purchase.credits_refunded
-    if missing <= 0:
-        return 0
-    taken = _claw_back(session, purchase, missing, "refund", stripe_object_id)
-    purchase.credits_refunded += taken
+    purchase.credits_clawed_back = target
     session.flush()
-    return taken
+    log_write(purchase.user_id, reason, moved, add_to_balance(session, purchase.user_id, moved))
+    return moved
 
 
-def claw_back_refund(purchase_id: int, amount_refunded: int, stripe_object_id: str | None = None) -> int:
-    """Apply Stripe's cumulative `amount_refunded`; returns the credits taken now.
-
-    The target is ceil(credits × refunded / paid); only the difference from what was
-    already taken is applied, so replays and out-of-order events converge. A refund for
-    a purchase that is not completed yet is remembered and applied on completion.
-    """
-    with transaction() as session:
-        purchase = _locked_purchase(session, purchase_id)
-        if amount_refunded > purchase.amount_refunded:
-            purchase.amount_refunded = amount_refunded
-            session.flush()
-        taken = apply_refund_clawback(session, purchase_id, stripe_object_id)
-    return taken
+def _reason(purchase: CreditPurchase, previous: HeldBack, moved: int) -> str:
+    """`refund` when refunds caused the move; `dispute` / `dispute_won` when disputes did."""
+    refund_change = abs(purchase.amount_refunded - previous.refunded)
+    dispute_change = abs(purchase.amount_disputed - previous.disputed)
+    if refund_change == dispute_change == 0:
+        # Nothing new from Stripe (a purchase completing with a known state): name the larger part.
+        by_dispute = purchase.amount_disputed > purchase.amount_refunded
+    else:
+        by_dispute = dispute_change > refund_change
+    if not by_dispute:
+        return "refund"
+    return "dispute" if moved < 0 else "dispute_won"
 
 
-def _dispute_row(session: sa.orm.Session, reason: str, dispute_id: str) -> CreditAdjustment | None:
-    return session.execute(
-        sa.select(CreditAdjustment).where(
-            CreditAdjustment.reason == reason, CreditAdjustment.stripe_object_id == dispute_id
-        )
-    ).scalar_one_or_none()
+def _note(purchase: CreditPurchase, target: int, moved: int) -> str:
+    """A line a person reads in History: what moved and why, without currency formatting."""
+    action = f"{-moved} credits taken back" if moved < 0 else f"{moved} credits returned"
+    parts = []
+    if purchase.amount_refunded:
+        parts.append(f"{_share(purchase.amount_refunded, purchase.amount_paid)} refunded")
+    if purchase.amount_disputed:
+        parts.append(f"{_share(purchase.amount_disputed, purchase.amount_paid)} disputed")
+    state = " and ".join(parts) or "nothing refunded or disputed"
+    return f"{action}; {state} of the payment, {target} of {purchase.credits_purchased} credits taken back"
 
 
-def claw_back_dispute(purchase_id: int, dispute_id: str, amount_disputed: int) -> int:
-    """Take back the disputed share when a dispute opens; returns credits taken now."""
-    with transaction() as session:
-        purchase = _locked_purchase(session, purchase_id)
-        if _dispute_row(session, "dispute", dispute_id) is not None:
-            return 0
-        if _dispute_row(session, "dispute_won", dispute_id) is not None:
-            # The "won" event came first: record the dispute with nothing to take.
-            credits = 0
-        else:
-            credits = _credits_for(purchase, amount_disputed)
-        taken = _claw_back(session, purchase, credits, "dispute", dispute_id)
-    return taken
+def _share(amount: int, paid: int) -> str:
+    return f"{min(100.0, 100 * amount / paid):.4g}%" if paid > 0 else "0%"
 
 
-def return_dispute(purchase_id: int, dispute_id: str) -> int:
-    """Give back what a dispute took once it is won (or an inquiry closed); returns the credits."""
-    with transaction() as session:
-        purchase = _locked_purchase(session, purchase_id)
-        if _dispute_row(session, "dispute_won", dispute_id) is not None:
-            return 0
-        opened = _dispute_row(session, "dispute", dispute_id)
-        given = -opened.amount if opened is not None else 0
-        session.execute(
-            sa.insert(adjustments).values(
-                user_id=purchase.user_id,
-                amount=given,
-                reason="dispute_won",
-                purchase_id=purchase.id,
-                stripe_object_id=dispute_id,
-                note="",
-                created_at=utcnow(),
-            )
-        )
-        purchase.credits_clawed_back -= given
-        if given:
-            balance = add_to_balance(session, purchase.user_id, given)
-            log_write(purchase.user_id, "dispute_won", given, balance)
-            session.flush()
-            # A refund capped while the dispute held the credits is owed in full now, so
-            # the outcome does not depend on which event came first.
-            apply_refund_clawback(session, purchase_id, stripe_object_id=None)
-    return given
+def _outcome(purchase: CreditPurchase, moved: int, applied: bool) -> ClawbackMove:
+    return ClawbackMove(
+        purchase_id=purchase.id,
+        user_id=purchase.user_id,
+        moved=moved,
+        clawed_back=purchase.credits_clawed_back,
+        credits_purchased=purchase.credits_purchased,
+        applied=applied,
+        completed=purchase.status == "completed",
+    )

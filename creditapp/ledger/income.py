@@ -17,7 +17,7 @@ from creditapp.ledger._core import (
     transaction,
     users,
 )
-from creditapp.ledger.clawbacks import apply_refund_clawback
+from creditapp.ledger.clawbacks import apply_clawback_target
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.sql import conflict_insert
 
@@ -125,8 +125,8 @@ def complete_purchase(
     """Credit a pending purchase exactly once; True when this call credited it.
 
     Whoever arrives first (webhook, success page, reconcile) wins; the conditional
-    status update makes every later call a no-op. A refund that arrived before the
-    purchase completed is applied in the same transaction.
+    status update makes every later call a no-op. A refund or dispute Stripe reported
+    before the purchase completed is taken back in the same transaction.
     """
     with transaction() as session:
         row = session.execute(
@@ -146,7 +146,7 @@ def complete_purchase(
                 raise UnknownPurchase(f"no purchase {purchase_id}")
             return False
         balance = add_to_balance(session, row.user_id, row.credits_purchased)
-        apply_refund_clawback(session, purchase_id, stripe_object_id=None)
+        apply_clawback_target(session, purchase_id)
     log.info(
         "ledger purchase",
         extra={

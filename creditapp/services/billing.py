@@ -17,6 +17,7 @@ import stripe
 from creditapp import ledger, stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, utcnow
+from creditapp.services import clawbacks
 from creditapp.services.packs import Pack
 
 log = logging.getLogger("creditapp.billing")
@@ -50,6 +51,30 @@ class ReconcileLine:
     session_id: str
     outcome: str  # credited | already_completed | unpaid | not_pending | unknown
     message: str
+
+
+@dataclass(frozen=True)
+class ClawbackLine:
+    """The outcome for one charge with refunds or disputes seen by `reconcile_clawbacks`."""
+
+    charge_id: str
+    outcome: str  # moved | unchanged | not_credited | unknown
+    message: str
+
+
+# Events that change a refund or a dispute after it was created (Stripe lists by creation only).
+REFUND_AND_DISPUTE_EVENTS = (
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+)
 
 
 def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
@@ -150,6 +175,7 @@ def purchase_for_payment(payment_intent_id: str | None, metadata: dict[str, Any]
         if purchase_id is not None:
             return purchase_id
         if not (metadata or {}).get("purchase_id"):
+            db.session.rollback()  # no transaction stays open while Stripe answers
             intent = stripe_client.client().v1.payment_intents.retrieve(payment_intent_id)
             metadata = intent.to_dict().get("metadata")
     purchase_id = _from_metadata(metadata)
@@ -158,6 +184,23 @@ def purchase_for_payment(payment_intent_id: str | None, metadata: dict[str, Any]
     ).scalar_one()
     if known_intent and payment_intent_id and known_intent != payment_intent_id:
         raise ledger.UnknownPurchase(f"purchase {purchase_id} was paid by another payment")
+    return purchase_id
+
+
+def purchase_paid_directly(payment_intent_id: str) -> int | None:
+    """The pending purchase created with this PaymentIntent and no Checkout Session, if any.
+
+    Such a purchase (an automatic top-up) is credited by its PaymentIntent's events; a
+    Checkout purchase records its PaymentIntent only when its session completes.
+    """
+    purchase_id = db.session.execute(
+        sa.select(purchases.c.id).where(
+            purchases.c.stripe_payment_intent_id == payment_intent_id,
+            purchases.c.stripe_checkout_session_id.is_(None),
+            purchases.c.status == "pending",
+        )
+    ).scalar_one_or_none()
+    db.session.rollback()
     return purchase_id
 
 
@@ -241,3 +284,46 @@ def _reconcile_one(session: dict[str, Any]) -> ReconcileLine:
     if status == "completed":
         return ReconcileLine(session_id, "already_completed", f"purchase {purchase_id}: already credited")
     return ReconcileLine(session_id, "not_pending", f"purchase {purchase_id} is {status}; not credited")
+
+
+def reconcile_clawbacks(since_hours: float) -> list[ClawbackLine]:
+    """Re-derive the clawback of every purchase whose refunds or disputes changed in the window.
+
+    Refunds and disputes created in the window come from their lists; ones created earlier
+    but updated since (a refund failing, a dispute closing) from the events of the window.
+    """
+    since = int(time.time() - since_hours * 3600)
+    client = stripe_client.client()
+    db.session.rollback()  # no transaction stays open while Stripe answers
+    touched: dict[str, dict[str, Any]] = {}
+    created = {"created": {"gte": since}, "limit": 100}
+    for listed in (client.v1.refunds.list(params=created), client.v1.disputes.list(params=created)):
+        for obj in listed.auto_paging_iter():
+            touched.setdefault(clawbacks.charge_of(obj.to_dict()), obj.to_dict())
+    events = client.v1.events.list(params={**created, "types": list(REFUND_AND_DISPUTE_EVENTS)})
+    for evt in events.auto_paging_iter():
+        obj = evt.to_dict()["data"]["object"]
+        touched.setdefault(clawbacks.charge_of(obj), obj)
+    return [_reconcile_clawback(charge_id, obj) for charge_id, obj in touched.items()]
+
+
+def _reconcile_clawback(charge_id: str, obj: dict[str, Any]) -> ClawbackLine:
+    try:
+        intent, metadata = clawbacks.payment_of(obj)
+        purchase_id = purchase_for_payment(intent, metadata)
+    except ledger.UnknownPurchase as exc:
+        return ClawbackLine(charge_id, "unknown", f"no matching purchase ({exc}); skipped")
+    move = clawbacks.converge(purchase_id, charge_id)
+    state = f"{move.clawed_back} of {move.credits_purchased} credits taken back"
+    if not move.completed:
+        return ClawbackLine(
+            charge_id, "not_credited", f"purchase {purchase_id}: not credited yet; applied when it is"
+        )
+    if move.moved:
+        moved = (
+            f"took back {-move.moved} credits from user {move.user_id}"
+            if move.moved < 0
+            else f"returned {move.moved} credits to user {move.user_id}"
+        )
+        return ClawbackLine(charge_id, "moved", f"purchase {purchase_id}: {moved}; now {state}")
+    return ClawbackLine(charge_id, "unchanged", f"purchase {purchase_id}: already right ({state})")

@@ -22,7 +22,7 @@ import stripe
 from creditapp import db_health, ledger
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
-from creditapp.services import billing
+from creditapp.services import billing, clawbacks
 from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.stripe_events")
@@ -32,10 +32,6 @@ events = StripeEvent.__table__
 
 class RetryLater(Exception):
     """A transient failure: nothing was recorded; answer 5xx so Stripe retries."""
-
-
-class EventError(Exception):
-    """The event cannot be applied, now or later (stored as failed)."""
 
 
 @dataclass(frozen=True)
@@ -70,49 +66,35 @@ def session_expired(session: dict[str, Any]) -> None:
     ledger.mark_purchase(billing.purchase_for_session(session), "expired")
 
 
-def charge_refunded(charge: dict[str, Any]) -> None:
-    """Claw back credits for Stripe's cumulative refunded amount."""
-    purchase_id = billing.purchase_for_payment(charge.get("payment_intent"), charge.get("metadata"))
-    refunds = (charge.get("refunds") or {}).get("data") or []
-    latest = refunds[0].get("id") if refunds else None
-    ledger.claw_back_refund(purchase_id, int(charge["amount_refunded"]), stripe_object_id=latest)
+def money_taken_back(obj: dict[str, Any]) -> None:
+    """A refund or dispute changed: move the purchase's clawback to Stripe's current state.
+
+    The event's object only says which charge to look at; its amounts and statuses may be
+    stale by the time it arrives, so the charge's refunds and disputes are read afresh.
+    """
+    charge_id = clawbacks.charge_of(obj)
+    intent, metadata = clawbacks.payment_of(obj)
+    purchase_id = billing.purchase_for_payment(intent, metadata)
+    clawbacks.converge(purchase_id, charge_id, cause=obj.get("id"))
 
 
-def dispute_created(dispute: dict[str, Any]) -> None:
-    """Take the disputed share back while the dispute is open (not for an inquiry)."""
-    if _is_inquiry(dispute):
-        # An inquiry (warning_*) moves no money; if it escalates, Stripe withdraws the
-        # funds and sends charge.dispute.funds_withdrawn, handled below.
-        return
-    purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
-    ledger.claw_back_dispute(purchase_id, dispute["id"], int(dispute["amount"]))
+def payment_intent_succeeded(intent: dict[str, Any]) -> None:
+    """Credit a purchase paid by this PaymentIntent alone (no Checkout Session); else a no-op.
+
+    Checkout purchases are credited by their session's events, which carry the amount
+    the session charged; they learn their PaymentIntent only then, so none is found here.
+    """
+    purchase_id = billing.purchase_paid_directly(intent["id"])
+    if purchase_id is not None:
+        amount = int(intent.get("amount_received") or intent.get("amount") or 0)
+        ledger.complete_purchase(purchase_id, intent["id"], amount, intent.get("currency") or "usd")
 
 
-def dispute_funds_withdrawn(dispute: dict[str, Any]) -> None:
-    """Stripe took the disputed amount: take the credits back (once per dispute)."""
-    purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
-    ledger.claw_back_dispute(purchase_id, dispute["id"], int(dispute["amount"]))
-
-
-def dispute_closed(dispute: dict[str, Any]) -> None:
-    """A won dispute or a closed inquiry gives the credits back; a lost one changes nothing more."""
-    if dispute.get("status") not in ("won", "warning_closed"):
-        return
-    purchase_id = billing.purchase_for_payment(_intent_of(dispute), None)
-    ledger.return_dispute(purchase_id, dispute["id"])
-
-
-def _is_inquiry(dispute: dict[str, Any]) -> bool:
-    return str(dispute.get("status") or "").startswith("warning_")
-
-
-def _intent_of(dispute: dict[str, Any]) -> str:
-    intent = dispute.get("payment_intent")
-    if isinstance(intent, dict):
-        intent = intent.get("id")
-    if not intent:
-        raise EventError(f"dispute {dispute.get('id')} names no payment intent")
-    return intent
+def payment_intent_failed(intent: dict[str, Any]) -> None:
+    """Fail a pending purchase paid by this PaymentIntent alone; a Checkout purchase is left alone."""
+    purchase_id = billing.purchase_paid_directly(intent["id"])
+    if purchase_id is not None:
+        ledger.mark_purchase(purchase_id, "failed")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -120,11 +102,21 @@ HANDLERS: dict[str, Handler] = {
     "checkout.session.async_payment_succeeded": session_paid,
     "checkout.session.async_payment_failed": session_payment_failed,
     "checkout.session.expired": session_expired,
-    "charge.refunded": charge_refunded,
-    "charge.dispute.created": dispute_created,
-    "charge.dispute.funds_withdrawn": dispute_funds_withdrawn,
-    "charge.dispute.closed": dispute_closed,
+    "charge.refunded": money_taken_back,
+    "refund.created": money_taken_back,
+    "refund.updated": money_taken_back,
+    "refund.failed": money_taken_back,
+    "charge.refund.updated": money_taken_back,
+    "charge.dispute.created": money_taken_back,
+    "charge.dispute.updated": money_taken_back,
+    "charge.dispute.funds_withdrawn": money_taken_back,
+    "charge.dispute.funds_reinstated": money_taken_back,
+    "charge.dispute.closed": money_taken_back,
+    "payment_intent.succeeded": payment_intent_succeeded,
+    "payment_intent.payment_failed": payment_intent_failed,
 }
+# The event types the app handles: `flask stripe setup-webhook` subscribes to exactly these.
+HANDLED_EVENTS: tuple[str, ...] = tuple(HANDLERS)
 
 
 # --- receiving and replaying ---------------------------------------------------------------
@@ -198,7 +190,7 @@ def _run(event: dict[str, Any]) -> tuple[str, str | None]:
             raise RetryLater(exc.__class__.__name__) from exc
         # Anything else will fail the same way on redelivery: keep the record and
         # answer 200; `flask stripe replay --failed` re-runs it once fixed.
-        if isinstance(exc, ledger.LedgerError | EventError | stripe.StripeError):
+        if isinstance(exc, ledger.LedgerError | stripe.StripeError):
             log.error("event %s (%s) failed: %s", event["id"], event["type"], exc)
         else:
             log.exception("event %s (%s) failed unexpectedly", event["id"], event["type"])
