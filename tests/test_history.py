@@ -143,7 +143,7 @@ def test_each_kind_of_line_explains_itself(history_client):
         "Image generation</td><td>Charged",
         "Image generation</td><td>Not charged",
         "Adjustment: duplicate order",
-        "Refund: credits taken back",
+        "Refund: 50 credits taken back",
         "Bought 500 credits</td><td>Waiting for payment",
     ):
         assert text in html

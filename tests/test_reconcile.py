@@ -10,7 +10,9 @@ from creditapp.extensions import db
 from creditapp.models import StripeEvent
 from tests.conftest import STRIPE_KEY, free_port
 from tests.support import stripe_helpers
+from tests.support.lifecycle import bought, escalate, fail_refund, open_dispute, refund
 from tests.support.stripe_helpers import (
+    charge_id,
     checkout,
     credits,
     emulator_config,
@@ -49,6 +51,49 @@ def test_reconcile_credits_a_paid_session_whose_webhook_never_came(
     assert f"{paid}: purchase {purchase(paid).id}: already credited" in again.stdout
     assert credits(user) == 1000
     assert purchase(processing).status == "pending"
+    assert ledger.audit() == []
+
+
+def test_reconcile_repairs_a_refund_and_a_dispute_whose_events_never_came(
+    stripe_env, live_server, runner, client, make_user, sign_in_as
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    charge = charge_id(session_id)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        refund(session_id, 800)  # 200 credits
+        inquiry = open_dispute(stripe_env, session_id, amount=400, inquiry=True)
+        escalate(stripe_env, inquiry["id"])  # 100 credits
+
+        first = runner.invoke(args=["credits", "reconcile"])
+        again = runner.invoke(args=["credits", "reconcile", "--since", "1"])
+
+    assert first.exit_code == 0, first.output
+    number = purchase(session_id).id
+    assert (
+        f"{charge}: purchase {number}: took back 300 credits from user {user}; "
+        "now 300 of 500 credits taken back" in first.stdout
+    )
+    assert "checked 1 charge(s) with refunds or disputes from the last 24h: 1 moved" in first.stdout
+    assert again.exit_code == 0, again.output
+    assert f"{charge}: purchase {number}: already right (300 of 500 credits taken back)" in again.stdout
+    assert credits(user) == 700
+    assert ledger.audit() == []
+
+
+def test_reconcile_gives_back_the_credits_of_a_refund_that_failed_unseen(
+    stripe_env, live_server, runner, client, make_user, sign_in_as
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    failing = refund(session_id, 2000)
+    wait_for_credits(user, 500)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        fail_refund(stripe_env, failing)
+
+        result = runner.invoke(args=["credits", "reconcile", "--since", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert f"returned 500 credits to user {user}; now 0 of 500 credits taken back" in result.stdout
+    assert credits(user) == 1000
     assert ledger.audit() == []
 
 

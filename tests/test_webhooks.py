@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 
 from creditapp import create_app, ledger
 from creditapp.extensions import db
+from creditapp.models import CreditPurchase
 from tests.conftest import free_port
 from tests.support import stripe_helpers
 from tests.support.db import count_statements
@@ -183,6 +184,87 @@ def test_event_types_without_a_handler_are_stored_as_ignored(stripe_env, live_se
 
     assert answer.status_code == 200
     assert stored_event("evt_unhandled_1").status == "ignored"
+
+
+def _intent_event(event_id: str, event_type: str, intent_id: str, amount: int = 2000) -> dict:
+    status = "succeeded" if event_type == "payment_intent.succeeded" else "requires_payment_method"
+    return {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "created": int(time.time()),
+        "data": {
+            "object": {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_received": amount if status == "succeeded" else 0,
+                "currency": "usd",
+                "status": status,
+                "metadata": {},
+            }
+        },
+    }
+
+
+def _purchase_paid_by_intent(user_id: int, intent_id: str) -> int:
+    """A pending purchase with its PaymentIntent and no Checkout Session (as an automatic top-up)."""
+    row = CreditPurchase(
+        user_id=user_id,
+        stripe_payment_intent_id=intent_id,
+        stripe_price_id="price_500",
+        credits_purchased=500,
+        amount_paid=2000,
+        currency="usd",
+        status="pending",
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row.id
+
+
+def test_payment_intent_events_settle_only_a_purchase_paid_without_checkout(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    paid = _purchase_paid_by_intent(user, "pi_direct_paid")
+    declined = _purchase_paid_by_intent(user, "pi_direct_declined")
+
+    for evt in (
+        _intent_event("evt_pi_ok", "payment_intent.succeeded", "pi_direct_paid"),
+        _intent_event("evt_pi_ok_again", "payment_intent.succeeded", "pi_direct_paid"),
+        _intent_event("evt_pi_declined", "payment_intent.payment_failed", "pi_direct_declined"),
+    ):
+        answer = post_event(live_server, evt)
+        assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+
+    db.session.expire_all()
+    assert (db.session.get(CreditPurchase, paid).status, credits(user)) == ("completed", 1000)
+    assert db.session.get(CreditPurchase, declined).status == "failed"
+
+
+def test_payment_intent_events_leave_a_checkout_purchase_to_its_session(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
+    intent = stripe_helpers.session(session_id)["payment_intent"]
+
+    for evt in (
+        _intent_event("evt_pi_checkout_failed", "payment_intent.payment_failed", intent),
+        _intent_event("evt_pi_checkout_paid", "payment_intent.succeeded", intent, amount=1),
+    ):
+        answer = post_event(live_server, evt)
+        assert (answer.status_code, answer.json()["status"]) == (200, "processed")
+    assert (purchase(session_id).status, credits(user)) == ("pending", 500)
+
+    assert post_event(live_server, event("checkout.session.completed", session_id)).status_code == 200
+    assert (purchase(session_id).status, purchase(session_id).amount_paid, credits(user)) == (
+        "completed",
+        2000,
+        1000,
+    )
 
 
 def test_event_for_an_unknown_purchase_is_stored_as_failed_and_acknowledged(stripe_env, live_server):

@@ -99,16 +99,16 @@ def _check_keys(config: dict[str, Any]) -> list[Finding]:
     elif config.get("ENV_NAME") == "production":
         expected, why = "live", "production takes real payments"
     else:
-        expected, why = "test", f"the {config.get('ENV_NAME') or 'development'} configuration"
+        expected, why = "test", "outside production"
     findings = []
     if mode is None:
         findings.append(Finding("problem", "STRIPE_SECRET_KEY", "is not a Stripe secret key (sk_… or rk_…)"))
     elif mode != expected:
         findings.append(
-            Finding("problem", "STRIPE_SECRET_KEY", f"is a {mode} key; {why} needs a {expected} key")
+            Finding("problem", "STRIPE_SECRET_KEY", f"is a {mode} key; expected a {expected} key ({why})")
         )
     else:
-        findings.append(Finding("ok", "STRIPE_SECRET_KEY", f"a {mode} key, as {why} needs"))
+        findings.append(Finding("ok", "STRIPE_SECRET_KEY", f"a {mode} key, as expected ({why})"))
     if (config.get("STRIPE_WEBHOOK_SECRET") or "").startswith("whsec_"):
         findings.append(Finding("ok", "STRIPE_WEBHOOK_SECRET", "is set"))
     else:
