@@ -82,7 +82,8 @@ def trimmed(node: Any, keep: set[str]) -> Any:
         return [trimmed(item, keep) for item in node]
     if not isinstance(node, dict):
         return node
-    result = {k: trimmed(v, keep) for k, v in node.items() if k != "description"}
+    # Documentation text goes (a property *named* description is a schema, and stays).
+    result = {k: trimmed(v, keep) for k, v in node.items() if not (k == "description" and isinstance(v, str))}
     if "x-expansionResources" in node and "anyOf" in result:
         result["anyOf"] = [
             branch

@@ -189,7 +189,7 @@ def checkout_session(params: dict[str, Any], items: list[dict[str, Any]], url: s
         "submit_type": params.get("submit_type"),
         "subscription": None,
         "success_url": params.get("success_url"),
-        "tax_id_collection": {"enabled": False, "required": "never"},
+        "tax_id_collection": {"enabled": False},
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": "hosted",
         "url": f"{url}/{session_id}",
@@ -343,7 +343,6 @@ def refund(
         "charge": charge_obj["id"],
         "created": now(),
         "currency": charge_obj["currency"],
-        "description": None,
         "destination_details": {
             "type": "card",
             "card": {
@@ -352,8 +351,7 @@ def refund(
                 "type": "refund",
             },
         },
-        "failure_balance_transaction": None,
-        "failure_reason": None,
+        # failure_reason and failure_balance_transaction appear once the refund fails.
         "metadata": dict(metadata),
         "payment_intent": charge_obj["payment_intent"],
         "reason": reason,

@@ -77,7 +77,7 @@ def fail(store: Store, refund_id: str, reason: Any = None) -> dict[str, Any]:
         )
     if refund["status"] not in ("pending", "succeeded"):
         raise state_error(f"Refund {refund_id} is {refund['status']} and can no longer fail.")
-    previous = {"status": refund["status"], "failure_reason": None, "failure_balance_transaction": None}
+    previous = {"status": refund["status"]}
     charge = store.get("charge", refund["charge"])
     refund.update(status="failed", failure_reason=reason, failure_balance_transaction=objects.new_id("txn_"))
     _move_charge(charge, -refund["amount"])
