@@ -7,12 +7,16 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import catalog, checkout_page, controls, google, settings, stripe_api
+from . import controls, settings
 from .context import Emulator
-from .errors import StripeError
-from .google_tokens import OAuthError, OidcProvider
-from .stripe_state import Store
-from .webhooks import WebhookDispatcher
+from .google import routes as google_routes
+from .google.tokens import OAuthError, OidcProvider
+from .stripe import api as stripe_api
+from .stripe import catalog, checkout_page
+from .stripe import controls as stripe_controls
+from .stripe.errors import StripeError
+from .stripe.state import Store
+from .stripe.webhooks import WebhookDispatcher
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -22,7 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     emulator = build_emulator(options)
     app.extensions["emulator"] = emulator
-    for blueprint in (stripe_api.bp, checkout_page.bp, controls.bp, google.bp):
+    for blueprint in (stripe_api.bp, checkout_page.bp, stripe_controls.bp, controls.bp, google_routes.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     emulator.dispatcher.start()
@@ -32,20 +36,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def build_emulator(options: dict[str, Any]) -> Emulator:
     """Create the store (seeded), the webhook dispatcher and the Google provider."""
     dispatcher = WebhookDispatcher(
-        options["webhook_url"],
-        options["webhook_secret"],
         enabled=options["webhooks_enabled"],
         max_attempts=options["max_attempts"],
         retry_base_seconds=options["retry_base_seconds"],
     )
-    store = Store(dispatcher)
+    store = Store(dispatcher, options["webhook_url"], options["webhook_secret"])
+    dispatcher.resolve = store.endpoint_target
     catalog.seed(store)
     provider = OidcProvider(
         options["google_client_id"],
         options["google_client_secret"],
         options["google_redirect_uris"],
     )
-    return Emulator(settings=options, store=store, dispatcher=dispatcher, google=provider)
+    return Emulator(settings=dict(options), store=store, dispatcher=dispatcher, google=provider)
 
 
 def register_error_handlers(app: Flask) -> None:

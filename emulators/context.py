@@ -7,9 +7,9 @@ from typing import Any
 
 from flask import current_app, request
 
-from .google_tokens import OidcProvider
-from .stripe_state import Store
-from .webhooks import WebhookDispatcher
+from .google.tokens import OidcProvider
+from .stripe.state import Store
+from .stripe.webhooks import WebhookDispatcher
 
 
 @dataclass

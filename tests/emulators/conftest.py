@@ -18,6 +18,8 @@ import stripe
 
 from tests.support.emulator import EmulatorProcess
 
+from .stripe_spec import TOTALS
+
 WEBHOOK_SECRET = "whsec_emulator_tests"
 CLIENT_ID = "emulator-tests.apps.example"
 CLIENT_SECRET = "emulator-tests-secret"
@@ -190,3 +192,10 @@ def create_session(
         return stripe_client.v1.checkout.sessions.create(params=params)
 
     return create
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print what the fidelity tests checked against Stripe's description, when they ran."""
+    if TOTALS.objects or TOTALS.requests:
+        terminalreporter.write_sep("-", "Stripe fidelity")
+        terminalreporter.write_line(TOTALS.summary())

@@ -144,8 +144,13 @@ def test_dispute_opens_needing_a_response_and_closes_won_or_lost(emulator, strip
     assert emulator.close_dispute(opened["id"], "won")["status"] == "won"
     with pytest.raises(EmulatorError):
         emulator.close_dispute(opened["id"], "lost")
-    types = [e.type for e in stripe_client.v1.events.list(params={"limit": 2}).data]
-    assert types == ["charge.dispute.closed", "charge.dispute.created"]
+    types = [e.type for e in stripe_client.v1.events.list(params={"type": "charge.dispute.*"}).data]
+    assert types[::-1] == [
+        "charge.dispute.created",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.closed",
+        "charge.dispute.funds_reinstated",
+    ]
 
 
 def test_expire_control_expires_and_emits_the_event(emulator, stripe_client, create_session):

@@ -8,7 +8,7 @@ import pytest
 import requests
 import stripe
 
-from emulators.forms import parse_nested
+from emulators.stripe.forms import parse_nested
 
 
 def test_seeded_packs_are_found_by_lookup_key_with_products_expanded(stripe_client):
@@ -173,7 +173,8 @@ def test_missing_api_key_is_401_with_a_stripe_error_body(emulator):
     assert response.status_code == 401
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error"
-    assert set(error) >= {"type", "code", "param", "message"}
+    assert "API key" in error["message"]
+    assert None not in error.values()  # Stripe leaves out a code or param it does not have
 
 
 def test_same_idempotency_key_replays_the_same_session(stripe_client):

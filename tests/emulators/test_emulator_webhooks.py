@@ -59,8 +59,8 @@ def test_refund_events_carry_the_cumulative_amount_refunded(
     charges = [event.data.object for event in events]
     assert all(isinstance(charge, stripe.Charge) for charge in charges)
     assert [(c.amount_refunded, c.refunded) for c in charges] == [(500, False), (2000, True)]
-    assert [r.id for r in charges[0].refunds.data] == [first.id]
-    assert len(charges[1].refunds.data) == 2
+    assert all("refunds" not in charge for charge in charges)  # not embedded since 2022-11-15
+    assert [r.id for r in stripe_client.v1.refunds.list(params={"charge": charge_id}).data][-1] == first.id
     assert events[0].request.idempotency_key
 
 

@@ -181,21 +181,59 @@ class EmulatorProcess:
         """Expire an open Checkout Session; returns the session."""
         return self._call("POST", f"/_emulator/sessions/{session_id}/expire", {})
 
-    def dispute(self, charge_id: str, amount: int | None = None) -> dict[str, Any]:
-        """Open a dispute on a charge (full amount by default); returns the Dispute."""
-        body = {} if amount is None else {"amount": amount}
+    def dispute(
+        self,
+        charge_id: str,
+        amount: int | None = None,
+        *,
+        reason: str | None = None,
+        inquiry: bool = False,
+    ) -> dict[str, Any]:
+        """File a dispute on a charge; returns the Dispute.
+
+        A chargeback (default) withdraws its funds at once (``charge.dispute.created`` +
+        ``charge.dispute.funds_withdrawn``); ``inquiry=True`` moves no money. The amount
+        defaults to what is left unrefunded on the charge.
+        """
+        body: dict[str, Any] = {"inquiry": inquiry}
+        if amount is not None:
+            body["amount"] = amount
+        if reason is not None:
+            body["reason"] = reason
         return self._call("POST", f"/_emulator/charges/{charge_id}/dispute", body)
 
+    def inquiry(self, charge_id: str, amount: int | None = None) -> dict[str, Any]:
+        """Open an inquiry (``warning_needs_response``) on a charge; returns the Dispute."""
+        return self.dispute(charge_id, amount, inquiry=True)
+
+    def escalate_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """Escalate an inquiry to a chargeback (funds withdrawn); returns the Dispute."""
+        return self._call("POST", f"/_emulator/disputes/{dispute_id}/escalate", {})
+
     def close_dispute(self, dispute_id: str, outcome: str) -> dict[str, Any]:
-        """Close a dispute as ``won`` or ``lost``; returns the Dispute."""
+        """Close a dispute as ``won``, ``lost`` or (an inquiry) ``warning_closed``."""
         return self._call("POST", f"/_emulator/disputes/{dispute_id}/close", {"outcome": outcome})
 
-    def resend(self, event_id: str) -> dict[str, Any]:
-        """Deliver an event again (same body, fresh signature)."""
-        return self._call("POST", f"/_emulator/events/{event_id}/resend", {})
+    def fail_refund(self, refund_id: str, failure_reason: str | None = None) -> dict[str, Any]:
+        """Fail a refund: its amount goes back onto the charge; returns the Refund."""
+        body = {} if failure_reason is None else {"failure_reason": failure_reason}
+        return self._call("POST", f"/_emulator/refunds/{refund_id}/fail", body)
+
+    def succeed_refund(self, refund_id: str) -> dict[str, Any]:
+        """Settle a pending refund as succeeded; returns the Refund."""
+        return self._call("POST", f"/_emulator/refunds/{refund_id}/succeed", {})
+
+    def cancel_refund(self, refund_id: str) -> dict[str, Any]:
+        """Cancel a pending refund; returns the Refund."""
+        return self._call("POST", f"/_emulator/refunds/{refund_id}/cancel", {})
+
+    def resend(self, event_id: str, endpoint: str | None = None) -> dict[str, Any]:
+        """Deliver an event again (same body, fresh signature) to every endpoint that enables it."""
+        body = {} if endpoint is None else {"endpoint": endpoint}
+        return self._call("POST", f"/_emulator/events/{event_id}/resend", body)
 
     def deliveries(self, **filters: str) -> list[dict[str, Any]]:
-        """Return webhook attempts, optionally filtered by ``event_id=`` and ``type=``."""
+        """Return webhook attempts, optionally filtered by ``event_id=``, ``type=``, ``endpoint=``."""
         response = self.http.get(f"{self.base_url}/_emulator/deliveries", params=filters, timeout=10)
         response.raise_for_status()
         return response.json()
@@ -229,7 +267,8 @@ class EmulatorProcess:
 
     def configure(self, **cfg: Any) -> dict[str, Any]:
         """Change run-time settings (``webhook_url``, ``webhooks_enabled``, ``max_attempts``,
-        ``retry_base_seconds``, ``webhook_secret``, ``google_redirect_uris``)."""
+        ``retry_base_seconds``, ``webhook_secret``, ``google_redirect_uris``, and
+        ``new_refund_status``: ``succeeded`` or ``pending``)."""
         return self._call("POST", "/_emulator/config", cfg)
 
     def config(self) -> dict[str, Any]:
@@ -237,7 +276,7 @@ class EmulatorProcess:
         return self._call("GET", "/_emulator/config")
 
     def reset(self) -> None:
-        """Forget sessions, payments, events, deliveries and Google codes (prices stay)."""
+        """Forget sessions, payments, events, endpoints, deliveries and Google codes (prices stay)."""
         self._call("POST", "/_emulator/reset", {})
 
     def google_sign_in(

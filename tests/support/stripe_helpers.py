@@ -142,6 +142,29 @@ def event(event_type: str, object_id: str) -> dict[str, Any]:
     return found
 
 
+def charge_refunds(charge_id: str) -> list[dict[str, Any]]:
+    """The charge's refunds as Stripe lists them now (``GET /v1/refunds?charge=``), newest first."""
+    found = stripe_client.client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
+    return [refund.to_dict() for refund in found.auto_paging_iter()]
+
+
+def charge_disputes(charge_id: str) -> list[dict[str, Any]]:
+    """The charge's disputes (``GET /v1/disputes?charge=``), newest first."""
+    found = stripe_client.client().v1.disputes.list(params={"charge": charge_id, "limit": 100})
+    return [dispute.to_dict() for dispute in found.auto_paging_iter()]
+
+
+def charge_events(charge_id: str) -> list[dict[str, Any]]:
+    """Every event about the charge, its refunds or its disputes, oldest first."""
+    found = stripe_client.client().v1.events.list(params={"limit": 100})
+    matching = []
+    for evt in found.auto_paging_iter():
+        obj = evt.data.object
+        if obj.id == charge_id or obj.get("charge") == charge_id:
+            matching.append(evt.to_dict())
+    return matching[::-1]
+
+
 def sign(body: bytes, timestamp: int | None = None, secret: str = WEBHOOK_SECRET) -> str:
     """A `Stripe-Signature` header computed the way Stripe computes it."""
     timestamp = int(time.time()) if timestamp is None else timestamp

@@ -7,8 +7,8 @@ from urllib.parse import unquote, urlencode
 
 from flask import Blueprint, Response, jsonify, redirect, render_template_string, request
 
-from .context import base_url, current
-from .google_tokens import Grant, OAuthError, subject_for
+from ..context import base_url, current
+from .tokens import Grant, OAuthError, subject_for
 
 bp = Blueprint("google", __name__, url_prefix="/google")
 OAUTH_FIELDS = (

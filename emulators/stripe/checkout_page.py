@@ -6,8 +6,8 @@ from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
+from ..context import current
 from . import payments
-from .context import current
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -125,3 +125,23 @@ def _act_json(session_id: str, body: dict[str, Any]):
             }
             return jsonify(session=session, redirect_url=None, error=error)
         return jsonify(session=session, redirect_url=success_redirect(session))
+
+
+RECEIPT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Receipt (local Stripe)</title></head>
+<body><p>Test mode - local Stripe emulator. No real money moved.</p>
+<h1>Receipt</h1><p>Amount: {{ money(charge.amount) }}{% if charge.amount_refunded %},
+refunded {{ money(charge.amount_refunded) }}{% endif %}</p>
+{% set card = charge.payment_method_details.card %}
+<p>Paid with {{ card.brand }} ending {{ card.last4 }}.</p></body></html>"""
+
+
+@bp.get("/c/receipts/<charge_id>")
+def receipt(charge_id: str):
+    """Show a charge's receipt, the page its ``receipt_url`` names."""
+    store = current().store
+    with store.lock:
+        charge = store.objects["charge"].get(charge_id)
+        if charge is None:
+            return "<!doctype html><title>Not found</title><h1>Receipt not found</h1>", 404
+        return render_template_string(RECEIPT, charge=charge, money=_money(charge))

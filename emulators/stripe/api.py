@@ -9,11 +9,11 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
 
-from . import catalog, payments, stripe_objects
-from .context import base_url, current
+from ..context import base_url, current
+from . import catalog, disputes, endpoints, objects, payments, refunds, schemas
 from .errors import StripeError
-from .forms import as_bool, parse_nested
-from .stripe_state import expand_paths
+from .forms import parse_nested
+from .params import Hash, check
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
 TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
@@ -22,7 +22,7 @@ TEST_KEY_PREFIXES = ("sk_test_", "rk_test_")
 @bp.before_request
 def authenticate() -> None:
     """Require a test-mode secret key, as Bearer token or Basic username."""
-    g.request_id = stripe_objects.new_id("req_", 14)
+    g.request_id = objects.new_id("req_", 14)
     key = _api_key()
     if not key:
         raise StripeError(
@@ -40,7 +40,7 @@ def authenticate() -> None:
 def stripe_headers(response: Response) -> Response:
     """Add the headers Stripe puts on every API response."""
     response.headers["Request-Id"] = g.get("request_id", "")
-    response.headers["Stripe-Version"] = stripe_objects.API_VERSION
+    response.headers["Stripe-Version"] = objects.API_VERSION
     if request.headers.get("Idempotency-Key"):
         response.headers["Idempotency-Key"] = request.headers["Idempotency-Key"]
     return response
@@ -55,16 +55,26 @@ def _api_key() -> str | None:
     return None
 
 
-def params() -> dict[str, Any]:
+def raw_params() -> dict[str, Any]:
     """Return the request's query and form/JSON parameters as nested dicts and lists."""
     try:
         pairs = list(request.args.items(multi=True))
         if request.is_json:
-            return {**parse_nested(pairs), **(request.get_json(silent=True) or {})}
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict):
+                raise StripeError("Send the parameters form-encoded, or as one JSON object.")
+            return {**parse_nested(pairs), **body}
         pairs += list(request.form.items(multi=True))
         return parse_nested(pairs)
     except ValueError as exc:
-        raise StripeError(str(exc)) from None
+        raise StripeError(str(exc), code="parameter_unknown") from None
+
+
+def params(schema: Hash) -> dict[str, Any]:
+    """Return the request's parameters checked against ``schema`` (cached for the request)."""
+    if "params" not in g:
+        g.params = check(schema, raw_params())
+    return g.params
 
 
 def request_info() -> dict[str, Any]:
@@ -82,7 +92,7 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
         if not key:
             with store.lock:
                 return jsonify(view(*args, **kwargs))
-        fingerprint = json.dumps([request.method, request.path, params()], sort_keys=True)
+        fingerprint = json.dumps([request.method, request.path, raw_params()], sort_keys=True)
         scope = f"{g.api_key}:{key}"
         # Held across the call so a concurrent request with the same key waits, then replays.
         with store.lock:
@@ -105,36 +115,46 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _retrieve(kind: str, object_id: str) -> dict[str, Any]:
+def _retrieve(kind: str, object_id: str, schema: Hash = schemas.RETRIEVE) -> dict[str, Any]:
+    store = current().store
+    body = params(schema)
+    with store.lock:
+        return store.expand(store.get(kind, object_id), body.get("expand") or [])
+
+
+def _list(
+    kind: str,
+    schema: Hash,
+    filters: tuple[str, ...] = (),
+    extra: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """List ``kind``: ``filters`` name fields matched for equality; ``extra`` filters more."""
+    body = params(schema)
+    wanted = {name: body[name] for name in filters if body.get(name) is not None}
+
+    def matches(obj: dict[str, Any]) -> bool:
+        return all(obj.get(name) == value for name, value in wanted.items()) and (extra is None or extra(obj))
+
     store = current().store
     with store.lock:
-        return store.expand(store.get(kind, object_id), expand_paths(params()))
+        return store.list(kind, body, request.path, matches)
 
 
-def _list(kind: str, predicate: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
-    store = current().store
-    with store.lock:
-        return store.list(kind, params(), request.path, predicate)
-
-
-def _fields(names: tuple[str, ...]) -> Callable[[dict[str, Any]], bool]:
-    """Return a predicate matching list filters that compare a field for equality."""
-    wanted = {name: value for name in names if (value := params().get(name)) not in (None, "")}
-    return lambda obj: all(obj.get(name) == value for name, value in wanted.items())
+def _expanded(obj: dict[str, Any]) -> dict[str, Any]:
+    return current().store.expand(obj, g.params.get("expand") or [])
 
 
 @bp.get("/products")
 def list_products():
     """List Products."""
-    active = as_bool(params().get("active"))
-    return _list("product", None if active is None else lambda p: p["active"] == active)
+    return _list("product", schemas.PRODUCT_LIST, ("active",))
 
 
 @bp.post("/products")
 @idempotent
 def create_product():
     """Create a Product."""
-    return catalog.create_product(current().store, params())
+    return _expanded(catalog.create_product(current().store, params(schemas.PRODUCT_CREATE)))
 
 
 @bp.get("/products/<product_id>")
@@ -145,15 +165,15 @@ def retrieve_product(product_id: str):
 
 @bp.get("/prices")
 def list_prices():
-    """List Prices, filtered by ``active``, ``lookup_keys[]``, ``product``, ``type``…."""
-    return _list("price", catalog.price_filter(params()))
+    """List Prices, filtered by ``active``, ``lookup_keys[]``, ``product``, ``type``, ``currency``."""
+    return _list("price", schemas.PRICE_LIST, extra=catalog.price_filter(params(schemas.PRICE_LIST)))
 
 
 @bp.post("/prices")
 @idempotent
 def create_price():
     """Create a Price."""
-    return catalog.create_price(current().store, params())
+    return _expanded(catalog.create_price(current().store, params(schemas.PRICE_CREATE)))
 
 
 @bp.get("/prices/<price_id>")
@@ -166,26 +186,26 @@ def retrieve_price(price_id: str):
 @idempotent
 def update_price(price_id: str):
     """Update a Price (``active``, ``metadata``, ``lookup_key``, ``nickname``)."""
-    return catalog.update_price(current().store, price_id, params())
+    return _expanded(catalog.update_price(current().store, price_id, params(schemas.PRICE_UPDATE)))
 
 
 @bp.post("/checkout/sessions")
 @idempotent
 def create_checkout_session():
-    """Create a Checkout Session whose ``url`` is the emulator's hosted page."""
-    store, body = current().store, params()
-    session = payments.create_session(store, body, f"{base_url()}/c/pay")
-    return store.expand(session, expand_paths(body))
+    """Create a Checkout Session whose ``url`` is the stand-in's hosted page."""
+    body = params(schemas.SESSION_CREATE)
+    return _expanded(payments.create_session(current().store, body, f"{base_url()}/c/pay"))
 
 
 @bp.get("/checkout/sessions")
 def list_checkout_sessions():
-    """List Checkout Sessions, filtered by ``created``, ``status``, ``payment_intent``…."""
-    equal = _fields(("status", "payment_intent", "client_reference_id"))
-    email = (params().get("customer_details") or {}).get("email")
+    """List Checkout Sessions, filtered by ``created``, ``status``, ``payment_intent``, e-mail."""
+    email = (params(schemas.SESSION_LIST).get("customer_details") or {}).get("email")
     return _list(
         "checkout.session",
-        lambda s: equal(s) and (not email or (s["customer_details"] or {}).get("email") == email),
+        schemas.SESSION_LIST,
+        ("status", "payment_intent"),
+        (lambda s: (s["customer_details"] or {}).get("email") == email) if email else None,
     )
 
 
@@ -198,65 +218,67 @@ def retrieve_checkout_session(session_id: str):
 @bp.get("/checkout/sessions/<session_id>/line_items")
 def list_line_items(session_id: str):
     """List a Checkout Session's line items."""
+    body = params(schemas.LINE_ITEM_LIST)
     store = current().store
     with store.lock:
-        store.get("checkout.session", session_id)
+        store.get("checkout.session", session_id, param="session")
         items = store.session_line_items(session_id)["data"]
-        return store.paginate(items, params(), request.path, "item")
+        return store.paginate(items, body, request.path, "item")
 
 
 @bp.post("/checkout/sessions/<session_id>/expire")
 @idempotent
 def expire_checkout_session(session_id: str):
     """Expire an open Checkout Session."""
-    store = current().store
-    session = payments.expire(store, session_id, request_info())
-    return store.expand(session, expand_paths(params()))
+    params(schemas.SESSION_EXPIRE)
+    return _expanded(payments.expire(current().store, session_id, request_info()))
 
 
 @bp.get("/payment_intents")
 def list_payment_intents():
     """List PaymentIntents."""
-    return _list("payment_intent")
+    return _list("payment_intent", schemas.PAYMENT_INTENT_LIST)
 
 
 @bp.get("/payment_intents/<intent_id>")
 def retrieve_payment_intent(intent_id: str):
     """Retrieve a PaymentIntent (``latest_charge`` is expandable)."""
-    return _retrieve("payment_intent", intent_id)
+    return _retrieve("payment_intent", intent_id, schemas.PAYMENT_INTENT_RETRIEVE)
 
 
 @bp.get("/charges")
 def list_charges():
     """List Charges, optionally for one ``payment_intent``."""
-    return _list("charge", _fields(("payment_intent",)))
+    return _list("charge", schemas.CHARGE_LIST, ("payment_intent",))
 
 
 @bp.get("/charges/<charge_id>")
 def retrieve_charge(charge_id: str):
-    """Retrieve a Charge."""
+    """Retrieve a Charge (its ``refunds`` only when expanded, as since API 2022-11-15)."""
     return _retrieve("charge", charge_id)
 
 
 @bp.get("/charges/<charge_id>/refunds")
 def list_charge_refunds(charge_id: str):
     """List the refunds of one Charge."""
-    current().store.get("charge", charge_id)
-    return _list("refund", lambda refund: refund["charge"] == charge_id)
+    current().store.get("charge", charge_id, param="charge")
+    return _list("refund", schemas.CHARGE_REFUND_LIST, extra=lambda refund: refund["charge"] == charge_id)
 
 
 @bp.post("/refunds")
 @idempotent
 def create_refund():
     """Refund a charge, fully or partly, by ``charge`` or ``payment_intent``."""
-    store, body = current().store, params()
-    return store.expand(payments.refund(store, body, request_info()), expand_paths(body))
+    emulator = current()
+    status = emulator.settings.get("new_refund_status", "succeeded")
+    refund = refunds.create(emulator.store, params(schemas.REFUND_CREATE), request_info(), status)
+    return _expanded(refund)
 
 
 @bp.get("/refunds")
 def list_refunds():
     """List Refunds, optionally for one ``charge`` or ``payment_intent``."""
-    return _list("refund", _fields(("charge", "payment_intent")))
+    return _list("refund", schemas.REFUND_LIST, ("charge", "payment_intent"))
 
 
 @bp.get("/refunds/<refund_id>")
@@ -268,7 +290,7 @@ def retrieve_refund(refund_id: str):
 @bp.get("/disputes")
 def list_disputes():
     """List Disputes, optionally for one ``charge`` or ``payment_intent``."""
-    return _list("dispute", _fields(("charge", "payment_intent")))
+    return _list("dispute", schemas.DISPUTE_LIST, ("charge", "payment_intent"))
 
 
 @bp.get("/disputes/<dispute_id>")
@@ -280,27 +302,67 @@ def retrieve_dispute(dispute_id: str):
 @bp.post("/disputes/<dispute_id>/close")
 @idempotent
 def accept_dispute(dispute_id: str):
-    """Accept (lose) a Dispute, as Stripe's ``close`` does."""
-    return payments.close_dispute(current().store, dispute_id, "lost", request_info())
+    """Accept a Dispute, as Stripe's ``close`` does: a chargeback is lost, an inquiry closed."""
+    params(schemas.DISPUTE_CLOSE)
+    return _expanded(disputes.accept(current().store, dispute_id, request_info()))
 
 
 @bp.get("/events")
 def list_events():
-    """List Events, filtered by ``type``, ``types[]`` and ``created``."""
-    body = params()
-    types = set(body.get("types") or [])
-    if body.get("type"):
-        pattern = body["type"]
-        # Stripe accepts a trailing wildcard: "checkout.session.*"
-        prefix = pattern[:-1] if pattern.endswith("*") else None
-        return _list(
-            "event",
-            lambda e: e["type"].startswith(prefix) if prefix else e["type"] == pattern,
-        )
-    return _list("event", (lambda e: e["type"] in types) if types else None)
+    """List Events, filtered by ``type`` (a trailing ``*`` matches a prefix), ``types[]``, ``created``."""
+    body = params(schemas.EVENT_LIST)
+    pattern, types = body.get("type"), set(body.get("types") or [])
+    delivered = body.get("delivery_success")
+
+    def matches(event: dict[str, Any]) -> bool:
+        if pattern is not None:
+            prefix = pattern[:-1] if pattern.endswith("*") else None
+            if not (event["type"].startswith(prefix) if prefix else event["type"] == pattern):
+                return False
+        if types and event["type"] not in types:
+            return False
+        return delivered is None or current().dispatcher.delivered(event["id"]) == delivered
+
+    return _list("event", schemas.EVENT_LIST, extra=matches)
 
 
 @bp.get("/events/<event_id>")
 def retrieve_event(event_id: str):
     """Retrieve an Event."""
     return _retrieve("event", event_id)
+
+
+@bp.post("/webhook_endpoints")
+@idempotent
+def create_webhook_endpoint():
+    """Create a webhook endpoint; only this answer carries its signing ``secret``."""
+    return endpoints.create(current().store, params(schemas.WEBHOOK_ENDPOINT_CREATE))
+
+
+@bp.get("/webhook_endpoints")
+def list_webhook_endpoints():
+    """List webhook endpoints."""
+    return _list("webhook_endpoint", schemas.WEBHOOK_ENDPOINT_LIST)
+
+
+@bp.get("/webhook_endpoints/<endpoint_id>")
+def retrieve_webhook_endpoint(endpoint_id: str):
+    """Retrieve a webhook endpoint (without its secret, as Stripe does)."""
+    return _retrieve("webhook_endpoint", endpoint_id)
+
+
+@bp.post("/webhook_endpoints/<endpoint_id>")
+@idempotent
+def update_webhook_endpoint(endpoint_id: str):
+    """Update a webhook endpoint's ``url``, ``enabled_events``, ``disabled``, description, metadata."""
+    body = params(schemas.WEBHOOK_ENDPOINT_UPDATE)
+    return _expanded(endpoints.update(current().store, endpoint_id, body))
+
+
+@bp.delete("/webhook_endpoints/<endpoint_id>")
+def delete_webhook_endpoint(endpoint_id: str):
+    """Delete a webhook endpoint."""
+    params(schemas.WEBHOOK_ENDPOINT_DELETE)
+    store = current().store
+    with store.lock:
+        return endpoints.delete(store, endpoint_id)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import stripe_objects
-from .errors import StripeError, invalid_param, missing_param
-from .forms import as_bool, as_list
-from .stripe_state import Store
+from . import objects
+from .errors import invalid_param, missing_param
+from .state import Store
 
 # (lookup key, credits, price in US cents)
 CREDIT_PACKS = (("credits_100", 100, 500), ("credits_500", 500, 2000), ("credits_1000", 1000, 3500))
@@ -20,17 +19,15 @@ def seed(store: Store) -> None:
         for lookup_key, credits, cents in CREDIT_PACKS:
             metadata = {"credits": str(credits)}
             name = f"{credits} credits"
-            product = stripe_objects.product(
-                name, metadata, product_id=stripe_objects.stable_id("prod_", lookup_key)
-            )
-            price = stripe_objects.price(
+            product = objects.product(name, metadata, product_id=objects.stable_id("prod_", lookup_key))
+            price = objects.price(
                 product["id"],
                 cents,
                 "usd",
                 lookup_key=lookup_key,
                 metadata=metadata,
                 nickname=name,
-                price_id=stripe_objects.stable_id("price_", lookup_key),
+                price_id=objects.stable_id("price_", lookup_key),
             )
             product["default_price"] = price["id"]
             store.add(product)
@@ -41,18 +38,19 @@ def create_product(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """Create a Product from ``name``, ``metadata`` and ``active``."""
     if not params.get("name"):
         raise missing_param("name")
-    product = stripe_objects.product(params["name"], _metadata(params))
+    product = objects.product(params["name"], params.get("metadata") or {})
     if params.get("active") is not None:
-        product["active"] = bool(as_bool(params["active"]))
+        product["active"] = params["active"]
+    if params.get("description") is not None:
+        product["description"] = params["description"]
     return store.add(product)
 
 
 def create_price(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     """Create a one-time Price for ``product`` (or inline ``product_data``)."""
-    currency = params.get("currency")
-    if not currency:
-        raise missing_param("currency")
-    amount = _amount(params.get("unit_amount"))
+    currency = params["currency"]
+    if params.get("unit_amount") is None:
+        raise missing_param("unit_amount")
     if "product_data" in params:
         product = create_product(store, params["product_data"])
     elif params.get("product"):
@@ -60,15 +58,15 @@ def create_price(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     else:
         raise missing_param("product")
     lookup_key = params.get("lookup_key")
-    _claim_lookup_key(store, lookup_key, as_bool(params.get("transfer_lookup_key")))
-    price = stripe_objects.price(
+    _claim_lookup_key(store, lookup_key, params.get("transfer_lookup_key"))
+    price = objects.price(
         product["id"],
-        amount,
+        params["unit_amount"],
         currency.lower(),
         lookup_key=lookup_key,
-        metadata=_metadata(params),
+        metadata=params.get("metadata") or {},
         nickname=params.get("nickname"),
-        active=as_bool(params.get("active")) is not False,
+        active=params.get("active") is not False,
     )
     return store.add(price)
 
@@ -76,13 +74,13 @@ def create_price(store: Store, params: dict[str, Any]) -> dict[str, Any]:
 def update_price(store: Store, price_id: str, params: dict[str, Any]) -> dict[str, Any]:
     """Update a Price's ``active``, ``nickname``, ``lookup_key`` or ``metadata``."""
     price = store.get("price", price_id)
-    if "active" in params:
-        price["active"] = bool(as_bool(params["active"]))
+    if params.get("active") is not None:
+        price["active"] = params["active"]
     if "nickname" in params:
-        price["nickname"] = params["nickname"] or None
+        price["nickname"] = params["nickname"]
     if "lookup_key" in params:
-        _claim_lookup_key(store, params["lookup_key"], as_bool(params.get("transfer_lookup_key")))
-        price["lookup_key"] = params["lookup_key"] or None
+        _claim_lookup_key(store, params["lookup_key"], params.get("transfer_lookup_key"))
+        price["lookup_key"] = params["lookup_key"]
     if "metadata" in params:
         price["metadata"] = merge_metadata(price["metadata"], params["metadata"])
     return price
@@ -90,8 +88,8 @@ def update_price(store: Store, price_id: str, params: dict[str, Any]) -> dict[st
 
 def price_filter(params: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     """Return a predicate for the Price list filters ``active``, ``lookup_keys``, ``product``…."""
-    active = as_bool(params.get("active"))
-    lookup_keys = set(as_list(params.get("lookup_keys")))
+    active = params.get("active")
+    lookup_keys = set(params.get("lookup_keys") or [])
     product, price_type = params.get("product"), params.get("type")
     currency = params.get("currency")
 
@@ -107,12 +105,10 @@ def price_filter(params: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
     return matches
 
 
-def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
-    """Apply a metadata update as Stripe does: an empty value deletes the key."""
-    if update == "":
+def merge_metadata(current: dict[str, str], update: dict[str, str] | None) -> dict[str, str]:
+    """Apply a parsed metadata update as Stripe does: None (``metadata=""``) or "" unsets."""
+    if update is None:
         return {}
-    if not isinstance(update, dict):
-        raise invalid_param("metadata", "Invalid hash")
     merged = dict(current)
     for key, value in update.items():
         if value == "":
@@ -122,31 +118,11 @@ def merge_metadata(current: dict[str, str], update: Any) -> dict[str, str]:
     return merged
 
 
-def _metadata(params: dict[str, Any]) -> dict[str, str]:
-    return merge_metadata({}, params.get("metadata") or {})
-
-
-def _amount(value: Any) -> int:
-    if value is None:
-        raise missing_param("unit_amount")
-    try:
-        amount = int(value)
-    except (TypeError, ValueError):
-        raise invalid_param("unit_amount", f"Invalid integer: {value}") from None
-    if amount < 0:
-        raise invalid_param("unit_amount", "This value must be greater than or equal to 0.")
-    return amount
-
-
 def _claim_lookup_key(store: Store, lookup_key: str | None, transfer: bool | None) -> None:
     if not lookup_key:
         return
     for price in store.objects["price"].values():
         if price["lookup_key"] == lookup_key:
             if not transfer:
-                raise StripeError(
-                    f"A price ({price['id']}) already uses that lookup key.",
-                    code="lookup_key_already_exists",
-                    param="lookup_key",
-                )
+                raise invalid_param("lookup_key", f"A price ({price['id']}) already uses that lookup key.")
             price["lookup_key"] = None

@@ -1,4 +1,4 @@
-"""Webhook delivery: Stripe-style signatures, one worker thread, retries with backoff."""
+"""Webhook delivery: Stripe-style signatures per endpoint, one worker thread, retries with backoff."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hmac
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from hashlib import sha256
 from typing import Any
@@ -26,30 +27,32 @@ class _Job:
     event_id: str
     event_type: str
     body: bytes
+    endpoint_id: str
     attempt: int
     generation: int
     resend: bool = False
 
 
 class WebhookDispatcher:
-    """Posts queued events to the webhook URL; first attempts go out in event order."""
+    """Posts queued events to their endpoints; first attempts go out in event order.
+
+    Each job names an endpoint; its URL and secret are looked up when the attempt is made,
+    so an endpoint updated (or deleted) meanwhile gets (or stops getting) its retries.
+    """
 
     def __init__(
         self,
-        url: str,
-        secret: str,
         *,
         enabled: bool = True,
         max_attempts: int = 5,
         retry_base_seconds: float = 0.5,
         timeout_seconds: float = 10.0,
     ) -> None:
-        self.url = url
-        self.secret = secret
         self.enabled = enabled
         self.max_attempts = max_attempts
         self.retry_base_seconds = retry_base_seconds
         self.timeout_seconds = timeout_seconds
+        self.resolve: Callable[[str], tuple[str, str] | None] = lambda _endpoint_id: None
         self._cond = threading.Condition()
         # Heap of (due time, sequence, job): retries wait their turn without blocking new events.
         self._queue: list[tuple[float, int, _Job]] = []
@@ -72,10 +75,12 @@ class WebhookDispatcher:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def enqueue(self, event_id: str, event_type: str, body: bytes, *, resend: bool = False) -> None:
-        """Queue the first delivery attempt of an event (or of a manual resend)."""
+    def enqueue(
+        self, event_id: str, event_type: str, body: bytes, endpoint_id: str, *, resend: bool = False
+    ) -> None:
+        """Queue the first delivery attempt of an event to one endpoint (or of a manual resend)."""
         with self._cond:
-            job = _Job(event_id, event_type, body, 1, self._generation, resend)
+            job = _Job(event_id, event_type, body, endpoint_id, 1, self._generation, resend)
             heapq.heappush(self._queue, (time.monotonic(), next(self._sequence), job))
             self._cond.notify_all()
 
@@ -83,20 +88,21 @@ class WebhookDispatcher:
         """Return the settings that can be changed at run time."""
         with self._cond:
             return {
-                "webhook_url": self.url,
                 "webhooks_enabled": self.enabled,
                 "max_attempts": self.max_attempts,
                 "retry_base_seconds": self.retry_base_seconds,
             }
 
     def configure(self, changes: dict[str, Any]) -> None:
-        """Apply run-time settings (keys from ``CONFIG_KEYS``, already validated)."""
-        names = {"webhook_url": "url", "webhook_secret": "secret", "webhooks_enabled": "enabled"}
+        """Apply run-time settings (``webhooks_enabled``, ``max_attempts``, ``retry_base_seconds``)."""
+        names = {"webhooks_enabled": "enabled"}
         with self._cond:
             for key, value in changes.items():
                 setattr(self, names.get(key, key), value)
 
-    def deliveries(self, event_id: str | None = None, event_type: str | None = None) -> list[dict[str, Any]]:
+    def deliveries(
+        self, event_id: str | None = None, event_type: str | None = None, endpoint_id: str | None = None
+    ) -> list[dict[str, Any]]:
         """Return every recorded attempt, oldest first, optionally filtered."""
         with self._cond:
             return [
@@ -104,7 +110,17 @@ class WebhookDispatcher:
                 for record in self._deliveries
                 if (event_id is None or record["event_id"] == event_id)
                 and (event_type is None or record["type"] == event_type)
+                and (endpoint_id is None or record["endpoint"] == endpoint_id)
             ]
+
+    def delivered(self, event_id: str) -> bool:
+        """True when every endpoint that was sent the event has answered one attempt with 2xx."""
+        with self._cond:
+            if any(job.event_id == event_id for _due, _seq, job in self._queue):
+                return False
+            attempts = [record for record in self._deliveries if record["event_id"] == event_id]
+            tried = {record["endpoint"] for record in attempts}
+            return tried == {record["endpoint"] for record in attempts if record["error"] is None}
 
     def pending(self) -> int:
         """Return how many attempts are queued, scheduled for retry or being sent."""
@@ -126,8 +142,16 @@ class WebhookDispatcher:
                 job = self._next_due_job()
                 if job is None:
                     return
-                url, secret, timeout = self.url, self.secret, self.timeout_seconds
+                timeout = self.timeout_seconds
                 self._in_flight += 1
+            # Looked up outside the condition: the store's lock is taken while it enqueues.
+            target = self.resolve(job.endpoint_id)
+            if target is None:  # the endpoint was deleted or disabled: Stripe stops sending
+                with self._cond:
+                    self._in_flight -= 1
+                    self._cond.notify_all()
+                continue
+            url, secret = target
             status_code, error, response = self._post(session, job, url, secret, timeout)
             with self._cond:
                 self._in_flight -= 1
@@ -137,6 +161,7 @@ class WebhookDispatcher:
                     {
                         "event_id": job.event_id,
                         "type": job.event_type,
+                        "endpoint": job.endpoint_id,
                         "attempt": job.attempt,
                         "resend": job.resend,
                         "status_code": status_code,

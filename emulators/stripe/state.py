@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from . import stripe_objects
-from .errors import StripeError, invalid_param, no_such
+from . import objects
+from .errors import invalid_param, no_such
 
 KINDS = {
     "prod_": "product",
@@ -19,8 +20,11 @@ KINDS = {
     "ch_": "charge",
     "re_": "refund",
     "dp_": "dispute",
+    "txn_": "balance_transaction",
+    "we_": "webhook_endpoint",
     "evt_": "event",
 }
+DEFAULT_ENDPOINT_ID = objects.stable_id("we_", "the endpoint EMULATOR_WEBHOOK_URL names")
 
 
 class Publisher(Protocol):
@@ -28,14 +32,14 @@ class Publisher(Protocol):
 
     enabled: bool
 
-    def enqueue(self, event_id: str, event_type: str, body: bytes) -> None:
-        """Queue a serialised event for delivery."""
+    def enqueue(self, event_id: str, event_type: str, body: bytes, endpoint_id: str) -> None:
+        """Queue a serialised event for delivery to one endpoint."""
 
 
 class Store:
     """All emulated Stripe objects; callers hold ``lock`` around every read-modify-write."""
 
-    def __init__(self, publisher: Publisher) -> None:
+    def __init__(self, publisher: Publisher, webhook_url: str, webhook_secret: str) -> None:
         self.lock = threading.RLock()
         self.publisher = publisher
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS.values()}
@@ -44,9 +48,13 @@ class Store:
         self.session_extras: dict[str, dict[str, Any]] = {}
         self.event_bodies: dict[str, bytes] = {}
         self.idempotency: dict[str, tuple[str, int, bytes]] = {}
+        # Stripe shows an endpoint's signing secret only once, at creation: it lives here.
+        self.endpoint_secrets: dict[str, str] = {}
+        self.default_endpoint = {"url": webhook_url, "secret": webhook_secret}
+        self.add_default_endpoint()
 
     def reset(self, keep: tuple[str, ...] = ("product", "price")) -> None:
-        """Forget everything except the kinds in ``keep`` (the catalogue by default)."""
+        """Forget everything except the kinds in ``keep``; the default endpoint comes back."""
         with self.lock:
             for kind, table in self.objects.items():
                 if kind not in keep:
@@ -55,6 +63,51 @@ class Store:
             self.session_extras.clear()
             self.event_bodies.clear()
             self.idempotency.clear()
+            self.endpoint_secrets.clear()
+            self.add_default_endpoint()
+
+    def add_default_endpoint(self) -> dict[str, Any]:
+        """(Re)create the endpoint ``EMULATOR_WEBHOOK_URL`` names, receiving every event."""
+        endpoint = objects.webhook_endpoint(
+            self.default_endpoint["url"],
+            ["*"],
+            description="EMULATOR_WEBHOOK_URL (exists from the start)",
+            endpoint_id=DEFAULT_ENDPOINT_ID,
+        )
+        self.objects["webhook_endpoint"].pop(DEFAULT_ENDPOINT_ID, None)
+        self.add(endpoint)
+        self.endpoint_secrets[endpoint["id"]] = self.default_endpoint["secret"]
+        return endpoint
+
+    def configure_default_endpoint(self, url: str | None = None, secret: str | None = None) -> None:
+        """Point the default endpoint elsewhere or change its secret (``/_emulator/config``)."""
+        with self.lock:
+            if url is not None:
+                self.default_endpoint["url"] = url
+            if secret is not None:
+                self.default_endpoint["secret"] = secret
+            endpoint = self.objects["webhook_endpoint"].get(DEFAULT_ENDPOINT_ID)
+            if endpoint is None:
+                return
+            endpoint["url"] = self.default_endpoint["url"]
+            self.endpoint_secrets[DEFAULT_ENDPOINT_ID] = self.default_endpoint["secret"]
+
+    def endpoint_target(self, endpoint_id: str) -> tuple[str, str] | None:
+        """Return ``(url, secret)`` of a live, enabled endpoint; None once deleted or disabled."""
+        with self.lock:
+            endpoint = self.objects["webhook_endpoint"].get(endpoint_id)
+            if endpoint is None or endpoint["status"] != "enabled":
+                return None
+            return endpoint["url"], self.endpoint_secrets[endpoint_id]
+
+    def endpoints_for(self, event_type: str) -> list[str]:
+        """Return the ids of the enabled endpoints subscribed to ``event_type``, oldest first."""
+        return [
+            endpoint["id"]
+            for endpoint in self.objects["webhook_endpoint"].values()
+            if endpoint["status"] == "enabled"
+            and any(fnmatch.fnmatchcase(event_type, pattern) for pattern in endpoint["enabled_events"])
+        ]
 
     def add(self, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object under its ``object`` kind and return it."""
@@ -83,21 +136,21 @@ class Store:
         request: dict[str, Any] | None = None,
         previous_attributes: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Record an event about ``obj`` and queue it for webhook delivery."""
-        enabled = self.publisher.enabled
-        evt = stripe_objects.event(
+        """Record an event about ``obj`` and queue it for every endpoint that wants it."""
+        targets = self.endpoints_for(event_type) if self.publisher.enabled else []
+        evt = objects.event(
             event_type,
             copy.deepcopy(obj),
             request=request,
-            pending_webhooks=1 if enabled else 0,
+            pending_webhooks=len(targets),
             previous_attributes=previous_attributes,
         )
         # Serialised once: every delivery and resend sends exactly these bytes.
         body = json.dumps(evt, indent=2).encode()
         self.add(evt)
         self.event_bodies[evt["id"]] = body
-        if enabled:
-            self.publisher.enqueue(evt["id"], event_type, body)
+        for endpoint_id in targets:
+            self.publisher.enqueue(evt["id"], event_type, body, endpoint_id)
         return evt
 
     def expand(self, obj: dict[str, Any], paths: list[str]) -> dict[str, Any]:
@@ -117,6 +170,9 @@ class Store:
         field = parts[0]
         if field == "line_items" and node.get("object") == "checkout.session":
             node["line_items"] = self.session_line_items(node["id"])
+        if field == "refunds" and node.get("object") == "charge":
+            # Not embedded since API 2022-11-15, but still expandable.
+            node["refunds"] = self.charge_refunds(node["id"])
         if field not in node:
             raise invalid_param("expand", f"This property cannot be expanded ({path}).")
         value = node[field]
@@ -131,7 +187,12 @@ class Store:
     def session_line_items(self, session_id: str) -> dict[str, Any]:
         """Return the session's line items as a Stripe list."""
         items = copy.deepcopy(self.line_items.get(session_id, []))
-        return stripe_objects.list_object(items, f"/v1/checkout/sessions/{session_id}/line_items")
+        return objects.list_object(items, f"/v1/checkout/sessions/{session_id}/line_items")
+
+    def charge_refunds(self, charge_id: str) -> dict[str, Any]:
+        """Return a charge's refunds, newest first, as a Stripe list."""
+        refunds = [r for r in reversed(self.objects["refund"].values()) if r["charge"] == charge_id]
+        return objects.list_object(copy.deepcopy(refunds), f"/v1/charges/{charge_id}/refunds")
 
     def list(
         self,
@@ -153,7 +214,7 @@ class Store:
         self, items: list[dict[str, Any]], params: dict[str, Any], url: str, kind: str
     ) -> dict[str, Any]:
         """Slice ``items`` by ``limit``/``starting_after``/``ending_before`` into a list object."""
-        limit = _limit(params.get("limit"))
+        limit = params.get("limit") or 10
         ids = [item["id"] for item in items]
         after, before = params.get("starting_after"), params.get("ending_before")
         if after:
@@ -168,51 +229,19 @@ class Store:
             page, has_more = items[-limit:], len(items) > limit
         else:
             page, has_more = items[:limit], len(items) > limit
-        expand = [p[len("data.") :] for p in expand_paths(params) if p.startswith("data.")]
+        expand = [p[len("data.") :] for p in params.get("expand") or [] if p.startswith("data.")]
         data = [self.expand(item, expand) for item in page]
-        return stripe_objects.list_object(data, url, has_more)
+        return objects.list_object(data, url, has_more)
 
 
-def expand_paths(params: dict[str, Any]) -> list[str]:
-    """Return the request's ``expand`` paths as a list."""
-    value = params.get("expand") or []
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _limit(value: Any) -> int:
-    if value is None:
-        return 10
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        raise invalid_param("limit", "Invalid integer: " + str(value)) from None
-    if not 1 <= limit <= 100:
-        raise StripeError(
-            "This value must be greater than or equal to 1 and less than or equal to 100.",
-            code="parameter_invalid_integer",
-            param="limit",
-        )
-    return limit
-
-
-def created_filter(value: Any) -> Callable[[int], bool]:
-    """Return a predicate for Stripe's ``created`` filter (exact value or ``gt/gte/lt/lte``)."""
-    if value is None or value == "":
-        return lambda _created: True
-    try:
-        if not isinstance(value, dict):
-            exact = int(value)
-            return lambda created: created == exact
-        bounds = {op: int(v) for op, v in value.items()}
-    except (TypeError, ValueError):
-        raise invalid_param("created", "Invalid timestamp for created.") from None
-    unknown = set(bounds) - {"gt", "gte", "lt", "lte"}
-    if unknown:
-        raise StripeError(f"Received unknown parameter: created[{sorted(unknown)[0]}]", param="created")
+def created_filter(bounds: dict[str, int] | None) -> Callable[[int], bool]:
+    """Return a predicate for a parsed ``created`` filter (``eq`` or ``gt/gte/lt/lte``)."""
+    bounds = bounds or {}
 
     def matches(created: int) -> bool:
         return (
-            ("gt" not in bounds or created > bounds["gt"])
+            ("eq" not in bounds or created == bounds["eq"])
+            and ("gt" not in bounds or created > bounds["gt"])
             and ("gte" not in bounds or created >= bounds["gte"])
             and ("lt" not in bounds or created < bounds["lt"])
             and ("lte" not in bounds or created <= bounds["lte"])

@@ -1,0 +1,1 @@
+"""The Google OpenID Connect stand-in under ``/google/``."""

@@ -1,0 +1,170 @@
+"""Checkout: sessions, hosted-page outcomes, delayed payments settling, expiry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import objects
+from .errors import StripeError, invalid_param, missing_param
+from .state import Store
+
+DEFAULT_EMAIL = "customer@example.com"
+
+
+def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[str, Any]:
+    """Create an open payment-mode Checkout Session for the given Prices."""
+    if not params.get("mode"):
+        raise missing_param("mode")
+    if params["mode"] != "payment":
+        raise invalid_param("mode", "The local Stripe stand-in implements only mode=payment.")
+    if not params.get("success_url"):
+        raise missing_param("success_url")
+    items = [_line_item(store, index, raw) for index, raw in enumerate(params.get("line_items") or [])]
+    if not items:
+        raise missing_param("line_items", "`line_items` is required in `payment` mode.")
+    if len({item["currency"] for item in items}) > 1:
+        raise invalid_param("line_items", "All line items must share one currency.")
+    expires_at = params.get("expires_at")
+    created = objects.now()
+    if expires_at is not None and not created + 30 * 60 <= expires_at <= created + objects.DAY:
+        raise invalid_param(
+            "expires_at",
+            "The `expires_at` timestamp must be between 30 minutes and 24 hours after the "
+            "Checkout Session is created.",
+        )
+    intent_data = params.get("payment_intent_data") or {}
+    session = objects.checkout_session(params, items, page_url)
+    store.add(session)
+    store.line_items[session["id"]] = items
+    store.session_extras[session["id"]] = {
+        "metadata": intent_data.get("metadata") or {},
+        "description": intent_data.get("description"),
+    }
+    return session
+
+
+def _line_item(store: Store, index: int, raw: Any) -> dict[str, Any]:
+    param = f"line_items[{index}]"
+    if not raw.get("price"):
+        raise missing_param(f"{param}[price]")
+    price = store.get("price", raw["price"], param=f"{param}[price]", status=400)
+    if not price["active"]:
+        raise invalid_param(
+            f"{param}[price]",
+            "The price specified is inactive. This field only accepts active prices.",
+        )
+    if raw.get("quantity") is None:
+        raise missing_param(f"{param}[quantity]")
+    quantity = raw["quantity"]
+    product = store.objects["product"].get(price["product"], {})
+    return objects.line_item(price, product.get("name", ""), quantity)
+
+
+def pay(
+    store: Store,
+    session_id: str,
+    outcome: str,
+    *,
+    discount_percent: Any = None,
+    email: str | None = None,
+) -> dict[str, Any]:
+    """Apply a hosted-checkout outcome (``succeeded``/``async_pending``/``declined``)."""
+    session = store.get("checkout.session", session_id)
+    if session["status"] != "open":
+        raise StripeError(
+            f"This Checkout Session is {session['status']} and can no longer be paid.",
+            code="checkout_session_not_open",
+        )
+    if outcome not in {"succeeded", "async_pending", "declined"}:
+        raise invalid_param("outcome", "outcome must be succeeded, async_pending or declined.")
+    if outcome == "declined":
+        return session
+    if discount_percent not in (None, ""):
+        _apply_discount(session, discount_percent)
+    session["customer_details"] = {
+        "address": None,
+        "email": email or session["customer_email"] or DEFAULT_EMAIL,
+        "name": None,
+        "phone": None,
+        "tax_exempt": "none",
+        "tax_ids": [],
+    }
+    session["status"] = "complete"
+    if session["amount_total"] == 0:
+        session["payment_status"] = "no_payment_required"
+    else:
+        extras = store.session_extras.get(session_id, {})
+        intent = store.add(
+            objects.payment_intent(
+                session["amount_total"],
+                session["currency"],
+                extras.get("metadata", {}),
+                "succeeded" if outcome == "succeeded" else "processing",
+                extras.get("description"),
+            )
+        )
+        session["payment_intent"] = intent["id"]
+        if outcome == "succeeded":
+            _charge(store, intent, session)
+            session["payment_status"] = "paid"
+    store.emit("checkout.session.completed", session)
+    return session
+
+
+def _apply_discount(session: dict[str, Any], value: Any) -> None:
+    try:
+        percent = int(value)
+    except (TypeError, ValueError):
+        percent = -1
+    if not 0 <= percent <= 100:
+        raise invalid_param("discount_percent", "discount_percent must be between 0 and 100.")
+    if percent == 0:
+        return
+    discount = round(session["amount_subtotal"] * percent / 100)
+    session["amount_total"] = session["amount_subtotal"] - discount
+    session["total_details"]["amount_discount"] = discount
+    session["discounts"] = [{"coupon": f"EMULATOR{percent}OFF", "promotion_code": None}]
+
+
+def _charge(store: Store, intent: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
+    email = (session["customer_details"] or {}).get("email")
+    receipts = session["url"].rsplit("/c/pay/", 1)[0] + "/c/receipts"
+    charge = store.add(objects.charge(intent, email, receipts))
+    intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
+    return charge
+
+
+def settle(store: Store, session_id: str, outcome: str) -> dict[str, Any]:
+    """Finish a delayed payment: ``succeeded`` charges it, ``failed`` leaves it unpaid."""
+    session = store.get("checkout.session", session_id)
+    intent = store.objects["payment_intent"].get(session["payment_intent"] or "")
+    if intent is None or intent["status"] != "processing":
+        raise StripeError("This Checkout Session has no delayed payment awaiting settlement.")
+    if outcome == "succeeded":
+        _charge(store, intent, session)
+        session["payment_status"] = "paid"
+        store.emit("checkout.session.async_payment_succeeded", session)
+    elif outcome == "failed":
+        intent["status"] = "requires_payment_method"
+        intent["last_payment_error"] = {
+            "code": "payment_method_provider_decline",
+            "message": "The delayed payment failed.",
+            "type": "card_error",
+        }
+        store.emit("checkout.session.async_payment_failed", session)
+    else:
+        raise invalid_param("outcome", "outcome must be succeeded or failed.")
+    return session
+
+
+def expire(store: Store, session_id: str, request: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Expire an open Checkout Session."""
+    session = store.get("checkout.session", session_id)
+    if session["status"] != "open":
+        raise StripeError(
+            'Only Checkout Sessions with a status in ["open"] can be expired. '
+            f'This Checkout Session has a status of "{session["status"]}".'
+        )
+    session["status"] = "expired"
+    store.emit("checkout.session.expired", session, request=request)
+    return session

@@ -1,0 +1,178 @@
+"""What each ``/v1`` route accepts: the parameters it implements, typed as Stripe types them.
+
+Names Stripe has for a route but the stand-in does not implement are listed as
+``unsupported`` and refused with a 400 that says so; any other name is ``parameter_unknown``.
+"""
+
+from __future__ import annotations
+
+from .event_types import EVENT_TYPES
+from .params import (
+    Array,
+    Boolean,
+    Enum,
+    Hash,
+    Integer,
+    List,
+    Metadata,
+    Params,
+    String,
+    Timestamp,
+)
+
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+SESSION_STATUSES = ("complete", "expired", "open")
+LOCALES = (
+    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
+    "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
+    "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
+)  # fmt: skip
+
+RETRIEVE = Params()
+
+PRODUCT_LIST = List({"active": Boolean()}, unsupported="ids shippable url")
+PRODUCT_CREATE = Params(
+    {"name": String(), "active": Boolean(), "description": String(40000), "metadata": Metadata()},
+    required=("name",),
+    unsupported=(
+        "default_price_data id images marketing_features package_dimensions shippable "
+        "statement_descriptor tax_code unit_label url"
+    ),
+)
+
+PRICE_LIST = List(
+    {
+        "active": Boolean(),
+        "currency": String(),
+        "lookup_keys": Array(String(), max_items=10),
+        "product": String(),
+        "type": Enum("one_time", "recurring"),
+    },
+    unsupported="recurring",
+)
+PRICE_CREATE = Params(
+    {
+        "currency": String(),
+        "unit_amount": Integer(0),
+        "product": String(),
+        "product_data": Hash(
+            {"name": String(), "active": Boolean(), "metadata": Metadata()},
+            required=("name",),
+            unsupported="id statement_descriptor tax_code unit_label",
+        ),
+        "lookup_key": String(200),
+        "transfer_lookup_key": Boolean(),
+        "nickname": String(),
+        "metadata": Metadata(),
+        "active": Boolean(),
+    },
+    required=("currency",),
+    unsupported=(
+        "billing_scheme currency_options custom_unit_amount recurring tax_behavior tiers "
+        "tiers_mode transform_quantity unit_amount_decimal"
+    ),
+)
+PRICE_UPDATE = Params(
+    {
+        "active": Boolean(),
+        "lookup_key": String(200, empty_unsets=True),
+        "transfer_lookup_key": Boolean(),
+        "nickname": String(empty_unsets=True),
+        "metadata": Metadata(),
+    },
+    unsupported="currency_options tax_behavior",
+)
+
+SESSION_CREATE = Params(
+    {
+        "mode": Enum("payment", "setup", "subscription"),
+        "line_items": Array(
+            Hash(
+                {"price": String(), "quantity": Integer(1)},
+                unsupported="adjustable_quantity dynamic_tax_rates price_data tax_rates",
+            )
+        ),
+        "success_url": String(),
+        "cancel_url": String(),
+        "client_reference_id": String(200),
+        "customer_email": String(),
+        "metadata": Metadata(),
+        "payment_intent_data": Hash(
+            {"metadata": Metadata(), "description": String(1000)},
+            unsupported=(
+                "application_fee_amount capture_method on_behalf_of receipt_email "
+                "setup_future_usage shipping statement_descriptor statement_descriptor_suffix "
+                "transfer_data transfer_group"
+            ),
+        ),
+        "expires_at": Timestamp(),
+        "locale": Enum(*LOCALES),
+        "submit_type": Enum("auto", "book", "donate", "pay"),
+        "billing_address_collection": Enum("auto", "required"),
+        "allow_promotion_codes": Boolean(),
+        "customer_creation": Enum("always", "if_required"),
+    },
+    unsupported=(
+        "after_expiration automatic_tax consent_collection currency custom_fields custom_text "
+        "customer customer_update discounts invoice_creation payment_method_collection "
+        "payment_method_configuration payment_method_data payment_method_options "
+        "payment_method_types phone_number_collection redirect_on_completion return_url "
+        "saved_payment_method_options setup_intent_data shipping_address_collection "
+        "shipping_options subscription_data tax_id_collection ui_mode"
+    ),
+)
+SESSION_LIST = List(
+    {
+        "status": Enum(*SESSION_STATUSES),
+        "payment_intent": String(),
+        "customer_details": Hash({"email": String()}, required=("email",)),
+    },
+    unsupported="customer payment_link subscription",
+)
+LINE_ITEM_LIST = List(created=False)
+SESSION_EXPIRE = Params()
+
+PAYMENT_INTENT_LIST = List(unsupported="customer")
+PAYMENT_INTENT_RETRIEVE = Params(unsupported="client_secret")
+CHARGE_LIST = List({"payment_intent": String()}, unsupported="customer transfer_group")
+CHARGE_REFUND_LIST = List(created=False)
+
+REFUND_CREATE = Params(
+    {
+        "charge": String(),
+        "payment_intent": String(),
+        "amount": Integer(),
+        "reason": Enum(*REFUND_REASONS),
+        "metadata": Metadata(),
+    },
+    unsupported=("currency customer instructions_email origin refund_application_fee reverse_transfer"),
+)
+REFUND_LIST = List({"charge": String(), "payment_intent": String()})
+DISPUTE_LIST = List({"charge": String(), "payment_intent": String()})
+DISPUTE_CLOSE = Params()
+
+EVENT_LIST = List({"type": String(), "types": Array(String(), max_items=20), "delivery_success": Boolean()})
+
+_EVENT_TYPE = Enum("*", *sorted(EVENT_TYPES))
+WEBHOOK_ENDPOINT_CREATE = Params(
+    {
+        "url": String(),
+        "enabled_events": Array(_EVENT_TYPE),
+        "api_version": String(),
+        "description": String(),
+        "metadata": Metadata(),
+    },
+    required=("url", "enabled_events"),
+    unsupported="connect",
+)
+WEBHOOK_ENDPOINT_UPDATE = Params(
+    {
+        "url": String(),
+        "enabled_events": Array(_EVENT_TYPE),
+        "description": String(empty_unsets=True),
+        "disabled": Boolean(),
+        "metadata": Metadata(),
+    }
+)
+WEBHOOK_ENDPOINT_LIST = List(created=False)
+WEBHOOK_ENDPOINT_DELETE = Params(expand=False)
