@@ -64,6 +64,28 @@ def test_a_failed_refund_gives_its_credits_back_and_a_later_smaller_refund_takes
     assert audit.exit_code == 0, audit.output
 
 
+def test_a_pending_refund_takes_its_credits_and_a_canceled_one_gives_them_back(
+    stripe_env, client, make_user, sign_in_as
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    stripe_env.configure(new_refund_status="pending")
+    try:
+        canceled = refund(session_id, 1000)
+        wait_for_credits(user, 750)
+        stripe_env.cancel_refund(canceled)
+        wait_for_credits(user, 1000)
+        settling = refund(session_id, 400)
+        wait_for_credits(user, 900)
+        stripe_env.succeed_refund(settling)
+        settled(stripe_env)
+    finally:
+        stripe_env.configure(new_refund_status="succeeded")
+
+    assert credits(user) == 900
+    assert clawback_moves(session_id) == [("refund", -250), ("refund", 250), ("refund", -100)]
+    assert ledger.audit() == []
+
+
 def test_refund_after_the_credits_were_spent_takes_the_balance_below_zero(
     stripe_env, client, make_user, sign_in_as
 ):

@@ -61,13 +61,14 @@ def setup_webhook(url: str) -> WebhookSetup:
                 "description": "creditapp",
             }
         )
-        return WebhookSetup(created.id, True, created.get("secret"), created.get("api_version"), ())
+        made = created.to_dict()
+        return WebhookSetup(made["id"], True, made.get("secret"), made.get("api_version"), ())
     first, *others = existing
     updated = client.v1.webhook_endpoints.update(
         first["id"], params={"enabled_events": events, "disabled": False}
-    )
+    ).to_dict()
     return WebhookSetup(
-        updated.id, False, None, updated.get("api_version"), tuple(other["id"] for other in others)
+        updated["id"], False, None, updated.get("api_version"), tuple(other["id"] for other in others)
     )
 
 
@@ -124,8 +125,9 @@ def _check_prices(lookup_keys: list[str]) -> list[Finding]:
         return [Finding("problem", "CREDIT_PACK_LOOKUP_KEYS", "is empty: nothing would be on sale")]
     listed = stripe_client.client().v1.prices.list(params={"lookup_keys": lookup_keys, "limit": 100})
     by_key: dict[str, list[dict[str, Any]]] = {}
-    for price in listed.auto_paging_iter():
-        by_key.setdefault(price.get("lookup_key") or "", []).append(price.to_dict())
+    for listed_price in listed.auto_paging_iter():
+        price = listed_price.to_dict()
+        by_key.setdefault(price.get("lookup_key") or "", []).append(price)
     findings = []
     for key in lookup_keys:
         subject = f"price {key}"

@@ -37,35 +37,26 @@ def refund(session_id: str, amount: int | None = None) -> str:
     return stripe_client.client().v1.refunds.create(params=params).id
 
 
-def _control(emulator, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = emulator.http.post(f"{emulator.base_url}/_emulator{path}", json=body or {}, timeout=10)
-    assert response.ok, f"POST /_emulator{path} -> {response.status_code}: {response.text}"
-    return response.json()
-
-
 def fail_refund(emulator, refund_id: str) -> dict[str, Any]:
     """Make a refund fail, as a bank can days later (Stripe gives the money back)."""
-    return _control(emulator, f"/refunds/{refund_id}/fail")
+    return emulator.fail_refund(refund_id)
 
 
 def open_dispute(
     emulator, session_id: str, amount: int | None = None, inquiry: bool = False
 ) -> dict[str, Any]:
     """Open a chargeback (or an inquiry) on the purchase's charge; returns the Dispute."""
-    body: dict[str, Any] = {"inquiry": inquiry}
-    if amount is not None:
-        body["amount"] = amount
-    return _control(emulator, f"/charges/{charge_id(session_id)}/dispute", body)
+    return emulator.dispute(charge_id(session_id), amount, inquiry=inquiry)
 
 
 def escalate(emulator, dispute_id: str) -> dict[str, Any]:
     """Turn an inquiry into a chargeback (Stripe withdraws the funds)."""
-    return _control(emulator, f"/disputes/{dispute_id}/escalate")
+    return emulator.escalate_dispute(dispute_id)
 
 
 def close_dispute(emulator, dispute_id: str, outcome: str) -> dict[str, Any]:
     """Close a dispute as `won`, `lost` or (an inquiry) `warning_closed`."""
-    return _control(emulator, f"/disputes/{dispute_id}/close", {"outcome": outcome})
+    return emulator.close_dispute(dispute_id, outcome)
 
 
 def charge_events(charge: str) -> list[dict[str, Any]]:
