@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 
 from creditapp import ledger
+from creditapp.extensions import db
 from creditapp.services import stripe_events
 from tests.support import stripe_helpers
 from tests.support.lifecycle import (
+    TransactionWatch,
     bought,
     charge_events,
     clawback_moves,
@@ -18,6 +20,7 @@ from tests.support.lifecycle import (
     process_again,
     refund,
     settled,
+    watched_client,
 )
 from tests.support.stripe_helpers import (
     charge_id,
@@ -233,3 +236,29 @@ def test_a_charge_in_an_event_carries_no_refund_list_and_the_app_asks_stripe(
 
     assert credits(user) == 500
     assert purchase(session_id).amount_refunded == 2000
+
+
+def test_no_database_transaction_is_open_while_stripe_is_asked(
+    stripe_env, live_server, app, runner, database_url, client, make_user, sign_in_as, monkeypatch
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    with emulator_config(stripe_env, live_server, webhooks_enabled=False):
+        refund(session_id, 800)
+        dispute = open_dispute(stripe_env, session_id, amount=400, inquiry=True)
+        escalate(stripe_env, dispute["id"])
+        delivered = charge_events(charge_id(session_id))
+        for evt in delivered:
+            # As Stripe would send it from an older API: no PaymentIntent or metadata to go by.
+            evt["data"]["object"].pop("payment_intent", None)
+        watch = TransactionWatch(database_url)
+        monkeypatch.setitem(app.extensions, "stripe_client", watched_client(stripe_env, watch))
+        db.session.rollback()
+
+        receipts = [stripe_events.receive(evt) for evt in delivered]
+        reconciled = runner.invoke(args=["credits", "reconcile", "--since", "1"])
+
+    assert [r.status for r in receipts] == ["processed"] * len(delivered)
+    assert reconciled.exit_code == 0, reconciled.output
+    assert credits(user) == 700
+    assert len(watch.open_during_calls) > 2 * len(delivered)
+    assert [call for call in watch.open_during_calls if call[1]] == []

@@ -255,10 +255,13 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
 def reconcile(since_hours: float) -> list[ReconcileLine]:
     """Fulfil every paid Checkout Session created in the window that is not credited yet."""
     since = int(time.time() - since_hours * 3600)
+    db.session.rollback()  # no transaction stays open while Stripe answers
     sessions = stripe_client.client().v1.checkout.sessions.list(
         params={"created": {"gte": since}, "status": "complete", "limit": 100}
     )
-    return [_reconcile_one(session.to_dict()) for session in sessions.auto_paging_iter()]
+    # Every page is fetched before the database is touched, for the same reason.
+    listed = [session.to_dict() for session in sessions.auto_paging_iter()]
+    return [_reconcile_one(session) for session in listed]
 
 
 def _reconcile_one(session: dict[str, Any]) -> ReconcileLine:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+import requests
 import sqlalchemy as sa
+import stripe
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from creditapp import stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, StripeEvent
+from tests.conftest import STRIPE_KEY
 from tests.support.stripe_helpers import (
     charge_id,
     checkout,
@@ -99,3 +104,37 @@ def clawback_moves(session_id: str) -> list[tuple[str, int]]:
 def settled(emulator) -> None:
     """Wait until the stand-in has delivered every event it has sent so far."""
     emulator.wait_until_idle()
+
+
+class TransactionWatch(requests.Session):
+    """An HTTP session for the Stripe SDK that notes, at every call, which transactions are open.
+
+    `open_during_calls` gets one entry per call: how many connections to the app's database
+    sat idle inside a transaction while the call went out (PostgreSQL's own view of it).
+    """
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.conninfo = (
+            make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        )
+        self.open_during_calls: list[tuple[str, int]] = []
+
+    def request(self, method, url, *args, **kwargs):  # noqa: ANN001 - requests' own signature
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            (count,) = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%%'"
+            ).fetchone()
+        self.open_during_calls.append((f"{method} {url}", count))
+        return super().request(method, url, *args, **kwargs)
+
+
+def watched_client(emulator, watch: TransactionWatch) -> stripe.StripeClient:
+    """A StripeClient like the app's, sending its requests through `watch`."""
+    return stripe.StripeClient(
+        STRIPE_KEY,
+        base_addresses={"api": emulator.base_url},
+        http_client=stripe.RequestsClient(session=watch, timeout=20),
+    )
