@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import stripe
 
 from creditapp import stripe_client
@@ -39,6 +42,15 @@ def test_handled_events_are_exactly_stripes_money_lifecycle():
             "payment_intent.payment_failed",
         ]
     )
+
+
+def test_readme_lists_exactly_the_handled_events_for_the_endpoint():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    stripe_section = readme.split("### Stripe\n", 1)[1].split("\n### ", 1)[0]
+    endpoint_item = stripe_section.split("- Webhook endpoint:", 1)[1].split("\n- ", 1)[0]
+    listed = re.findall(r"`((?:checkout\.session|charge|refund|payment_intent)\.[a-z_.]+)`", endpoint_item)
+
+    assert sorted(listed) == sorted(HANDLED_EVENTS)
 
 
 def test_setup_webhook_twice_leaves_one_endpoint_with_exactly_the_handled_events(stripe_env, runner):
