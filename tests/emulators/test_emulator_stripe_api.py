@@ -327,3 +327,10 @@ def test_a_session_that_expires_in_an_hour_says_so(create_session):
     expires_at = int(time.time()) + 3600
 
     assert create_session(expires_at=expires_at).expires_at == expires_at
+
+
+def test_a_list_expands_only_paths_under_data(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.list(params={"expand": ["product"]})
+
+    assert caught.value.param == "expand" and "data.product" in caught.value.user_message
