@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import payment_objects
 from .errors import invalid_param, state_error
 from .state import Store
 
@@ -50,7 +50,7 @@ def open_dispute(
             "amount", f"A dispute cannot exceed the unrefunded amount ({unrefunded}).", "amount_too_large"
         )
     status = "warning_needs_response" if inquiry else "needs_response"
-    dispute = store.add(objects.dispute(charge, amount, reason, status))
+    dispute = store.add(payment_objects.dispute(charge, amount, reason, status))
     charge["disputed"] = True
     if not inquiry:  # a chargeback's funds leave with its creation, as the created event shows
         _add_withdrawal(store, dispute, charge)
@@ -108,11 +108,11 @@ def accept(store: Store, dispute_id: str, request: dict[str, Any] | None) -> dic
 
 
 def _add_withdrawal(store: Store, dispute: dict[str, Any], charge: dict[str, Any]) -> None:
-    txn = objects.balance_transaction(
+    txn = payment_objects.balance_transaction(
         -dispute["amount"],
         dispute["currency"],
         dispute["id"],
-        fee=objects.DISPUTE_FEE,
+        fee=payment_objects.DISPUTE_FEE,
         kind="adjustment",
         category="dispute",
         description=f"Chargeback withdrawal for {charge['id']}",
@@ -122,7 +122,7 @@ def _add_withdrawal(store: Store, dispute: dict[str, Any], charge: dict[str, Any
 
 
 def _add_reinstatement(store: Store, dispute: dict[str, Any]) -> None:
-    txn = objects.balance_transaction(
+    txn = payment_objects.balance_transaction(
         dispute["amount"],
         dispute["currency"],
         dispute["id"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import objects, payment_objects
 from .errors import StripeError, invalid_param, missing_param
 from .state import Store
 
@@ -95,7 +95,7 @@ def pay(
     else:
         extras = store.session_extras.get(session_id, {})
         intent = store.add(
-            objects.payment_intent(
+            payment_objects.payment_intent(
                 session["amount_total"],
                 session["currency"],
                 extras.get("metadata", {}),
@@ -129,7 +129,7 @@ def _apply_discount(session: dict[str, Any], value: Any) -> None:
 def _charge(store: Store, intent: dict[str, Any], session: dict[str, Any]) -> dict[str, Any]:
     email = (session["customer_details"] or {}).get("email")
     receipts = session["url"].rsplit("/c/pay/", 1)[0] + "/c/receipts"
-    charge = store.add(objects.charge(intent, email, receipts))
+    charge = store.add(payment_objects.charge(intent, email, receipts))
     intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
     return charge
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects
+from . import objects, payment_objects
 from .errors import StripeError, invalid_param, missing_param, state_error
 from .state import Store
 
@@ -44,7 +44,7 @@ def create(
             param="amount",
         )
     refund = store.add(
-        objects.refund(charge, amount, params.get("reason"), params.get("metadata") or {}, status)
+        payment_objects.refund(charge, amount, params.get("reason"), params.get("metadata") or {}, status)
     )
     previous = _move_charge(charge, amount)
     store.emit("refund.created", refund, request=request)

@@ -229,7 +229,15 @@ class Store:
             page, has_more = items[-limit:], len(items) > limit
         else:
             page, has_more = items[:limit], len(items) > limit
-        expand = [p[len("data.") :] for p in params.get("expand") or [] if p.startswith("data.")]
+        paths = params.get("expand") or []
+        for path in paths:
+            if not path.startswith("data."):
+                raise invalid_param(
+                    "expand",
+                    f"This property cannot be expanded ({path}). You may want to try expanding "
+                    f"'data.{path}' instead.",
+                )
+        expand = [path[len("data.") :] for path in paths]
         data = [self.expand(item, expand) for item in page]
         return objects.list_object(data, url, has_more)
 

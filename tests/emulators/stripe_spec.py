@@ -76,7 +76,9 @@ class Fidelity:
     objects: int = 0
     events: int = 0
     errors: int = 0
-    requests: int = 0  # malformed requests sent, whose refusal was checked
+    requests: int = 0  # requests sent to probe parameters, whose answer was checked
+    honoured: int = 0  # Stripe parameters the stand-in implements
+    unimplemented: int = 0  # Stripe parameters it refuses as not implemented
     mismatches: list[str] = field(default_factory=list)
 
     def add(self, other: Fidelity) -> None:
@@ -85,14 +87,17 @@ class Fidelity:
         self.events += other.events
         self.errors += other.errors
         self.requests += other.requests
+        self.honoured += other.honoured
+        self.unimplemented += other.unimplemented
         self.mismatches.extend(other.mismatches)
 
     def summary(self) -> str:
         """Return the figures as one line."""
         return (
             f"Stripe fidelity: objects checked: {self.objects} (events: {self.events}, "
-            f"error bodies: {self.errors}), refused requests checked: {self.requests}, "
-            f"mismatches: {len(self.mismatches)}"
+            f"error bodies: {self.errors}), parameter probes: {self.requests} "
+            f"(Stripe parameters implemented: {self.honoured}, refused as not implemented: "
+            f"{self.unimplemented}), mismatches: {len(self.mismatches)}"
         )
 
     def check(self, obj: Any, where: str) -> None:

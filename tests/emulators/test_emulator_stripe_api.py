@@ -289,3 +289,48 @@ def test_sdk_style_nested_form_params_become_dicts_and_lists():
 
 def _price(client: stripe.StripeClient, lookup_key: str) -> str:
     return client.v1.prices.list(params={"lookup_keys": [lookup_key]}).data[0].id
+
+
+def test_list_filters_the_stand_in_accepts_do_filter(emulator, stripe_client, create_session, price_ids):
+    paid = create_session("credits_100", customer_email="one@example.com")
+    other = create_session("credits_500")
+    intent_id = emulator.pay(paid.id, email="one@example.com")["session"]["payment_intent"]
+    emulator.pay(other.id)
+    stripe_client.v1.prices.update(price_ids["credits_1000"], params={"active": False})
+
+    by_email = stripe_client.v1.checkout.sessions.list(
+        params={"customer_details": {"email": "one@example.com"}}
+    )
+    by_intent = stripe_client.v1.checkout.sessions.list(params={"payment_intent": intent_id})
+    charges = stripe_client.v1.charges.list(params={"payment_intent": intent_id})
+    inactive = stripe_client.v1.prices.list(params={"active": False})
+    euro = stripe_client.v1.prices.list(params={"currency": "eur"})
+    recurring = stripe_client.v1.prices.list(params={"type": "recurring"})
+    products = stripe_client.v1.prices.list(params={"product": inactive.data[0].product})
+
+    assert [s.id for s in by_email.data] == [paid.id] and [s.id for s in by_intent.data] == [paid.id]
+    assert [c.payment_intent for c in charges.data] == [intent_id]
+    assert [p.id for p in inactive.data] == [price_ids["credits_1000"]] == [p.id for p in products.data]
+    assert euro.data == [] and recurring.data == []
+    assert {p.active for p in stripe_client.v1.products.list(params={"active": True}).data} == {True}
+
+
+@pytest.mark.parametrize("offset", [60, 25 * 3600])
+def test_expires_at_outside_stripes_window_is_refused(create_session, offset):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        create_session(expires_at=int(time.time()) + offset)
+
+    assert (caught.value.http_status, caught.value.param) == (400, "expires_at")
+
+
+def test_a_session_that_expires_in_an_hour_says_so(create_session):
+    expires_at = int(time.time()) + 3600
+
+    assert create_session(expires_at=expires_at).expires_at == expires_at
+
+
+def test_a_list_expands_only_paths_under_data(stripe_client):
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        stripe_client.v1.prices.list(params={"expand": ["product"]})
+
+    assert caught.value.param == "expand" and "data.product" in caught.value.user_message
