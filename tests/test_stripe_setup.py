@@ -8,6 +8,7 @@ from pathlib import Path
 import stripe
 
 from creditapp import stripe_client
+from creditapp.services import clawbacks, stripe_events
 from creditapp.services.stripe_events import HANDLED_EVENTS
 from tests.conftest import free_port
 from tests.support import stripe_helpers
@@ -42,6 +43,10 @@ def test_handled_events_are_exactly_stripes_money_lifecycle():
             "payment_intent.payment_failed",
         ]
     )
+    rereading = [
+        t for t, handler in stripe_events.HANDLERS.items() if handler is stripe_events.money_taken_back
+    ]
+    assert sorted(rereading) == sorted(clawbacks.EVENTS)  # reconcile looks for these in the window
 
 
 def test_readme_lists_exactly_the_handled_events_for_the_endpoint():

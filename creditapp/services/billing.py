@@ -62,21 +62,6 @@ class ClawbackLine:
     message: str
 
 
-# Events that change a refund or a dispute after it was created (Stripe lists by creation only).
-REFUND_AND_DISPUTE_EVENTS = (
-    "charge.refunded",
-    "refund.created",
-    "refund.updated",
-    "refund.failed",
-    "charge.refund.updated",
-    "charge.dispute.created",
-    "charge.dispute.updated",
-    "charge.dispute.funds_withdrawn",
-    "charge.dispute.funds_reinstated",
-    "charge.dispute.closed",
-)
-
-
 def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
     """Create the pending purchase and its Checkout Session; returns the session URL."""
     # Committed before calling Stripe: whatever happens next, the webhook and
@@ -303,7 +288,7 @@ def reconcile_clawbacks(since_hours: float) -> list[ClawbackLine]:
     for listed in (client.v1.refunds.list(params=created), client.v1.disputes.list(params=created)):
         for obj in listed.auto_paging_iter():
             touched.setdefault(clawbacks.charge_of(obj.to_dict()), obj.to_dict())
-    events = client.v1.events.list(params={**created, "types": list(REFUND_AND_DISPUTE_EVENTS)})
+    events = client.v1.events.list(params={**created, "types": list(clawbacks.EVENTS)})
     for evt in events.auto_paging_iter():
         obj = evt.to_dict()["data"]["object"]
         touched.setdefault(clawbacks.charge_of(obj), obj)

@@ -17,6 +17,19 @@ from creditapp.extensions import db
 
 log = logging.getLogger("creditapp.clawbacks")
 
+# The events about refunds and disputes; each one only names the charge to read again.
+EVENTS = (
+    "charge.refunded",
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.closed",
+)
 # A failed or canceled refund gave its money back; every other status (pending,
 # requires_action, succeeded) holds it back from us.
 REFUND_RETURNED = frozenset({"failed", "canceled"})
