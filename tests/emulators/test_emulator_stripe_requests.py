@@ -219,6 +219,29 @@ def mistyped(name: str, schema: dict[str, Any]) -> tuple[Any, str, str | None]:
     return {BOGUS: "1"}, name, None
 
 
+def nested_probes(name: str, schema: dict[str, Any], current: Any) -> list[tuple[str, Any]]:
+    """One value per nested field of a hash (or of a list of hashes) → (its path, the value)."""
+    first = branches(schema)[0]
+    in_list = first.get("type") == "array"
+    shape = branches(first.get("items", {}))[0] if in_list else first
+    properties = shape.get("properties") if shape.get("type") == "object" else None
+    if not properties:
+        return []
+    if current is None:
+        current = sample(schema)
+    start = current[0] if in_list else current
+    probes = []
+    for field_name, field_schema in properties.items():
+        value = {**start, field_name: sample(field_schema)}
+        probes.append(
+            (
+                f"{name}[0][{field_name}]" if in_list else f"{name}[{field_name}]",
+                [value] if in_list else value,
+            )
+        )
+    return probes
+
+
 def spec_parameters(route: str) -> dict[str, Any]:
     description = spec()["routes"][route]
     return description["body"] if route.startswith("POST") else description["query"]
@@ -262,6 +285,7 @@ def test_each_stripe_parameter_is_honoured_or_refused_as_not_implemented(route, 
             client.found.mismatches.append(f"{route} {name}: HTTP {answer.status_code}")
         else:
             honoured.append(name)
+            _probe_nested(client, route, path, base, name, schema)
     client.found.honoured += len(honoured)
     client.found.unimplemented += len(refused)
     TOTALS.add(client.found)
@@ -330,6 +354,20 @@ def test_nested_unknown_parameters_are_named_in_full(ids, client):
         f"line_items[0][{BOGUS}]",
     )
     assert client.found.mismatches == []
+
+
+def _probe_nested(client: Client, route: str, path: str, base: dict, name: str, schema: dict) -> None:
+    """Each field of an implemented hash is implemented or refused as not implemented."""
+    for label, value in nested_probes(name, schema, base.get(name)):
+        answer = client.call(route, path, {**base, name: value})
+        client.found.requests += 1
+        error = answer.json().get("error", {}) if answer.status_code < 500 else {}
+        if error.get("code") == "parameter_unknown":
+            client.found.mismatches.append(f"{route} {label}: Stripe has it, stand-in says unknown ({error})")
+        elif NOT_IMPLEMENTED in error.get("message", ""):
+            client.found.unimplemented += 1
+        else:
+            client.found.honoured += 1
 
 
 def _not_implemented(client: Client, route: str, path: str, base: dict, name: str, schema: dict) -> bool:
