@@ -16,7 +16,9 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
     if not params.get("mode"):
         raise missing_param("mode")
     if params["mode"] != "payment":
-        raise invalid_param("mode", "The local Stripe stand-in implements only mode=payment.")
+        raise invalid_param(
+            "mode", f"The local Stripe stand-in does not implement mode={params['mode']}, only payment."
+        )
     if not params.get("success_url"):
         raise missing_param("success_url")
     if params.get("customer_creation") == "always":
