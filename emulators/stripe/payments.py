@@ -16,9 +16,18 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
     if not params.get("mode"):
         raise missing_param("mode")
     if params["mode"] != "payment":
-        raise invalid_param("mode", "The local Stripe stand-in implements only mode=payment.")
+        raise invalid_param(
+            "mode", f"The local Stripe stand-in does not implement mode={params['mode']}, only payment."
+        )
     if not params.get("success_url"):
         raise missing_param("success_url")
+    if params.get("customer_creation") == "always":
+        # Stripe would create a Customer at completion; the stand-in has no Customers.
+        raise invalid_param(
+            "customer_creation",
+            "`customer_creation=always` makes Stripe create a Customer, which the local Stripe "
+            "stand-in does not implement: leave it out or send if_required.",
+        )
     items = [_line_item(store, index, raw) for index, raw in enumerate(params.get("line_items") or [])]
     if not items:
         raise missing_param("line_items", "`line_items` is required in `payment` mode.")

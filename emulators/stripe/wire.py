@@ -64,7 +64,7 @@ def raw_params() -> dict[str, Any]:
         pairs += list(request.form.items(multi=True))
         return parse_nested(pairs)
     except ValueError as exc:
-        raise StripeError(str(exc), code="parameter_unknown") from None
+        raise StripeError(str(exc)) from None
 
 
 def params(schema: Hash) -> dict[str, Any]:

@@ -220,3 +220,18 @@ def test_refund_and_dispute_lists_filter_by_charge_and_intent_and_page(
     assert stripe_client.v1.refunds.list(params={"created": {"lt": made[0].created}}).data == []
     expanded = stripe_client.v1.charges.retrieve(first.id, params={"expand": ["refunds"]})
     assert [r.id for r in expanded.refunds.data] == every
+
+
+def test_events_of_several_types_since_a_moment_are_one_list_call(emulator, stripe_client, create_session):
+    charge = _paid_charge(emulator, stripe_client, create_session)
+    refund = stripe_client.v1.refunds.create(params={"charge": charge.id, "amount": 100})
+    emulator.fail_refund(refund.id)
+    emulator.inquiry(charge.id)
+    since = stripe_client.v1.events.list(params={"limit": 1}).data[0].created
+
+    found = stripe_client.v1.events.list(
+        params={"types": ["refund.failed", "charge.dispute.created"], "created": {"gte": since - 5}}
+    )
+
+    assert [e.type for e in found.data] == ["charge.dispute.created", "refund.failed"]
+    assert stripe_client.v1.events.list(params={"created": {"gt": since + 3600}}).data == []

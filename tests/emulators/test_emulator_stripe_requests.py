@@ -175,8 +175,8 @@ def branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return [b for b in options if b.get("enum") != [""]] or options
 
 
-def sample(schema: dict[str, Any]) -> Any:
-    """A valid value for a request parameter, built from its spec schema."""
+def sample(schema: dict[str, Any], name: str = "") -> Any:
+    """A valid value for a request parameter, built from its spec schema (and its name)."""
     first = branches(schema)[0]
     if "enum" in first:
         return next(v for v in first["enum"] if v != "")
@@ -186,13 +186,17 @@ def sample(schema: dict[str, Any]) -> Any:
         if not properties:
             return {"key": "value"}
         names = first.get("required") or [next(iter(properties))]
-        return {name: sample(properties[name]) for name in names}
+        return {field: sample(properties[field], field) for field in names}
     if kind == "array":
-        return [sample(first.get("items", {"type": "string"}))]
+        return [sample(first.get("items", {"type": "string"}), name)]
     if kind == "integer":
         return int(time.time()) + 7200 if first.get("format") == "unix-time" else 1
     if kind == "boolean":
         return True
+    if name == "url" or name.endswith("_url"):
+        return "http://127.0.0.1:9/x"
+    if "email" in name:
+        return "someone@example.com"
     return "x"
 
 
@@ -217,6 +221,29 @@ def mistyped(name: str, schema: dict[str, Any]) -> tuple[Any, str, str | None]:
             return [{BOGUS: "1"}], f"{name}[0][{BOGUS}]", "parameter_unknown"
         return {BOGUS: "1"}, name, None  # a hash where a list belongs: "Invalid array"
     return {BOGUS: "1"}, name, None
+
+
+def nested_probes(name: str, schema: dict[str, Any], current: Any) -> list[tuple[str, Any]]:
+    """One value per nested field of a hash (or of a list of hashes) → (its path, the value)."""
+    first = branches(schema)[0]
+    in_list = first.get("type") == "array"
+    shape = branches(first.get("items", {}))[0] if in_list else first
+    properties = shape.get("properties") if shape.get("type") == "object" else None
+    if not properties:
+        return []
+    if current is None:
+        current = sample(schema, name)
+    start = current[0] if in_list else current
+    probes = []
+    for field_name, field_schema in properties.items():
+        value = {**start, field_name: sample(field_schema, field_name)}
+        probes.append(
+            (
+                f"{name}[0][{field_name}]" if in_list else f"{name}[{field_name}]",
+                [value] if in_list else value,
+            )
+        )
+    return probes
 
 
 def spec_parameters(route: str) -> dict[str, Any]:
@@ -247,10 +274,11 @@ def test_each_stripe_parameter_is_honoured_or_refused_as_not_implemented(route, 
     path, base = concrete(ids)[route]
     honoured, refused = [], []
     for name, schema in spec_parameters(route).items():
-        value = sample(schema)
+        value = sample(schema, name)
         answer = client.call(route, path, {**base, name: value})
         error = answer.json().get("error", {}) if answer.status_code < 500 else {}
         client.found.requests += 1
+        _each_enum_value(client, route, path, base, name, schema)
         if answer.status_code == 400 and NOT_IMPLEMENTED in error.get("message", ""):
             # The refusal names the parameter, or the nested one the sample filled in.
             if error.get("param") != name and not str(error.get("param")).startswith(f"{name}["):
@@ -260,8 +288,11 @@ def test_each_stripe_parameter_is_honoured_or_refused_as_not_implemented(route, 
             client.found.mismatches.append(f"{route} {name}={value!r}: Stripe has it, stand-in says unknown")
         elif answer.status_code >= 500 or answer.status_code not in (200, 400, 404):
             client.found.mismatches.append(f"{route} {name}: HTTP {answer.status_code}")
+        elif _valid_value_refused(error, name):
+            client.found.mismatches.append(f"{route} {name}={value!r}: a valid value refused: {error}")
         else:
             honoured.append(name)
+            _probe_nested(client, route, path, base, name, schema)
     client.found.honoured += len(honoured)
     client.found.unimplemented += len(refused)
     TOTALS.add(client.found)
@@ -332,9 +363,45 @@ def test_nested_unknown_parameters_are_named_in_full(ids, client):
     assert client.found.mismatches == []
 
 
+def _valid_value_refused(error: dict[str, Any], name: str) -> bool:
+    """True when a 400 blames the probed parameter's (valid) value itself.
+
+    A made-up id is fine to refuse (``resource_missing``), and so is a value Stripe accepts
+    but whose meaning the stand-in does not implement.
+    """
+    if name == "expand" or not str(error.get("param", "")).startswith(name):
+        return False  # an expand path is valid only for some objects: a made-up one is refused
+    return error.get("code") != "resource_missing" and NOT_IMPLEMENTED not in error.get("message", "")
+
+
+def _each_enum_value(client: Client, route: str, path: str, base: dict, name: str, schema: dict) -> None:
+    """Every value of a Stripe enum is accepted, or refused as not implemented."""
+    values = [v for b in branches(schema) for v in b.get("enum", []) if v != ""]
+    for value in values:
+        answer = client.call(route, path, {**base, name: value})
+        client.found.requests += 1
+        error = answer.json().get("error", {}) if answer.status_code < 500 else {}
+        if _valid_value_refused(error, name) or error.get("code") == "parameter_unknown":
+            client.found.mismatches.append(f"{route} {name}={value!r}: a valid value refused: {error}")
+
+
+def _probe_nested(client: Client, route: str, path: str, base: dict, name: str, schema: dict) -> None:
+    """Each field of an implemented hash is implemented or refused as not implemented."""
+    for label, value in nested_probes(name, schema, base.get(name)):
+        answer = client.call(route, path, {**base, name: value})
+        client.found.requests += 1
+        error = answer.json().get("error", {}) if answer.status_code < 500 else {}
+        if error.get("code") == "parameter_unknown":
+            client.found.mismatches.append(f"{route} {label}: Stripe has it, stand-in says unknown ({error})")
+        elif NOT_IMPLEMENTED in error.get("message", ""):
+            client.found.unimplemented += 1
+        else:
+            client.found.honoured += 1
+
+
 def _not_implemented(client: Client, route: str, path: str, base: dict, name: str, schema: dict) -> bool:
     """True when the stand-in refuses the parameter as one it does not implement."""
-    answer = client.call(route, path, {**base, name: sample(schema)})
+    answer = client.call(route, path, {**base, name: sample(schema, name)})
     if answer.status_code != 400:
         return False
     error = answer.json()["error"]
