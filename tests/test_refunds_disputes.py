@@ -12,6 +12,7 @@ from tests.support.lifecycle import (
     TransactionWatch,
     bought,
     charge_events,
+    clawback_adds_up,
     clawback_moves,
     close_dispute,
     escalate,
@@ -63,6 +64,7 @@ def test_a_failed_refund_gives_its_credits_back_and_a_later_smaller_refund_takes
     assert credits(user) == 900
     assert clawback_moves(session_id) == [("refund", -200), ("refund", 200), ("refund", -100)]
     assert purchase(session_id).credits_clawed_back == 100
+    assert clawback_adds_up(session_id)
     audit = runner.invoke(args=["credits", "audit"])
     assert audit.exit_code == 0, audit.output
 
@@ -179,6 +181,7 @@ def test_a_refund_and_a_dispute_on_one_charge_never_take_more_than_was_bought(
 
     assert purchase(session_id).credits_clawed_back == 500
     assert min(amount for _, amount in clawback_moves(session_id)) >= -500
+    assert clawback_adds_up(session_id)
     assert ledger.audit() == []
 
 
@@ -200,6 +203,7 @@ def test_events_of_a_whole_lifecycle_in_any_order_converge_on_stripes_final_stat
         assert credits(user) == 700
 
     assert purchase(session_id).credits_clawed_back == 300
+    assert clawback_adds_up(session_id)
     assert ledger.audit() == []
 
 

@@ -101,6 +101,13 @@ def clawback_moves(session_id: str) -> list[tuple[str, int]]:
     return [(row.reason, row.amount) for row in rows]
 
 
+def clawback_adds_up(session_id: str) -> bool:
+    """The purchase's clawback equals the sum of its adjustment rows (the ledger explains it)."""
+    return purchase(session_id).credits_clawed_back == -sum(
+        amount for _, amount in clawback_moves(session_id)
+    )
+
+
 def settled(emulator) -> None:
     """Wait until the stand-in has delivered every event it has sent so far."""
     emulator.wait_until_idle()
