@@ -51,6 +51,7 @@ class Config:
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
         self.DB_IDLE_PING_SECONDS = _int("DB_IDLE_PING_SECONDS", 5)
         self.REDIS_URL = env.get("REDIS_URL") or None
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN") or None
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = "creditapp"
         self.RATELIMIT_HEADERS_ENABLED = True
@@ -99,6 +100,8 @@ class ProductionConfig(Config):
             "STRIPE_WEBHOOK_SECRET",
             "GOOGLE_CLIENT_ID",
             "GOOGLE_CLIENT_SECRET",
+            # /metrics shows traffic and balances-in-flight: never public in production.
+            "METRICS_TOKEN",
         ]
         missing = [name for name in required if not os.environ.get(name)]
         if missing:

@@ -157,8 +157,14 @@ class HoldsCollector:
 
 
 def metrics() -> Response:
-    """Prometheus metrics; needs `Authorization: Bearer <METRICS_TOKEN>` when that is set."""
-    token = current_app.config.get("METRICS_TOKEN") or os.environ.get("METRICS_TOKEN")
+    """Prometheus metrics; needs `Authorization: Bearer <METRICS_TOKEN>` when that is set.
+
+    Production refuses to start without a token (config.ProductionConfig); should one
+    still be missing there, nothing is served.
+    """
+    token = current_app.config.get("METRICS_TOKEN")
+    if not token and current_app.config.get("ENV_NAME") == "production":
+        abort(404)
     sent = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
     if token and not hmac.compare_digest(sent, f"Bearer {token}".encode()):
         abort(404)
