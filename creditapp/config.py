@@ -52,6 +52,8 @@ class Config:
         self.DB_IDLE_PING_SECONDS = _int("DB_IDLE_PING_SECONDS", 5)
         self.REDIS_URL = env.get("REDIS_URL") or None
         self.METRICS_TOKEN = env.get("METRICS_TOKEN") or None
+        # Bodies larger than this get 413 before anything reads them (webhook, API, forms).
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = "creditapp"
         self.RATELIMIT_HEADERS_ENABLED = True
