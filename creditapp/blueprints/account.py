@@ -1,10 +1,10 @@
-"""Home, balance badge, balance API, history and health check."""
+"""Home, account, balance badge, balance API, history and health check."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, make_response, render_template, request
-from flask_login import current_user, login_required
+from flask import Blueprint, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, logout_user
 
 from creditapp import history, ledger
 from creditapp.blueprints.billing import SESSION_ID
@@ -12,7 +12,9 @@ from creditapp.errors import error_response
 from creditapp.extensions import db
 from creditapp.features import registry, usage
 from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
+from creditapp.htmx import redirect as hx_redirect
 from creditapp.models import CreditPurchase
+from creditapp.services import sessions
 
 bp = Blueprint("account", __name__)
 
@@ -23,6 +25,26 @@ CHART_DAYS = 30
 def home():
     """Landing page; signed in it shows the balance and what to do next."""
     return render_template("home.html")
+
+
+@bp.get("/account")
+@login_required
+def account_page():
+    """Who is signed in, and "Sign out of all devices"."""
+    return render_template("account.html")
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """End every sign-in of this account on every device, this one included (CSRF-checked)."""
+    sessions.sign_out_everywhere(current_user.id)
+    session.clear()  # before logout_user(), which leaves the flag that deletes the remember-me cookie
+    logout_user()
+    home = url_for("account.home")
+    if is_htmx():
+        return hx_redirect(make_response("", 204), home)
+    return redirect(home, code=303)
 
 
 @bp.get("/healthz")
