@@ -6,11 +6,11 @@ from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
-from flask import Flask, current_app, jsonify, make_response, redirect, request, url_for
+from flask import Flask, current_app, jsonify, make_response, redirect, request, session, url_for
 
 from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
-from creditapp.models import RevokedSession, User
+from creditapp.models import CreditPurchase, RevokedSession, User
 from creditapp.services.auth import safe_next_path
 from creditapp.services.sessions import parse_token
 
@@ -23,6 +23,17 @@ LOAD_USER = sa.select(User).where(
     User.auth_version == sa.bindparam("version"),
     ~sa.exists().where(RevokedSession.id == sa.bindparam("token_id")),
 )
+# The badge's one statement: the same sign-in check, the balance, and (with `until`) the
+# status of the purchase it polls for. Core only: no ORM object, no Session transaction.
+BADGE_READ = sa.select(
+    User.credits,
+    sa.select(CreditPurchase.status)
+    .where(
+        CreditPurchase.stripe_checkout_session_id == sa.bindparam("until"),
+        CreditPurchase.user_id == User.id,
+    )
+    .scalar_subquery(),
+).where(*LOAD_USER.whereclause.clauses)
 
 
 def init_app(app: Flask) -> None:
@@ -83,6 +94,23 @@ def load_user(token: str) -> User | None:
     if user is not None:
         user.session_token_id = token_id or None
     return user
+
+
+def signed_in_balance(until: str | None = None) -> tuple[int, str | None] | None:
+    """The signed-in user's balance (and the status of purchase `until`), in one statement.
+
+    For the badge, which every page shows and polls: it skips Flask-Login's ORM user load.
+    None when the session holds no sign-in or it no longer holds (the caller then takes
+    Flask-Login's own path, which also knows the remember-me cookie).
+    """
+    parsed = parse_token(str(session.get("_user_id") or ""))
+    if parsed is None:
+        return None
+    uid, version, token_id = parsed
+    params = {"id": uid, "version": version, "token_id": token_id, "until": until}
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(BADGE_READ, params).first()
+    return None if row is None else (row[0], row[1])
 
 
 @login_manager.unauthorized_handler

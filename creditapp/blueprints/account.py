@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, make_response, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required, logout_user
 
-from creditapp import history, ledger
+from creditapp import auth_setup, history, ledger
 from creditapp.blueprints.billing import SESSION_ID
 from creditapp.errors import error_response
-from creditapp.extensions import db
+from creditapp.extensions import db, limiter, login_manager
 from creditapp.features import registry, usage
 from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.htmx import redirect as hx_redirect
-from creditapp.models import CreditPurchase
 from creditapp.services import sessions
 
 bp = Blueprint("account", __name__)
@@ -59,23 +68,27 @@ def healthz():
 
 
 @bp.get("/credits/badge")
-@login_required
+@limiter.exempt
 def badge():
-    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles."""
-    status = 200
+    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles.
+
+    The hot path (every page, every poll): one Core statement, no ORM user, no session
+    write, no rate-limit bookkeeping, the fragment rendered straight from its template.
+    The balance is read fresh on every request.
+    """
     until = request.args.get("until")
     if until is not None and not SESSION_ID.fullmatch(until):
         return error_response(400, "That is not a Checkout Session id.")
-    if until:
-        purchase_status = db.session.execute(
-            sa.select(CreditPurchase.status).where(
-                CreditPurchase.stripe_checkout_session_id == until,
-                CreditPurchase.user_id == current_user.id,
-            )
-        ).scalar_one_or_none()
-        if purchase_status != "pending":
-            status = STOP_POLLING
-    body = render_template("_partials/badge.html", credits=current_user.credits)
+    found = auth_setup.signed_in_balance(until or None)
+    if found is None:
+        if not current_user.is_authenticated:  # also tries the remember-me cookie
+            return login_manager.unauthorized()
+        found = auth_setup.signed_in_balance(until or None)
+        if found is None:
+            return login_manager.unauthorized()
+    credits, purchase_status = found
+    status = STOP_POLLING if until and purchase_status != "pending" else 200
+    body = current_app.jinja_env.get_template("_partials/badge.html").render(credits=credits)
     return vary_on_htmx(make_response(body, status))
 
 
