@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, request
@@ -67,7 +66,7 @@ def readable_size(size: int) -> str:
 
 def init_app(app: Flask) -> None:
     """Add the security headers to every response; trust TRUSTED_PROXY_HOPS proxies."""
-    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or os.environ.get("TRUSTED_PROXY_HOPS") or 0)
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
     if hops:
         # Behind a load balancer the client address and scheme come from X-Forwarded-For/-Proto;
         # trusting exactly `hops` entries keeps clients from spoofing their IP (rate limits key on it).
