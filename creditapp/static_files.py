@@ -44,6 +44,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(handle, "wb") as out:
         out.write(data)
+    os.chmod(temporary, 0o644)  # mkstemp makes 0600; these are public files
     os.replace(temporary, path)
 
 

@@ -91,12 +91,12 @@ trap cleanup EXIT
 trap 'stopping=1' INT TERM
 
 wait_until_up() {  # name, pid, url
-  for _ in $(seq 100); do
+  for _ in $(seq 300); do
     kill -0 "$2" 2>/dev/null || fail "$1 stopped while starting (its output is above)."
     curl -fsS "$3" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  fail "$1 did not answer at $3 within 20 seconds."
+  fail "$1 did not answer at $3 within 60 seconds."
 }
 
 if [ ${#stand_ins[@]} -gt 0 ]; then
