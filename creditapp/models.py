@@ -59,7 +59,7 @@ class User(db.Model):
         A fresh sign-in gets a new random sign-in id; signing out revokes just that one
         (revoked_sessions), signing out of all devices raises auth_version.
         """
-        if not self.session_token_id:
+        if not self.session_token_id:  # the sign-in view sets it; never share one by accident
             self.session_token_id = secrets.token_urlsafe(12)
         return f"{self.id}:{self.auth_version}:{self.session_token_id}"
 

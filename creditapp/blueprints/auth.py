@@ -96,6 +96,7 @@ def callback():
     user = db.session.get(User, outcome.user_id)
     # A fresh session at sign-in: nothing set before it (by anyone) survives.
     session.clear()
+    user.session_token_id = sessions.new_sign_in_id()  # what Sign out revokes, this browser only
     login_user(user, remember=True)
     if outcome.created:
         log.info("user %s signed up", user.id)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import secrets
+
 import sqlalchemy as sa
 
 from creditapp.extensions import db
 from creditapp.models import RevokedSession, User
+
+
+def new_sign_in_id() -> str:
+    """A random id for one sign-in (16 URL-safe characters, never ':' or '|')."""
+    return secrets.token_urlsafe(12)
 
 
 def parse_token(token: str) -> tuple[int, int, str] | None:
