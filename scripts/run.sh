@@ -38,8 +38,10 @@ EMULATOR="http://127.0.0.1:${EMULATOR_PORT}"
 stand_ins=()
 
 mkdir -p instance
+# The lock belongs to the open file, which this script (and what it starts) keeps open.
 exec 9>instance/make-run.lock
-flock -n 9 || fail "another \`make run\` is already running from $(pwd) (stop it with Ctrl-C first)."
+"$BIN/python" -c 'import fcntl; fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null \
+  || fail "another \`make run\` is already running from $(pwd) (stop it with Ctrl-C first)."
 
 port_free() {
   "$BIN/python" -c '
