@@ -2,8 +2,10 @@
 
 PORT (platforms that assign one) binds 0.0.0.0:PORT; GUNICORN_BIND overrides; the default
 is 127.0.0.1:5000. WEB_CONCURRENCY sets the worker count (default 2 × CPUs + 1),
-GUNICORN_THREADS the threads per worker. Logs go to stdout as JSON lines; the access
-line carries the request time and the X-Request-ID the app answered with.
+GUNICORN_THREADS the threads per worker. Logs go to stdout as JSON lines (LOG_FORMAT=text:
+readable lines; ACCESS_LOG=quiet: no access lines for successful polls, static files and
+health checks); the access line carries the request time and the X-Request-ID the app
+answered with.
 """
 
 from __future__ import annotations
