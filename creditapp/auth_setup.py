@@ -16,13 +16,14 @@ from creditapp.services.sessions import parse_token
 
 PROVIDER_TIMEOUT_SECONDS = 10
 GOOGLE_CLIENT_KEY = "creditapp.google"
-# One statement checks the sign-in too: same auth version (no "sign out of all devices"
-# since) and this sign-in not signed out.
-LOAD_USER = sa.select(User).where(
+# The sign-in still holds: same auth version (no "sign out of all devices" since) and this
+# sign-in not signed out. Part of the one statement that loads the user, never a query of its own.
+SIGN_IN_HOLDS = (
     User.id == sa.bindparam("id"),
     User.auth_version == sa.bindparam("version"),
     ~sa.exists().where(RevokedSession.id == sa.bindparam("token_id")),
 )
+LOAD_USER = sa.select(User).where(*SIGN_IN_HOLDS)
 # The badge's one statement: the same sign-in check, the balance, and (with `until`) the
 # status of the purchase it polls for. Core only: no ORM object, no Session transaction.
 BADGE_READ = sa.select(
@@ -33,7 +34,7 @@ BADGE_READ = sa.select(
         CreditPurchase.user_id == User.id,
     )
     .scalar_subquery(),
-).where(*LOAD_USER.whereclause.clauses)
+).where(*SIGN_IN_HOLDS)
 
 
 def init_app(app: Flask) -> None:
