@@ -2,8 +2,10 @@
 
 PORT (platforms that assign one) binds 0.0.0.0:PORT; GUNICORN_BIND overrides; the default
 is 127.0.0.1:5000. WEB_CONCURRENCY sets the worker count (default 2 × CPUs + 1),
-GUNICORN_THREADS the threads per worker. Logs go to stdout as JSON lines; the access
-line carries the request time and the X-Request-ID the app answered with.
+GUNICORN_THREADS the threads per worker. Logs go to stdout as JSON lines (LOG_FORMAT=text:
+readable lines; ACCESS_LOG=quiet: no access lines for successful polls, static files and
+health checks); the access line carries the request time and the X-Request-ID the app
+answered with.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ preload_app = False
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
 # Only the proxy in front may set X-Forwarded-Proto (see TRUSTED_PROXY_HOPS for the client IP).
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1"
 # The control socket defaults to one path per user; two instances on one host would clash.
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
 
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
+# LOG_FORMAT=text: one readable line per record (`make run`); JSON otherwise.
+log_format = "text" if os.environ.get("LOG_FORMAT") == "text" else "json"
+# ACCESS_LOG=quiet leaves out successful polls, static files and health checks (`make run`).
+access_filters = ["request_id", "quiet"] if os.environ.get("ACCESS_LOG") == "quiet" else ["request_id"]
 accesslog = "-"
 errorlog = "-"
 # The JSON line's request_id field comes from the response's X-Request-ID (RequestIdFilter).
@@ -57,23 +63,27 @@ logconfig_dict = {
             "()": "pythonjsonlogger.json.JsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
-        }
+        },
+        "text": {"()": "creditapp.observability.TextFormatter"},
     },
-    "filters": {"request_id": {"()": "creditapp.observability.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "creditapp.observability.RequestIdFilter"},
+        "quiet": {"()": "creditapp.observability.QuietAccessFilter"},
+    },
     "handlers": {
         # The level is on the handler: the ledger logger stays at INFO to feed the metrics.
         "stdout": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "json",
+            "formatter": log_format,
             "filters": ["request_id"],
             "level": loglevel.upper(),
         },
         "access": {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
-            "formatter": "json",
-            "filters": ["request_id"],
+            "formatter": log_format,
+            "filters": access_filters,
         },
     },
     "root": {"level": loglevel.upper(), "handlers": ["stdout"]},

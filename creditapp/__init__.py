@@ -22,6 +22,7 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     )
     configure(app, config)
     register_extensions(app)
+    register_static_files(app)
     register_blueprints(app)
     register_rate_limits(app)
     register_errorhandlers(app)
@@ -59,6 +60,13 @@ def register_extensions(app: Flask) -> None:
     stripe_client.init_app(app)
     security.init_app(app)
     observability.init_app(app)
+
+
+def register_static_files(app: Flask) -> None:
+    """Serve static/ compressed, under content-hashed URLs cached for a year (WhiteNoise)."""
+    from creditapp import static_files
+
+    static_files.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

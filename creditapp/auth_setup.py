@@ -6,16 +6,35 @@ from urllib.parse import urlencode, urlsplit
 
 import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
-from flask import Flask, current_app, jsonify, make_response, redirect, request, url_for
+from flask import Flask, current_app, jsonify, make_response, redirect, request, session, url_for
 
 from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
-from creditapp.models import User
+from creditapp.models import CreditPurchase, RevokedSession, User
 from creditapp.services.auth import safe_next_path
+from creditapp.services.sessions import parse_token
 
 PROVIDER_TIMEOUT_SECONDS = 10
 GOOGLE_CLIENT_KEY = "creditapp.google"
-LOAD_USER = sa.select(User).where(User.id == sa.bindparam("id"))
+# The sign-in still holds: same auth version (no "sign out of all devices" since) and this
+# sign-in not signed out. Part of the one statement that loads the user, never a query of its own.
+SIGN_IN_HOLDS = (
+    User.id == sa.bindparam("id"),
+    User.auth_version == sa.bindparam("version"),
+    ~sa.exists().where(RevokedSession.id == sa.bindparam("token_id")),
+)
+LOAD_USER = sa.select(User).where(*SIGN_IN_HOLDS)
+# The badge's one statement: the same sign-in check, the balance, and (with `until`) the
+# status of the purchase it polls for. Core only: no ORM object, no Session transaction.
+BADGE_READ = sa.select(
+    User.credits,
+    sa.select(CreditPurchase.status)
+    .where(
+        CreditPurchase.stripe_checkout_session_id == sa.bindparam("until"),
+        CreditPurchase.user_id == User.id,
+    )
+    .scalar_subquery(),
+).where(*SIGN_IN_HOLDS)
 
 
 def init_app(app: Flask) -> None:
@@ -49,26 +68,50 @@ def callback_url() -> str:
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
-    """One query: the signed-in user, or None when the id is stale."""
-    try:
-        uid = int(user_id)
-    except ValueError:
+def load_user(token: str) -> User | None:
+    """One query: the signed-in user, or None when the token is stale or was signed out.
+
+    `token` is what User.get_id() put in the session or the remember-me cookie.
+    """
+    parsed = parse_token(token)
+    if parsed is None:
         return None
+    uid, version, token_id = parsed
+    params = {"id": uid, "version": version, "token_id": token_id}
     session = db.session()  # the request's Session (not the scoped proxy)
     if session.in_transaction():
-        return session.execute(LOAD_USER, {"id": uid}).scalar_one_or_none()
-    # Every signed-in request runs this: outside a transaction psycopg sends no BEGIN and
-    # no ROLLBACK, so it costs one round trip instead of three. The row is detached so
-    # no later commit expires it (the ledger re-reads balances in its own statements).
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-    try:
-        user = session.execute(LOAD_USER, {"id": uid}).scalar_one_or_none()
-        if user is not None:
-            session.expunge(user)
-    finally:
-        session.commit()  # ends the autocommit block; nothing to commit
+        user = session.execute(LOAD_USER, params).scalar_one_or_none()
+    else:
+        # Every signed-in request runs this: outside a transaction psycopg sends no BEGIN and
+        # no ROLLBACK, so it costs one round trip instead of three. The row is detached so
+        # no later commit expires it (the ledger re-reads balances in its own statements).
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            user = session.execute(LOAD_USER, params).scalar_one_or_none()
+            if user is not None:
+                session.expunge(user)
+        finally:
+            session.commit()  # ends the autocommit block; nothing to commit
+    if user is not None:
+        user.session_token_id = token_id or None
     return user
+
+
+def signed_in_balance(until: str | None = None) -> tuple[int, str | None] | None:
+    """The signed-in user's balance (and the status of purchase `until`), in one statement.
+
+    For the badge, which every page shows and polls: it skips Flask-Login's ORM user load.
+    None when the session holds no sign-in or it no longer holds (the caller then takes
+    Flask-Login's own path, which also knows the remember-me cookie).
+    """
+    parsed = parse_token(str(session.get("_user_id") or ""))
+    if parsed is None:
+        return None
+    uid, version, token_id = parsed
+    params = {"id": uid, "version": version, "token_id": token_id, "until": until}
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(BADGE_READ, params).first()
+    return None if row is None else (row[0], row[1])
 
 
 @login_manager.unauthorized_handler

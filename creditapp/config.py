@@ -8,6 +8,12 @@ from pathlib import Path
 
 DEFAULT_PACKS = "credits_100,credits_500,credits_1000"
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
+LOG_FORMATS = ("json", "text")
+
+
+def _str(name: str, default: str) -> str:
+    """Read a text variable; unset and empty both mean the default (as in .env.example)."""
+    return os.environ.get(name) or default
 
 
 def _int(name: str, default: int) -> int:
@@ -32,25 +38,36 @@ class Config:
         self.SECRET_KEY = env.get("SECRET_KEY") or secrets.token_hex(32)
         sqlite_path = Path(instance_path) / "creditapp.db"
         self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or f"sqlite:///{sqlite_path}"
-        self.APP_BASE_URL = env.get("APP_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
-        self.GOOGLE_CLIENT_ID = env.get("GOOGLE_CLIENT_ID", "")
-        self.GOOGLE_CLIENT_SECRET = env.get("GOOGLE_CLIENT_SECRET", "")
-        self.GOOGLE_DISCOVERY_URL = env.get("GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY)
-        self.STRIPE_SECRET_KEY = env.get("STRIPE_SECRET_KEY", "")
-        self.STRIPE_WEBHOOK_SECRET = env.get("STRIPE_WEBHOOK_SECRET", "")
+        self.APP_BASE_URL = _str("APP_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+        self.GOOGLE_CLIENT_ID = _str("GOOGLE_CLIENT_ID", "")
+        self.GOOGLE_CLIENT_SECRET = _str("GOOGLE_CLIENT_SECRET", "")
+        self.GOOGLE_DISCOVERY_URL = _str("GOOGLE_DISCOVERY_URL", GOOGLE_DISCOVERY)
+        self.STRIPE_SECRET_KEY = _str("STRIPE_SECRET_KEY", "")
+        self.STRIPE_WEBHOOK_SECRET = _str("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = env.get("STRIPE_API_BASE") or None
-        packs = env.get("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
+        packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
-        self.IMAGE_PROVIDER = env.get("IMAGE_PROVIDER", "local")
-        self.OPENAI_API_KEY = env.get("OPENAI_API_KEY", "")
-        self.OPENAI_API_BASE = env.get("OPENAI_API_BASE", "https://api.openai.com/v1")
-        self.OPENAI_IMAGE_MODEL = env.get("OPENAI_IMAGE_MODEL", "dall-e-3")
+        self.IMAGE_PROVIDER = _str("IMAGE_PROVIDER", "local")
+        self.OPENAI_API_KEY = _str("OPENAI_API_KEY", "")
+        self.OPENAI_API_BASE = _str("OPENAI_API_BASE", "https://api.openai.com/v1")
+        self.OPENAI_IMAGE_MODEL = _str("OPENAI_IMAGE_MODEL", "dall-e-3")
         self.OPENAI_TIMEOUT_SECONDS = _int("OPENAI_TIMEOUT_SECONDS", 60)
         self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
         self.DB_IDLE_PING_SECONDS = _int("DB_IDLE_PING_SECONDS", 5)
         self.REDIS_URL = env.get("REDIS_URL") or None
+        self.METRICS_TOKEN = env.get("METRICS_TOKEN") or None
+        self.LOG_LEVEL = _str("LOG_LEVEL", "info")
+        # json (one object a line, for log shippers) or text (one readable line, `make run`).
+        self.LOG_FORMAT = _str("LOG_FORMAT", "json")
+        if self.LOG_FORMAT not in LOG_FORMATS:
+            raise RuntimeError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {self.LOG_FORMAT!r}")
+        # full, or quiet: no access lines for successful polls and static files (gunicorn.conf.py).
+        self.ACCESS_LOG = _str("ACCESS_LOG", "full")
+        self.TRUSTED_PROXY_HOPS = _int("TRUSTED_PROXY_HOPS", 0)
+        # Bodies larger than this get 413 before anything reads them (webhook, API, forms).
+        self.MAX_CONTENT_LENGTH = _int("MAX_CONTENT_LENGTH", 1024 * 1024)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL or "memory://"
         self.RATELIMIT_KEY_PREFIX = "creditapp"
         self.RATELIMIT_HEADERS_ENABLED = True
@@ -99,6 +116,8 @@ class ProductionConfig(Config):
             "STRIPE_WEBHOOK_SECRET",
             "GOOGLE_CLIENT_ID",
             "GOOGLE_CLIENT_SECRET",
+            # /metrics shows traffic and balances-in-flight: never public in production.
+            "METRICS_TOKEN",
         ]
         missing = [name for name in required if not os.environ.get(name)]
         if missing:

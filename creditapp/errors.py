@@ -33,9 +33,9 @@ CODES = {
 
 
 def error_response(status: int, message: str, code: str | None = None):
-    """Render an error in the shape the client asked for."""
+    """Render an error in the shape the client asked for (Stripe's webhook always gets JSON)."""
     code = code or CODES.get(status, "error")
-    if wants_json():
+    if wants_json() or request.path.startswith("/webhooks/"):
         return jsonify({"error": code, "message": message}), status
     template = "_partials/error.html" if is_htmx() else "error.html"
     return render_template(template, status=status, message=message), status

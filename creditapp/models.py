@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,15 +43,35 @@ class User(db.Model):
     avatar_url: Mapped[str | None] = mapped_column(sa.String(2048))
     credits: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    # Raised by "Sign out of all devices": every session and remember-me cookie made before stops working.
+    auth_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
 
     # Flask-Login protocol, spelled out so the model carries no mixin state.
     is_active = True
     is_authenticated = True
     is_anonymous = False
+    # The sign-in this instance was loaded for (see get_id); not a column.
+    session_token_id = None  # str once known
 
     def get_id(self) -> str:
-        """The id Flask-Login keeps in the session."""
-        return str(self.id)
+        """What Flask-Login keeps in the session and the remember-me cookie: `id:auth_version:sign-in id`.
+
+        A fresh sign-in gets a new random sign-in id; signing out revokes just that one
+        (revoked_sessions), signing out of all devices raises auth_version.
+        """
+        if not self.session_token_id:  # the sign-in view sets it; never share one by accident
+            self.session_token_id = secrets.token_urlsafe(12)
+        return f"{self.id}:{self.auth_version}:{self.session_token_id}"
+
+
+class RevokedSession(db.Model):
+    """A signed-out sign-in: its session and remember-me cookies no longer sign anyone in."""
+
+    __tablename__ = "revoked_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    revoked_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
 class CreditPurchase(db.Model):

@@ -1,5 +1,9 @@
 """JSON logs with a request id on every line, and Prometheus metrics at /metrics.
 
+LOG_FORMAT=text writes one readable line per record instead (what `make run` shows), and
+ACCESS_LOG=quiet leaves out the access lines of successful polls, static files and health
+checks (also `make run`'s default); production keeps JSON and every access line.
+
 Metrics live in prometheus_client's default registry. Under gunicorn with several
 workers, set PROMETHEUS_MULTIPROC_DIR (a directory of its own; gunicorn.conf.py clears
 it at start) so /metrics adds up every worker; without it each worker reports only its
@@ -35,6 +39,10 @@ _REQUEST_ID_KEY = "creditapp.request_id"
 _STARTED_KEY = "creditapp.request_started"
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+TEXT_LOG_FORMAT = "%(asctime)s %(levelname)-5s %(name)s: %(message)s"
+TEXT_DATE_FORMAT = "%H:%M:%S"
+# Requests a browser repeats on its own; under ACCESS_LOG=quiet their successes are not logged.
+QUIET_PATHS = ("/static/", "/credits/badge", "/healthz", "/metrics", "/favicon.ico")
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 HTTP_REQUESTS = Counter(
@@ -110,17 +118,66 @@ def json_formatter() -> JsonFormatter:
     )
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stdout as JSON, once per process (gunicorn may have done it)."""
+class TextFormatter(logging.Formatter):
+    """One readable line, extras appended: `08:15:03 INFO  creditapp.ledger: ledger hold user_id=1 …`."""
+
+    STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id"}
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_LOG_FORMAT, TEXT_DATE_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The standard line plus ` key=value` for each extra field the record carries."""
+        line = super().format(record)
+        extras = [f"{key}={value}" for key, value in record.__dict__.items() if key not in self.STANDARD]
+        if not extras:
+            return line
+        first, newline, rest = line.partition("\n")  # keep a traceback below the line
+        return f"{first} {' '.join(extras)}{newline}{rest}"
+
+
+def text_formatter() -> logging.Formatter:
+    """The LOG_FORMAT=text formatter."""
+    return TextFormatter()
+
+
+class QuietAccessFilter(logging.Filter):
+    """Drop gunicorn's access lines for successful polls, static files and health checks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for a 2xx/3xx access line of a QUIET_PATHS request; True otherwise."""
+        if record.name != "gunicorn.access" or not isinstance(record.args, Mapping):
+            return True
+        path = str(record.args.get("U") or "")
+        try:
+            status = int(record.args.get("s") or 0)
+        except ValueError:
+            return True
+        return not (status < 400 and path.startswith(QUIET_PATHS))
+
+
+def configure_logging(level: str = "INFO", log_format: str = "json", quiet: bool = False) -> None:
+    """Send every log record to stdout (JSON or text), once per process (gunicorn may have done it).
+
+    `quiet` (ACCESS_LOG=quiet) also leaves out the Stripe SDK's two lines per API call.
+    """
+    if quiet:
+        logging.getLogger("stripe").setLevel(logging.WARNING)
     root = logging.getLogger()
-    if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    if not any(getattr(h, "creditapp_output", False) or _is_gunicorn_output(h) for h in root.handlers):
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(json_formatter())
+        handler.creditapp_output = True
+        handler.setFormatter(text_formatter() if log_format == "text" else json_formatter())
         handler.addFilter(RequestIdFilter())
         # The level sits on the handler too: the ledger logger stays at INFO for the metrics.
         handler.setLevel(level.upper())
         root.addHandler(handler)
     root.setLevel(level.upper())
+
+
+def _is_gunicorn_output(handler: logging.Handler) -> bool:
+    # gunicorn.conf.py's handlers carry the request-id filter: their records are formatted already.
+    return any(isinstance(f, RequestIdFilter) for f in handler.filters)
 
 
 def _install_ledger_metrics() -> None:
@@ -157,8 +214,14 @@ class HoldsCollector:
 
 
 def metrics() -> Response:
-    """Prometheus metrics; needs `Authorization: Bearer <METRICS_TOKEN>` when that is set."""
-    token = current_app.config.get("METRICS_TOKEN") or os.environ.get("METRICS_TOKEN")
+    """Prometheus metrics; needs `Authorization: Bearer <METRICS_TOKEN>` when that is set.
+
+    Production refuses to start without a token (config.ProductionConfig); should one
+    still be missing there, nothing is served.
+    """
+    token = current_app.config.get("METRICS_TOKEN")
+    if not token and current_app.config.get("ENV_NAME") == "production":
+        abort(404)
     sent = request.headers.get("Authorization", "").encode("utf-8", "surrogateescape")
     if token and not hmac.compare_digest(sent, f"Bearer {token}".encode()):
         abort(404)
@@ -178,7 +241,11 @@ def metrics() -> Response:
 def init_app(app: Flask) -> None:
     """JSON logging (not under the test suite, which captures logs itself), request ids, metrics."""
     if not app.testing:
-        configure_logging(app.config.get("LOG_LEVEL") or os.environ.get("LOG_LEVEL") or "INFO")
+        configure_logging(
+            app.config.get("LOG_LEVEL") or "INFO",
+            app.config.get("LOG_FORMAT") or "json",
+            quiet=app.config.get("ACCESS_LOG") == "quiet",
+        )
     _install_ledger_metrics()
 
     def start_timer() -> None:

@@ -41,7 +41,8 @@ def user_or_ip() -> str:
     """The signed-in user's id (from the signed session, no query), else the client's address."""
     # Reading Flask-Login's session key rather than current_user keeps the limiter off the
     # database: a failing query here would be swallowed and leave the session unusable.
-    user_id = session.get("_user_id")
+    # The session holds `id:auth_version:sign-in id` (User.get_id): count per user, not per sign-in.
+    user_id = str(session.get("_user_id") or "").split(":")[0]
     return f"user:{user_id}" if user_id else client_ip()
 
 

@@ -1,11 +1,10 @@
-"""Security headers on every response, and trusting a known number of proxies."""
+"""Security headers on every response, a request size limit, and trusting a known number of proxies."""
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 STRIPE_CHECKOUT_ORIGIN = "https://checkout.stripe.com"
@@ -47,9 +46,27 @@ def content_security_policy(config: dict) -> str:
     )
 
 
+def refuse_oversize_body() -> None:
+    """413 when the declared body is larger than MAX_CONTENT_LENGTH, before it is read.
+
+    A body sent without a length (chunked) is cut off by Werkzeug at the same limit when read.
+    """
+    limit = request.max_content_length
+    if limit is not None and request.content_length is not None and request.content_length > limit:
+        abort(413, f"The request body is larger than the {readable_size(limit)} this service accepts.")
+
+
+def readable_size(size: int) -> str:
+    """`1 MiB`, `64 KiB` or `100 bytes`."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} bytes"
+
+
 def init_app(app: Flask) -> None:
     """Add the security headers to every response; trust TRUSTED_PROXY_HOPS proxies."""
-    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or os.environ.get("TRUSTED_PROXY_HOPS") or 0)
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
     if hops:
         # Behind a load balancer the client address and scheme come from X-Forwarded-For/-Proto;
         # trusting exactly `hops` entries keeps clients from spoofing their IP (rate limits key on it).
@@ -62,6 +79,9 @@ def init_app(app: Flask) -> None:
     }
     if app.config.get("ENV_NAME") == "production":
         headers["Strict-Transport-Security"] = HSTS
+
+    # Runs before CSRF, sign-in or any view touches the body, so an oversize one is never read.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_oversize_body)
 
     @app.after_request
     def security_headers(response: Response) -> Response:

@@ -1,20 +1,63 @@
 #!/usr/bin/env bash
 # `make run`: migrate the database and serve the app; without real Stripe or Google keys
 # in .env, start the local stand-ins (python -m emulators) and point the app at them.
+#
+# Settings come from the environment first, then .env (an empty value means the default).
+# It fails with a clear message and a non-zero exit, before claiming anything runs, when
+# another `make run` holds this folder, when PORT or EMULATOR_PORT is taken, or when the
+# app or a stand-in does not come up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 
-set -a
-# shellcheck disable=SC1091
-[ -f .env ] && . ./.env
-set +a
+fail() { echo "make run: $*" >&2; exit 1; }
+
+# .env through python-dotenv (the parser the app uses): the environment wins, and an empty
+# value is left unset, so every program sees its own default.
+eval "$("$BIN/python" - <<'PY'
+import os, shlex
+from dotenv import dotenv_values
+
+for name, value in dotenv_values(".env").items():
+    if value and not os.environ.get(name):
+        print(f"export {name}={shlex.quote(value)}")
+PY
+)"
+# gunicorn itself reads WEB_CONCURRENCY with int() before any config: empty would crash it.
+for name in WEB_CONCURRENCY PORT EMULATOR_PORT APP_BASE_URL LOG_FORMAT ACCESS_LOG; do
+  [ -n "${!name:-}" ] || unset "$name"
+done
 
 PORT="${PORT:-5000}"
-export APP_BASE_URL="${APP_BASE_URL:-http://127.0.0.1:${PORT}}"
 export EMULATOR_PORT="${EMULATOR_PORT:-12111}"
+export APP_BASE_URL="${APP_BASE_URL:-http://127.0.0.1:${PORT}}"
+# Readable one-line logs without the noise of polls and static files (production: JSON, all).
+export LOG_FORMAT="${LOG_FORMAT:-text}"
+export ACCESS_LOG="${ACCESS_LOG:-quiet}"
 EMULATOR="http://127.0.0.1:${EMULATOR_PORT}"
 stand_ins=()
+
+mkdir -p instance
+# The lock belongs to the open file, which this script (and what it starts) keeps open.
+exec 9>instance/make-run.lock
+"$BIN/python" -c 'import fcntl; fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)' 2>/dev/null \
+  || fail "another \`make run\` is already running from $(pwd) (stop it with Ctrl-C first)."
+
+port_free() {
+  "$BIN/python" -c '
+import socket, sys
+with socket.socket() as sock:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", int(sys.argv[1])))
+    except OSError:
+        sys.exit(1)
+' "$1"
+}
+require_port() {  # name, port
+  port_free "$2" || fail "port $2 ($1) is already in use, perhaps by another \`make run\`.
+  Stop that program, or pick another port: $1=$(($2 + 1)) make run"
+}
 
 if [ -z "${STRIPE_SECRET_KEY:-}" ]; then
   export STRIPE_SECRET_KEY=sk_test_local_stand_in
@@ -31,32 +74,64 @@ if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
   stand_ins+=("Google")
 fi
 
+require_port PORT "$PORT"
+[ ${#stand_ins[@]} -eq 0 ] || require_port EMULATOR_PORT "$EMULATOR_PORT"
+
 export FLASK_APP=wsgi.py
-"$BIN/flask" db upgrade
+migration_log="$(mktemp)"
+if ! "$BIN/flask" db upgrade >"$migration_log" 2>&1; then
+  cat "$migration_log" >&2
+  rm -f "$migration_log"
+  fail "the database migration failed (output above)."
+fi
+rm -f "$migration_log"
 
 pids=()
+stopping=""
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'stopping=1' INT TERM
 
-if [ ${#stand_ins[@]} -gt 0 ]; then
-  "$BIN/python" -m emulators &
-  pids+=($!)
-  for _ in $(seq 50); do
-    curl -fsS "${EMULATOR}/_emulator/health" >/dev/null 2>&1 && break
+wait_until_up() {  # name, pid, url
+  for _ in $(seq 300); do
+    kill -0 "$2" 2>/dev/null || fail "$1 stopped while starting (its output is above)."
+    curl -fsS "$3" >/dev/null 2>&1 && return 0
     sleep 0.2
   done
-  names="${stand_ins[*]}"
-  echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed)."
+  fail "$1 did not answer at $3 within 60 seconds."
+}
+
+if [ ${#stand_ins[@]} -gt 0 ]; then
+  if [ "$ACCESS_LOG" = "quiet" ]; then
+    # One line per stand-in request would drown the app's own lines.
+    "$BIN/python" -c 'import logging, runpy; logging.getLogger("werkzeug").setLevel(logging.WARNING)
+runpy.run_module("emulators", run_name="__main__")' &
+  else
+    "$BIN/python" -m emulators &
+  fi
+  pids+=($!)
+  wait_until_up "the local stand-ins" "${pids[-1]}" "${EMULATOR}/_emulator/health"
 fi
 
 # SQLite allows one writer at a time: one worker with threads is plenty locally.
 "$BIN/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:${PORT}" --workers 1 --threads 4 wsgi:app &
 pids+=($!)
-for _ in $(seq 50); do
-  curl -fsS "${APP_BASE_URL}/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
-done
+wait_until_up "the app (gunicorn)" "${pids[-1]}" "${APP_BASE_URL}/healthz"
+
+echo
+if [ ${#stand_ins[@]} -gt 0 ]; then
+  names="${stand_ins[*]}"
+  echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed; controls: see README)."
+fi
+echo "Logs: LOG_FORMAT=${LOG_FORMAT}, ACCESS_LOG=${ACCESS_LOG} (see README, Logs)."
 echo
 echo "creditapp is running at ${APP_BASE_URL}  (Ctrl-C stops everything)"
 echo
-wait -n "${pids[@]}"
+status=0
+wait -n "${pids[@]}" || status=$?
+if [ -n "$stopping" ]; then
+  echo "Stopping creditapp."
+  exit 0
+fi
+echo "make run: a process stopped unexpectedly (exit ${status}); stopping the rest." >&2
+exit $((status == 0 ? 1 : status))

@@ -307,6 +307,7 @@ def test_production_cookies_are_secure(monkeypatch, database_url, emulator):
         "GOOGLE_DISCOVERY_URL": emulator.google_discovery_url,
         "DATABASE_URL": database_url,
         "STRIPE_API_BASE": "",
+        "METRICS_TOKEN": "scrape-secret",
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -21,6 +21,7 @@ SECRETS = {
     "STRIPE_WEBHOOK_SECRET": "whsec_example",
     "GOOGLE_CLIENT_ID": "client.apps.example",
     "GOOGLE_CLIENT_SECRET": "client-secret",
+    "METRICS_TOKEN": "scrape-secret",
 }
 
 
@@ -139,6 +140,21 @@ def test_production_sends_cookies_over_https_only_with_hsts(production_env):
     response = app.test_client().get("/healthz", base_url="https://creditapp.example")
     assert response.status_code == 200
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_production_metrics_need_the_bearer_token(production_env):
+    app = create_app("production")
+    client = app.test_client()
+    https = "https://creditapp.example"
+    assert client.get("/metrics", base_url=https).status_code == 404
+    wrong = {"Authorization": "Bearer not-the-token"}
+    assert client.get("/metrics", base_url=https, headers=wrong).status_code == 404
+    right = {"Authorization": "Bearer scrape-secret"}
+    response = client.get("/metrics", base_url=https, headers=right)
+    assert response.status_code == 200
+    assert b"creditapp_http_requests_total" in response.data
     with app.app_context():
         db.engine.dispose()
 

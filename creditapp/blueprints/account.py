@@ -1,18 +1,29 @@
-"""Home, balance badge, balance API, history and health check."""
+"""Home, account, balance badge, balance API, history and health check."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, make_response, render_template, request
-from flask_login import current_user, login_required
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user, login_required, logout_user
 
-from creditapp import history, ledger
+from creditapp import auth_setup, history, ledger
 from creditapp.blueprints.billing import SESSION_ID
 from creditapp.errors import error_response
-from creditapp.extensions import db
+from creditapp.extensions import db, limiter, login_manager
 from creditapp.features import registry, usage
 from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
-from creditapp.models import CreditPurchase
+from creditapp.htmx import redirect as hx_redirect
+from creditapp.services import sessions
 
 bp = Blueprint("account", __name__)
 
@@ -23,6 +34,26 @@ CHART_DAYS = 30
 def home():
     """Landing page; signed in it shows the balance and what to do next."""
     return render_template("home.html")
+
+
+@bp.get("/account")
+@login_required
+def account_page():
+    """Who is signed in, and "Sign out of all devices"."""
+    return render_template("account.html")
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """End every sign-in of this account on every device, this one included (CSRF-checked)."""
+    sessions.sign_out_everywhere(current_user.id)
+    session.clear()  # before logout_user(), which leaves the flag that deletes the remember-me cookie
+    logout_user()
+    home = url_for("account.home")
+    if is_htmx():
+        return hx_redirect(make_response("", 204), home)
+    return redirect(home, code=303)
 
 
 @bp.get("/healthz")
@@ -37,23 +68,27 @@ def healthz():
 
 
 @bp.get("/credits/badge")
-@login_required
+@limiter.exempt
 def badge():
-    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles."""
-    status = 200
+    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles.
+
+    The hot path (every page, every poll): one Core statement, no ORM user, no session
+    write, no rate-limit bookkeeping, the fragment rendered straight from its template.
+    The balance is read fresh on every request.
+    """
     until = request.args.get("until")
     if until is not None and not SESSION_ID.fullmatch(until):
         return error_response(400, "That is not a Checkout Session id.")
-    if until:
-        purchase_status = db.session.execute(
-            sa.select(CreditPurchase.status).where(
-                CreditPurchase.stripe_checkout_session_id == until,
-                CreditPurchase.user_id == current_user.id,
-            )
-        ).scalar_one_or_none()
-        if purchase_status != "pending":
-            status = STOP_POLLING
-    body = render_template("_partials/badge.html", credits=current_user.credits)
+    found = auth_setup.signed_in_balance(until or None)
+    if found is None:
+        if not current_user.is_authenticated:  # also tries the remember-me cookie
+            return login_manager.unauthorized()
+        found = auth_setup.signed_in_balance(until or None)
+        if found is None:
+            return login_manager.unauthorized()
+    credits, purchase_status = found
+    status = STOP_POLLING if until and purchase_status != "pending" else 200
+    body = current_app.jinja_env.get_template("_partials/badge.html").render(credits=credits)
     return vary_on_htmx(make_response(body, status))
 
 

@@ -7,7 +7,7 @@ import logging
 import requests
 from authlib.common.errors import AuthlibBaseError
 from flask import Blueprint, current_app, make_response, redirect, render_template, request, session, url_for
-from flask_login import login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from joserfc.errors import JoseError
 
 from creditapp import ledger
@@ -17,6 +17,7 @@ from creditapp.htmx import is_htmx
 from creditapp.htmx import redirect as hx_redirect
 from creditapp.models import User
 from creditapp.services import auth as auth_service
+from creditapp.services import sessions
 
 bp = Blueprint("auth", __name__)
 log = logging.getLogger("creditapp.auth")
@@ -95,6 +96,7 @@ def callback():
     user = db.session.get(User, outcome.user_id)
     # A fresh session at sign-in: nothing set before it (by anyone) survives.
     session.clear()
+    user.session_token_id = sessions.new_sign_in_id()  # what Sign out revokes, this browser only
     login_user(user, remember=True)
     if outcome.created:
         log.info("user %s signed up", user.id)
@@ -103,7 +105,10 @@ def callback():
 
 @bp.post("/logout")
 def logout():
-    """Sign out (CSRF-checked) and forget the remember-me cookie."""
+    """Sign out (CSRF-checked): this sign-in's session and remember-me cookies stop working."""
+    if current_user.is_authenticated:
+        # On the server too: a copy of either cookie taken before now signs no one in.
+        sessions.sign_out(current_user.id, current_user.session_token_id)
     # Clear first: logout_user() leaves the flag that deletes the remember-me cookie.
     session.clear()
     logout_user()

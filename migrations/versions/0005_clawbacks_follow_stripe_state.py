@@ -1,7 +1,7 @@
 """Clawbacks follow Stripe's current state: amounts held back, read tickets, no unique move
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 08:30:00
 
 A clawback is now moved to a target derived from the charge's current refunds and
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
