@@ -12,6 +12,7 @@ from flask import Flask
 from creditapp import create_app, ledger
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, User
+from emulators.google_tokens import subject_for
 from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET, free_port
 from tests.support.oidc import begin_sign_in, finish_sign_in, sign_in
 from tests.support.threads import race
@@ -333,3 +334,43 @@ def test_signed_out_posts_without_a_csrf_token_are_asked_to_sign_in(client):
     assert api.status_code == 401 and api.get_json()["error"] == "unauthorized"
     assert fragment.status_code == 401
     assert fragment.headers["HX-Redirect"] == "/login?next=%2Ffeatures%2Fimage"
+
+
+def test_a_changed_google_email_replaces_the_stored_one_at_sign_in(app, client, emulator):
+    # The Google account signed up when it had another address; Google keeps its `sub`.
+    user_id, _ = ledger.register_user(
+        subject_for("ada.new@example.com"), "ada.old@example.com", "Ada", None, 500
+    )
+
+    response = sign_in(client, emulator, "Ada.New@Example.com", name="Ada Lovelace")
+
+    assert response.status_code == 302
+    [user] = users()
+    assert (user.id, user.email, user.name, user.credits) == (
+        user_id,
+        "ada.new@example.com",
+        "Ada Lovelace",
+        500,
+    )
+    assert user.avatar_url.startswith(emulator.base_url)
+    assert signup_bonuses() == 1
+    # The old address is free again: its next owner can sign up with it.
+    assert sign_in(app.test_client(), emulator, "ada.old@example.com").status_code == 302
+    assert sorted(u.email for u in users()) == ["ada.new@example.com", "ada.old@example.com"]
+
+
+def test_a_changed_google_email_owned_by_another_user_gets_409_and_writes_nothing(app, client, emulator):
+    mover, _ = ledger.register_user(
+        subject_for("shared@example.com"), "mover.old@example.com", "Mover", None, 500
+    )
+    owner, _ = ledger.register_user("sub-of-another-account", "shared@example.com", "Owner", None, 500)
+
+    response = sign_in(client, emulator, "shared@example.com", name="Mover Renamed")
+
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "shared@example.com" in page and "another account here already uses" in page
+    assert not signed_in(client)
+    rows = {u.id: (u.email, u.name) for u in users()}
+    assert rows == {mover: ("mover.old@example.com", "Mover"), owner: ("shared@example.com", "Owner")}
+    assert signup_bonuses() == 2
