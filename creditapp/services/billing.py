@@ -150,6 +150,7 @@ def purchase_for_payment(payment_intent_id: str | None, metadata: dict[str, Any]
         if purchase_id is not None:
             return purchase_id
         if not (metadata or {}).get("purchase_id"):
+            db.session.commit()  # no transaction stays open across the Stripe call
             intent = stripe_client.client().v1.payment_intents.retrieve(payment_intent_id)
             metadata = intent.to_dict().get("metadata")
     purchase_id = _from_metadata(metadata)
@@ -184,6 +185,9 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
             purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
         )
     ).scalar_one_or_none()
+    # End the read before calling Stripe: no transaction (and no pooled connection) may stay
+    # open while an HTTP call runs.
+    db.session.commit()
     if purchase_id is None:
         return None
     payment_status = None
