@@ -12,7 +12,6 @@ from flask import Flask
 from creditapp import create_app, ledger
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, User
-from emulators.google_tokens import subject_for
 from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET, free_port
 from tests.support.oidc import begin_sign_in, finish_sign_in, sign_in
 from tests.support.threads import race
@@ -336,23 +335,29 @@ def test_signed_out_posts_without_a_csrf_token_are_asked_to_sign_in(client):
     assert fragment.headers["HX-Redirect"] == "/login?next=%2Ffeatures%2Fimage"
 
 
+def stored_email_was(user_id: int, email: str) -> None:
+    """Test setup: the account signed up when its Google address was `email` (Google keeps the sub)."""
+    db.session.execute(sa.update(User).where(User.id == user_id).values(email=email))
+    db.session.commit()
+
+
 def test_a_changed_google_email_replaces_the_stored_one_at_sign_in(app, client, emulator):
-    # The Google account signed up when it had another address; Google keeps its `sub`.
-    user_id, _ = ledger.register_user(
-        subject_for("ada.new@example.com"), "ada.old@example.com", "Ada", None, 500
-    )
+    sign_in(app.test_client(), emulator, "ada.new@example.com", name="Ada")
+    [user] = users()
+    stored_email_was(user.id, "ada.old@example.com")
 
     response = sign_in(client, emulator, "Ada.New@Example.com", name="Ada Lovelace")
 
     assert response.status_code == 302
-    [user] = users()
-    assert (user.id, user.email, user.name, user.credits) == (
-        user_id,
+    db.session.expire_all()
+    [after] = users()
+    assert (after.id, after.email, after.name, after.credits) == (
+        user.id,
         "ada.new@example.com",
         "Ada Lovelace",
         500,
     )
-    assert user.avatar_url.startswith(emulator.base_url)
+    assert after.avatar_url.startswith(emulator.base_url)
     assert signup_bonuses() == 1
     # The old address is free again: its next owner can sign up with it.
     assert sign_in(app.test_client(), emulator, "ada.old@example.com").status_code == 302
@@ -360,9 +365,9 @@ def test_a_changed_google_email_replaces_the_stored_one_at_sign_in(app, client, 
 
 
 def test_a_changed_google_email_owned_by_another_user_gets_409_and_writes_nothing(app, client, emulator):
-    mover, _ = ledger.register_user(
-        subject_for("shared@example.com"), "mover.old@example.com", "Mover", None, 500
-    )
+    sign_in(app.test_client(), emulator, "shared@example.com", name="Mover")
+    [mover] = users()
+    stored_email_was(mover.id, "mover.old@example.com")
     owner, _ = ledger.register_user("sub-of-another-account", "shared@example.com", "Owner", None, 500)
 
     response = sign_in(client, emulator, "shared@example.com", name="Mover Renamed")
@@ -371,6 +376,7 @@ def test_a_changed_google_email_owned_by_another_user_gets_409_and_writes_nothin
     page = response.get_data(as_text=True)
     assert "shared@example.com" in page and "another account here already uses" in page
     assert not signed_in(client)
+    db.session.expire_all()
     rows = {u.id: (u.email, u.name) for u in users()}
-    assert rows == {mover: ("mover.old@example.com", "Mover"), owner: ("shared@example.com", "Owner")}
+    assert rows == {mover.id: ("mover.old@example.com", "Mover"), owner: ("shared@example.com", "Owner")}
     assert signup_bonuses() == 2
