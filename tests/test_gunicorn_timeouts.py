@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from dotenv import dotenv_values
 
 from creditapp.config import Config
 from tests.conftest import free_port
@@ -77,3 +78,11 @@ def test_a_graceful_timeout_longer_than_the_feature_call_is_accepted(monkeypatch
     settings = gunicorn_settings(monkeypatch, GUNICORN_GRACEFUL_TIMEOUT=graceful)
 
     assert settings["graceful_timeout"] == int(graceful)
+
+
+def test_the_example_env_file_gives_coherent_timeouts(monkeypatch):
+    # `make run` exports .env (copied from .env.example) before starting gunicorn.
+    example = dotenv_values(ROOT / ".env.example")
+    settings = gunicorn_settings(monkeypatch, **{name: example[name] or "" for name in SETTINGS})
+
+    assert settings["graceful_timeout"] > longest_image_call(int(example["OPENAI_TIMEOUT_SECONDS"]))
