@@ -21,10 +21,14 @@ wait for each other only in one direction and never deadlock:
 3. only then that user's spend and adjustment rows.
 
 A path that knows only a spend id (`release`) looks its user up and locks that row first.
-`capture` touches the spend row alone and waits for nothing else. The rule matters most
-for keyed spends: `hold` holds the user row while its `INSERT … ON CONFLICT` waits on a
-spend row with the same key; had `release` locked that spend before the user, each would
-wait for the other.
+`capture` touches the spend row alone and waits for nothing else. Inserting a new ledger
+row can wait only on a unique key shared with another insert of the same kind (one
+Idempotency-Key, one signup bonus, one Stripe object), which is written under the same
+first lock, so such an insert may come before the user row's update.
+
+The rule matters most for keyed spends: `hold` holds the user row while its
+`INSERT … ON CONFLICT` waits on a spend row with the same key; had `release` locked that
+spend before the user, each would wait for the other.
 """
 
 from creditapp.ledger._core import (
