@@ -15,9 +15,10 @@ wait for each other only in one direction and never deadlock:
 
 1. the purchase row, when the money comes from a purchase (completing it, clawing back a
    refund or a dispute: `SELECT … FOR UPDATE` or the conditional `UPDATE` on it);
-2. the user row: the debit of `hold`, the `SELECT … FOR UPDATE` that `release`,
+2. the user row: the debit of `hold`, the `SELECT … FOR NO KEY UPDATE` that `release`,
    `release_stale` (all users of a batch, in id order) and `grant_signup_bonus` start
-   with, the balance update of a grant or a purchase;
+   with, the balance update of a grant or a purchase (NO KEY: the lock an `UPDATE` of the
+   balance takes anyway, which lets inserts referencing the user check their foreign key);
 3. only then that user's spend and adjustment rows.
 
 A path that knows only a spend id (`release`) looks its user up and locks that row first.

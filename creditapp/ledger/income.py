@@ -63,7 +63,7 @@ def grant_signup_bonus(user_id: int, bonus: int) -> bool:
     with transaction() as session:
         # Lock order (package docstring): the user row before the adjustment row.
         locked = session.execute(
-            sa.select(users.c.id).where(users.c.id == user_id).with_for_update()
+            sa.select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
         ).scalar_one_or_none()
         if locked is None:
             raise UnknownUser(f"no user with id {user_id}")

@@ -51,7 +51,7 @@ LOCK_SPENDER = (
         users.c.id
         == sa.select(spends.c.user_id).where(spends.c.id == sa.bindparam("spend_id")).scalar_subquery()
     )
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 # Settle the held spend and give its credits back in one statement (PostgreSQL). The user
 # row is already locked by LOCK_SPENDER, so the outer UPDATE never waits.
@@ -235,7 +235,7 @@ def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, in
             sa.select(users.c.id)
             .where(users.c.id.in_(sorted({c.user_id for c in candidates})))
             .order_by(users.c.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).all()
         rows = conn.execute(
             sa.update(spends)
