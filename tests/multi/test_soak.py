@@ -26,7 +26,7 @@ from tests.multi.single import single_instance
 from tests.multi.traffic import Outcome, Shopper
 
 BURST_SIGNUPS = 100  # a launch-day burst: nothing but sign-ups on a fresh worker
-TRICKLE_SIGNUPS = 40  # then one at a time, twice (see test docstring)
+TRICKLE_SIGNUPS = 40  # then one at a time, twice (see the module docstring)
 LATER_SIGNUPS = 120
 SIGNUPS = BURST_SIGNUPS + 2 * TRICKLE_SIGNUPS + LATER_SIGNUPS
 SPENDS = 1000
