@@ -30,13 +30,32 @@ else:
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 worker_class = "gthread"
 threads = _int("GUNICORN_THREADS", 4)
+
+# Timeouts. Under gthread the master hears from a worker's main loop, which keeps running
+# while request threads wait, so `timeout` bounds no request: it replaces a worker whose
+# main loop froze. Requests are bounded by the timeouts of what they wait for (database
+# statement_timeout, Stripe and Google clients, the image provider's HTTP timeout).
 timeout = _int("GUNICORN_TIMEOUT", 30)
-# In-flight requests (a spend waiting on the image provider) get this long to finish on restart.
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# A paid feature still runs inside its request: a spend waits for the image provider, at
+# most its connect timeout plus OPENAI_TIMEOUT_SECONDS (creditapp/config.py, default 60)
+# without an answer, then captures or releases its hold. A restart (SIGTERM, deploy) or a
+# max_requests recycle lets in-flight requests finish for graceful_timeout seconds, then
+# kills the worker, so graceful_timeout must outlast that call, or the kill orphans the hold.
+provider_timeout = _int("OPENAI_TIMEOUT_SECONDS", 60)
+longest_feature_call = provider_timeout + min(10, provider_timeout)  # read + connect
+SETTLE_MARGIN = 15  # the hold before the call and the capture/release after it
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", longest_feature_call + SETTLE_MARGIN)
+if graceful_timeout <= longest_feature_call:
+    raise RuntimeError(
+        f"GUNICORN_GRACEFUL_TIMEOUT={graceful_timeout} must be longer than the longest feature call "
+        f"({longest_feature_call} s: OPENAI_TIMEOUT_SECONDS={provider_timeout} plus the connect "
+        "timeout); a restart would otherwise cut in-flight spends off and leave their holds held"
+    )
 keepalive = 5
 # Each worker imports the app itself: no database connection or client is shared across a fork.
 preload_app = False
 # Recycle workers now and then so a slow leak never grows unbounded; jitter avoids all at once.
+# A recycle is graceful: the worker stops accepting and finishes in-flight requests first.
 max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
 max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
 # Only the proxy in front may set X-Forwarded-Proto (see TRUSTED_PROXY_HOPS for the client IP).

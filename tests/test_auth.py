@@ -334,3 +334,50 @@ def test_signed_out_posts_without_a_csrf_token_are_asked_to_sign_in(client):
     assert api.status_code == 401 and api.get_json()["error"] == "unauthorized"
     assert fragment.status_code == 401
     assert fragment.headers["HX-Redirect"] == "/login?next=%2Ffeatures%2Fimage"
+
+
+def stored_email_was(user_id: int, email: str) -> None:
+    """Test setup: the account signed up when its Google address was `email` (Google keeps the sub)."""
+    db.session.execute(sa.update(User).where(User.id == user_id).values(email=email))
+    db.session.commit()
+
+
+def test_a_changed_google_email_replaces_the_stored_one_at_sign_in(app, client, emulator):
+    sign_in(app.test_client(), emulator, "ada.new@example.com", name="Ada")
+    [user] = users()
+    stored_email_was(user.id, "ada.old@example.com")
+
+    response = sign_in(client, emulator, "Ada.New@Example.com", name="Ada Lovelace")
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    [after] = users()
+    assert (after.id, after.email, after.name, after.credits) == (
+        user.id,
+        "ada.new@example.com",
+        "Ada Lovelace",
+        500,
+    )
+    assert after.avatar_url.startswith(emulator.base_url)
+    assert signup_bonuses() == 1
+    # The old address is free again: its next owner can sign up with it.
+    assert sign_in(app.test_client(), emulator, "ada.old@example.com").status_code == 302
+    assert sorted(u.email for u in users()) == ["ada.new@example.com", "ada.old@example.com"]
+
+
+def test_a_changed_google_email_owned_by_another_user_gets_409_and_writes_nothing(app, client, emulator):
+    sign_in(app.test_client(), emulator, "shared@example.com", name="Mover")
+    [mover] = users()
+    stored_email_was(mover.id, "mover.old@example.com")
+    owner, _ = ledger.register_user("sub-of-another-account", "shared@example.com", "Owner", None, 500)
+
+    response = sign_in(client, emulator, "shared@example.com", name="Mover Renamed")
+
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "shared@example.com" in page and "another account here already uses" in page
+    assert not signed_in(client)
+    db.session.expire_all()
+    rows = {u.id: (u.email, u.name) for u in users()}
+    assert rows == {mover.id: ("mover.old@example.com", "Mover"), owner: ("shared@example.com", "Owner")}
+    assert signup_bonuses() == 2

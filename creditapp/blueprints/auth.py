@@ -85,6 +85,14 @@ def callback():
         )
     except auth_service.IncompleteProfile as exc:
         return _failed(400, "Sign-in failed", str(exc), next_path)
+    except auth_service.EmailChangeClash as exc:
+        return _failed(
+            409,
+            "E-mail address already in use",
+            f"Your Google account's e-mail address is now {exc.email}, but another account here "
+            "already uses that address, so we cannot move yours to it.",
+            next_path,
+        )
     except ledger.EmailTaken:
         return _failed(
             409,

@@ -10,6 +10,27 @@ The package splits by direction of money: `spending` (hold, capture, release),
 `income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
 to Stripe's current state) and `reading` (balance, audit). Import the names from here:
 `from creditapp import ledger`.
+
+Lock order. Every transaction here takes its row locks in one order, so two of them can
+wait for each other only in one direction and never deadlock:
+
+1. the purchase row, when the money comes from a purchase (completing it, clawing back a
+   refund or a dispute: `SELECT … FOR UPDATE` or the conditional `UPDATE` on it);
+2. the user row: the debit of `hold`, the `SELECT … FOR NO KEY UPDATE` that `release`,
+   `release_stale` (all users of a batch, in id order) and `grant_signup_bonus` start
+   with, the balance update of a grant or a purchase (NO KEY: the lock an `UPDATE` of the
+   balance takes anyway, which lets inserts referencing the user check their foreign key);
+3. only then that user's spend and adjustment rows.
+
+A path that knows only a spend id (`release`) looks its user up and locks that row first.
+`capture` touches the spend row alone and waits for nothing else. Inserting a new ledger
+row can wait only on a unique key shared with another insert of the same kind (one
+Idempotency-Key, one signup bonus), which is written under the same
+first lock, so such an insert may come before the user row's update.
+
+The rule matters most for keyed spends: `hold` holds the user row while its
+`INSERT … ON CONFLICT` waits on a spend row with the same key; had `release` locked that
+spend before the user, each would wait for the other.
 """
 
 from creditapp.ledger._core import (

@@ -61,8 +61,21 @@ def register_user(
 def grant_signup_bonus(user_id: int, bonus: int) -> bool:
     """Grant the signup bonus if this user never had it; True when granted now."""
     with transaction() as session:
+        # Lock order (package docstring): the user row before the adjustment row.
+        locked = session.execute(
+            sa.select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
+        ).scalar_one_or_none()
+        if locked is None:
+            raise UnknownUser(f"no user with id {user_id}")
         granted = _grant_signup_bonus(session, user_id, bonus)
     return granted
+
+
+# The predicate of the partial unique index `uq_credit_adjustments_signup_bonus`, as SQL
+# text: rendered as a bound parameter (`WHERE reason = $1`), PostgreSQL's generic plan for
+# the prepared statement (psycopg prepares after five runs on a connection) cannot match
+# the index and the insert fails.
+SIGNUP_BONUS_INDEX_WHERE = sa.text("reason = 'signup_bonus'")
 
 
 def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bool:
@@ -71,9 +84,7 @@ def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bo
     inserted = session.execute(
         conflict_insert(adjustments)
         .values(user_id=user_id, amount=bonus, reason="signup_bonus", note="", created_at=utcnow())
-        .on_conflict_do_nothing(
-            index_elements=["user_id"], index_where=adjustments.c.reason == "signup_bonus"
-        )
+        .on_conflict_do_nothing(index_elements=["user_id"], index_where=SIGNUP_BONUS_INDEX_WHERE)
         .returning(adjustments.c.id)
     ).scalar_one_or_none()
     if inserted is None:

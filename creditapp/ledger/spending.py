@@ -8,7 +8,7 @@ transaction, a third less Python per operation. Each transaction ends on a visib
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -35,11 +35,38 @@ DEBIT = (
     .returning(users.c.credits)
 )
 INSERT_HELD = sa.insert(spends).returning(spends.c.id)
+# A literal, not a bound parameter: a prepared statement's generic plan could not use
+# the partial index on held spends for `status = $1`.
+HELD = spends.c.status == sa.literal_column("'held'")
 SETTLE = (
     sa.update(spends)
     .where(spends.c.id == sa.bindparam("spend_id"), spends.c.status == "held")
     .values(status=sa.bindparam("new_status"), settled_at=sa.bindparam("now"))
     .returning(spends.c.user_id, spends.c.credits_spent)
+)
+# The spender's user row, locked: `release` takes it before it touches the spend.
+LOCK_SPENDER = (
+    sa.select(users.c.id)
+    .where(
+        users.c.id
+        == sa.select(spends.c.user_id).where(spends.c.id == sa.bindparam("spend_id")).scalar_subquery()
+    )
+    .with_for_update(key_share=True)
+)
+# Settle the held spend and give its credits back in one statement (PostgreSQL). The user
+# row is already locked by LOCK_SPENDER, so the outer UPDATE never waits.
+_released = (
+    sa.update(spends)
+    .where(spends.c.id == sa.bindparam("spend_id"), spends.c.status == "held")
+    .values(status="released", settled_at=sa.bindparam("now"))
+    .returning(spends.c.user_id, spends.c.credits_spent)
+    .cte("released")
+)
+RELEASE_HELD = (
+    sa.update(users)
+    .where(users.c.id == _released.c.user_id)
+    .values(credits=users.c.credits + _released.c.credits_spent)
+    .returning(users.c.credits, _released.c.user_id, _released.c.credits_spent)
 )
 
 
@@ -147,11 +174,18 @@ def capture(spend_id: int) -> bool:
 def release(spend_id: int) -> bool:
     """Give a held spend's credits back; False when it was already settled (idempotent)."""
     with db.engine.connect() as conn:
-        row = conn.execute(
-            SETTLE, {"spend_id": spend_id, "new_status": "released", "now": utcnow()}
-        ).one_or_none()
-        if row is not None:
-            balance = add_to_balance(conn, row.user_id, row.credits_spent)
+        if conn.dialect.name == "postgresql":
+            # Lock order (package docstring): the spender's user row before the spend row.
+            conn.execute(LOCK_SPENDER, {"spend_id": spend_id})
+            row = conn.execute(RELEASE_HELD, {"spend_id": spend_id, "now": utcnow()}).one_or_none()
+            balance = row.credits if row is not None else None
+        else:
+            # SQLite has no row locks (one writer at a time): settle, then give back.
+            row = conn.execute(
+                SETTLE, {"spend_id": spend_id, "new_status": "released", "now": utcnow()}
+            ).one_or_none()
+            if row is not None:
+                balance = add_to_balance(conn, row.user_id, row.credits_spent)
         conn.commit()
     if row is not None:
         log.info(
@@ -167,21 +201,52 @@ def release(spend_id: int) -> bool:
     return row is not None
 
 
+STALE_BATCH = 500
+
+
 def release_stale(older_than: timedelta) -> list[tuple[int, int, int]]:
-    """Release every hold older than `older_than`; returns (spend_id, user_id, credits)."""
+    """Release every hold older than `older_than`; returns (spend_id, user_id, credits).
+
+    Works in batches, one transaction each, so a long backlog never holds many locks.
+    """
     cutoff = utcnow() - older_than
+    released: list[tuple[int, int, int]] = []
+    while True:
+        found, batch = _release_stale_batch(cutoff)
+        released += batch
+        if found < STALE_BATCH:
+            return released
+
+
+def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, int]]]:
+    """Release up to STALE_BATCH stale holds; returns (how many were found, those released)."""
     with db.engine.connect() as conn:
+        candidates = conn.execute(
+            sa.select(spends.c.id, spends.c.user_id)
+            .where(HELD, spends.c.created_at < cutoff)
+            .order_by(spends.c.id)
+            .limit(STALE_BATCH)
+        ).all()
+        if not candidates:
+            return 0, []
+        # Lock order: every user row first, in id order (so two runs at once agree), then
+        # the spends. A hold captured or released meanwhile no longer matches `status = held`.
+        conn.execute(
+            sa.select(users.c.id)
+            .where(users.c.id.in_(sorted({c.user_id for c in candidates})))
+            .order_by(users.c.id)
+            .with_for_update(key_share=True)
+        ).all()
         rows = conn.execute(
             sa.update(spends)
-            .where(spends.c.status == "held", spends.c.created_at < cutoff)
+            .where(spends.c.id.in_([c.id for c in candidates]), HELD)
             .values(status="released", settled_at=utcnow())
             .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
         ).all()
         refunds: dict[int, int] = {}
         for row in rows:
             refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
-        # Fixed order so two runs at once lock users in the same order.
         for user_id in sorted(refunds):
             add_to_balance(conn, user_id, refunds[user_id])
         conn.commit()
-    return [(r.id, r.user_id, r.credits_spent) for r in rows]
+    return len(candidates), [(r.id, r.user_id, r.credits_spent) for r in rows]

@@ -13,6 +13,7 @@ from creditapp.extensions import db
 from creditapp.models import User
 
 MAX_NEXT_LENGTH = 2000
+EMAIL_CONSTRAINT = "uq_users_email"
 
 
 class SignInRefused(Exception):
@@ -25,6 +26,14 @@ class UnverifiedEmail(SignInRefused):
 
 class IncompleteProfile(SignInRefused):
     """The ID token lacks the subject or the e-mail address."""
+
+
+class EmailChangeClash(SignInRefused):
+    """The Google account's e-mail changed to an address another user here signed up with."""
+
+    def __init__(self, email: str) -> None:
+        super().__init__(email)
+        self.email = email
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,10 @@ def profile_from_claims(claims: Mapping[str, Any]) -> GoogleProfile:
 def sign_in(profile: GoogleProfile, bonus: int) -> SignIn:
     """Find or create the user for a Google profile; a new user gets `bonus` credits once.
 
-    Raises UnverifiedEmail (nothing written) and ledger.EmailTaken (the address
-    belongs to another Google account; nothing written).
+    A returning user's e-mail, name and avatar follow the Google account. Raises
+    UnverifiedEmail (nothing written), EmailChangeClash (the account's new address is
+    another user's here; nothing written) and ledger.EmailTaken (a first sign-in with an
+    address that belongs to another Google account; nothing written).
     """
     if not profile.email_verified:
         raise UnverifiedEmail(profile.email)
@@ -87,15 +98,32 @@ def sign_in(profile: GoogleProfile, bonus: int) -> SignIn:
 
 
 def refresh_profile(profile: GoogleProfile) -> int | None:
-    """Update name and avatar of the user with this Google subject; its id, or None if new."""
-    user_id = db.session.execute(
-        sa.update(User)
-        .where(User.google_sub == profile.sub)
-        .values(name=profile.name, avatar_url=profile.avatar_url)
-        .returning(User.id)
-    ).scalar_one_or_none()
-    db.session.commit()
+    """Copy e-mail, name and avatar onto the user with this Google subject; its id, or None if new.
+
+    Raises EmailChangeClash, with nothing written, when the new e-mail is another user's.
+    """
+    try:
+        user_id = db.session.execute(
+            sa.update(User)
+            .where(User.google_sub == profile.sub)
+            .values(email=profile.email, name=profile.name, avatar_url=profile.avatar_url)
+            .returning(User.id)
+        ).scalar_one_or_none()
+        db.session.commit()
+    except sa.exc.IntegrityError as exc:
+        db.session.rollback()
+        if not _is_email_clash(exc):
+            raise
+        raise EmailChangeClash(profile.email) from None
     return user_id
+
+
+def _is_email_clash(exc: sa.exc.IntegrityError) -> bool:
+    """True when the unique e-mail constraint refused the update (PostgreSQL or SQLite)."""
+    diag = getattr(exc.orig, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name == EMAIL_CONSTRAINT
+    return "users.email" in str(exc.orig)
 
 
 def safe_next_path(value: str | None) -> str | None:

@@ -212,6 +212,9 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
             purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
         )
     ).scalar_one_or_none()
+    # End the read before calling Stripe: no transaction (and no pooled connection) may stay
+    # open while an HTTP call runs.
+    db.session.commit()
     if purchase_id is None:
         return None
     payment_status = None

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import stripe
 from flask import current_app
 
 from creditapp import stripe_client
@@ -16,6 +17,10 @@ from creditapp import stripe_client
 log = logging.getLogger("creditapp.packs")
 
 CACHE_SECONDS = 300
+# A failed load is not retried for this long (the last good packs are served meanwhile).
+FAILURE_SECONDS = 15
+# The longest a request with no packs to show waits for another request's load.
+WAIT_SECONDS = 30
 # Currencies Stripe counts in whole units (no minor unit).
 ZERO_DECIMAL = frozenset("bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split())  # noqa: SIM905
 SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
@@ -46,33 +51,101 @@ def format_money(amount: int, currency: str) -> str:
     return f"{symbol}{value}" if symbol else f"{value} {currency.upper()}"
 
 
-class PackCache:
-    """Packs per (Stripe base, lookup keys), kept for `ttl` seconds.
+@dataclass
+class _Entry:
+    """What is known for one key: the last good packs and the last failure, each with an expiry."""
 
-    The lock is held while loading, so a cold cache under load costs one Stripe call.
+    packs: list[Pack] | None = None
+    fresh_until: float = 0.0
+    error: Exception | None = None
+    error_until: float = 0.0
+    loading: threading.Event | None = None
+
+
+class PackCache:
+    """Packs per (Stripe base, lookup keys): fresh for `ttl` seconds, then reloaded.
+
+    Loading is single-flight: one request calls Stripe while the others serve the last good
+    packs, or, when there are none yet, wait for that one call. A failed load keeps serving
+    the last good packs and is remembered for `failure_ttl` seconds, so a Stripe that is down
+    gets one call per key in that window, not one per page view. The lock is never held
+    while Stripe is called.
     """
 
-    def __init__(self, ttl: float = CACHE_SECONDS) -> None:
+    def __init__(
+        self, ttl: float = CACHE_SECONDS, failure_ttl: float = FAILURE_SECONDS, wait: float = WAIT_SECONDS
+    ) -> None:
         self.ttl = ttl
+        self.failure_ttl = failure_ttl
+        self.wait = wait
         self.loads = 0
         self._lock = threading.Lock()
-        self._entries: dict[tuple, tuple[float, list[Pack]]] = {}
+        self._entries: dict[tuple, _Entry] = {}
 
     def get(self, key: tuple, load: Callable[[], list[Pack]]) -> list[Pack]:
-        """The cached packs for `key`, loading them when missing or stale."""
+        """The packs for `key`; raises the load's StripeError only when no good packs exist."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and entry[0] > time.monotonic():
-                return entry[1]
+            entry = self._entries.setdefault(key, _Entry())
+            now = time.monotonic()
+            if entry.packs is not None and (
+                entry.fresh_until > now or entry.loading is not None or entry.error_until > now
+            ):
+                # Fresh; or another request is refreshing them; or Stripe failed a moment ago.
+                return entry.packs
+            if entry.error is not None and entry.error_until > now:
+                raise _unavailable(entry.error)  # no packs yet, and Stripe failed a moment ago
+            loading = entry.loading
+            leader = loading is None
+            if leader:
+                loading = entry.loading = threading.Event()
+        if leader:
+            return self._load(entry, load)
+        # No packs to serve yet: wait for the load in flight and share its outcome.
+        if not loading.wait(self.wait):
+            raise stripe.APIConnectionError("Stripe is slow to list the credit packs.")
+        with self._lock:
+            if entry.packs is not None:
+                return entry.packs
+            raise _unavailable(entry.error)
+
+    def _load(self, entry: _Entry, load: Callable[[], list[Pack]]) -> list[Pack]:
+        """Call Stripe (outside the lock) and record the outcome for everyone waiting."""
+        try:
             packs = load()
-            self.loads += 1
-            self._entries[key] = (time.monotonic() + self.ttl, packs)
+        except stripe.StripeError as exc:
+            with self._lock:
+                self.loads += 1
+                entry.error, entry.error_until = exc, time.monotonic() + self.failure_ttl
+                last_good = entry.packs
+            if last_good is None:
+                raise
+            log.warning(
+                "Stripe could not list the packs (%s); serving the last good ones", type(exc).__name__
+            )
+            return last_good
+        else:
+            with self._lock:
+                self.loads += 1
+                entry.packs, entry.fresh_until = packs, time.monotonic() + self.ttl
+                entry.error, entry.error_until = None, 0.0
             return packs
+        finally:
+            with self._lock:
+                done, entry.loading = entry.loading, None
+            if done is not None:
+                done.set()
 
     def clear(self) -> None:
-        """Forget every cached pack list (tests; after changing Prices in Stripe)."""
+        """Forget every cached pack list and failure (tests; after changing Prices in Stripe)."""
         with self._lock:
             self._entries.clear()
+
+
+def _unavailable(cause: Exception | None) -> stripe.StripeError:
+    """A fresh error for each request served a remembered failure (one instance raised by
+    many threads would share, and keep growing, one traceback)."""
+    reason = type(cause).__name__ if cause is not None else "no answer"
+    return stripe.APIConnectionError(f"The credit packs could not be loaded from Stripe ({reason}).")
 
 
 cache = PackCache()

@@ -1,0 +1,50 @@
+"""One gunicorn instance (the project's gunicorn.conf.py) on a throwaway database, with the stand-ins."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import stripe
+from flask_migrate import upgrade
+
+from creditapp.extensions import db
+from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
+from tests.multi.conftest import Deployment, checking_app, instance_env
+from tests.multi.processes import Gunicorn
+from tests.support.db import throwaway_database
+from tests.support.emulator import EmulatorProcess, free_port
+
+
+@contextmanager
+def single_instance(workers: int = 1, **env: str) -> Iterator[Deployment]:
+    """A real gunicorn with `workers` workers; `env` adds to (or overrides) its environment."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with (
+        throwaway_database() as database_url,
+        EmulatorProcess(
+            webhook_url=f"{url}/webhooks/stripe",
+            webhook_secret=WEBHOOK_SECRET,
+            google_client_id=GOOGLE_CLIENT_ID,
+            google_client_secret=GOOGLE_CLIENT_SECRET,
+            google_redirect_uris=[f"{url}/auth/callback"],
+        ) as emulator,
+    ):
+        app = checking_app(database_url, emulator)
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        deployment = Deployment(app, emulator)
+        try:
+            deployment.instances.append(
+                Gunicorn(instance_env(database_url, emulator, **env), workers=workers, port=port)
+            )
+            deployment.stripe = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": emulator.base_url})
+            yield deployment
+        finally:
+            for instance in deployment.instances:
+                instance.stop()
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
