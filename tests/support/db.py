@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-TABLES = ["stripe_events", "credit_adjustments", "credit_spends", "credit_purchases", "users"]
+TABLES = ["feature_jobs", "stripe_events", "credit_adjustments", "credit_spends", "credit_purchases", "users"]
 
 
 def base_url() -> str:
