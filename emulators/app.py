@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import catalog, checkout_page, controls, google, settings, stripe_api
+from . import catalog, checkout_page, controls, google, openai, settings, stripe_api
 from .context import Emulator
 from .errors import StripeError
 from .google_tokens import OAuthError, OidcProvider
@@ -22,7 +22,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     emulator = build_emulator(options)
     app.extensions["emulator"] = emulator
-    for blueprint in (stripe_api.bp, checkout_page.bp, controls.bp, google.bp):
+    for blueprint in (stripe_api.bp, checkout_page.bp, controls.bp, google.bp, openai.bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     emulator.dispatcher.start()
