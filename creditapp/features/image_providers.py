@@ -62,7 +62,7 @@ class LocalImageProvider:
     @property
     def timeout(self) -> float:
         """How long one call may take."""
-        return self.delay + 10.0
+        return self.delay + 5.0
 
     def generate(self, prompt: str, size: int) -> bytes:
         """A PNG that depends only on the prompt and the size."""

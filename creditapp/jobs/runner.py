@@ -28,7 +28,7 @@ from creditapp.models import utcnow
 log = logging.getLogger("creditapp.jobs")
 
 # Time a worker may need beyond the provider call (storing, capturing) before its lease ends.
-LEASE_GRACE_SECONDS = 10.0
+LEASE_GRACE_SECONDS = 5.0
 MESSAGES = {
     "internal_error": "The feature failed unexpectedly. You were not charged.",
     "result_not_stored": "The result could not be saved. You were not charged.",
