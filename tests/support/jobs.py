@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from flask import Flask
 
@@ -32,3 +35,28 @@ def job(job_id: str | uuid.UUID) -> records.Job:
     found = records.find(uuid.UUID(str(job_id)))
     assert found is not None, f"no job {job_id}"
     return found
+
+
+@contextmanager
+def worker_threads(app: Flask, threads: int = 2) -> Iterator[None]:
+    """Threads that run the app's in-memory queue as `flask jobs worker` would, until the block ends."""
+    huey = app.extensions["jobs"].huey
+    stop = threading.Event()
+
+    def work() -> None:
+        while not stop.is_set():
+            task = huey.dequeue()
+            if task is None:
+                stop.wait(0.05)
+            else:
+                huey.execute(task)
+
+    pool = [threading.Thread(target=work, name=f"job-worker-{i}", daemon=True) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        for thread in pool:
+            thread.join(timeout=30)
