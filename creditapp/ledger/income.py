@@ -71,9 +71,9 @@ def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bo
     inserted = session.execute(
         conflict_insert(adjustments)
         .values(user_id=user_id, amount=bonus, reason="signup_bonus", note="", created_at=utcnow())
-        .on_conflict_do_nothing(
-            index_elements=["user_id"], index_where=adjustments.c.reason == "signup_bonus"
-        )
+        # A literal predicate: as a bound parameter, PostgreSQL cannot match the partial index
+        # once psycopg prepares the statement (its 6th run on one connection).
+        .on_conflict_do_nothing(index_elements=["user_id"], index_where=sa.text("reason = 'signup_bonus'"))
         .returning(adjustments.c.id)
     ).scalar_one_or_none()
     if inserted is None:
