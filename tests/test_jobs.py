@@ -256,3 +256,23 @@ def test_a_queued_job_shows_generating_once_a_worker_has_it(signed_in, app):
 
     assert "Generating…" in html
     assert queued_messages(app) == 1
+
+
+def test_history_links_each_spend_to_its_job_with_prompt_size_thumbnail_and_status(signed_in, app):
+    client, _, token = signed_in()
+    done = post_json(client, token, {"prompt": "a red kite over the dunes", "size": 512}).get_json()["id"]
+    run_queued(app)
+    waiting = post_json(client, token, {"prompt": "a blue heron", "size": 256}).get_json()["id"]
+
+    html = client.get("/history").get_data(as_text=True)
+
+    finished_row = re.search(
+        rf'<a class="job-link" href="/jobs/{done}">(.*?)</a>\s*<span[^>]*>\((\w+)\)', html, re.S
+    )
+    assert finished_row, html
+    assert f'<img class="thumb" src="/api/jobs/{done}/result.png"' in finished_row.group(1)
+    assert "“a red kite over the dunes”, 512 px" in finished_row.group(1) and finished_row.group(2) == "Done"
+    queued_row = re.search(
+        rf'<a class="job-link" href="/jobs/{waiting}">(.*?)</a>\s*<span[^>]*>\((\w+)\)', html, re.S
+    )
+    assert "thumb" not in queued_row.group(1) and queued_row.group(2) == "Queued"
