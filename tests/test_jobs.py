@@ -276,3 +276,23 @@ def test_history_links_each_spend_to_its_job_with_prompt_size_thumbnail_and_stat
         rf'<a class="job-link" href="/jobs/{waiting}">(.*?)</a>\s*<span[^>]*>\((\w+)\)', html, re.S
     )
     assert "thumb" not in queued_row.group(1) and queued_row.group(2) == "Queued"
+
+
+def test_a_broker_outage_at_submit_loses_no_job_the_sweep_queues_it_later(
+    signed_in, app, monkeypatch, runner
+):
+    from creditapp.jobs.queue import JobQueue
+
+    client, user_id, token = signed_in()
+    working = app.extensions["jobs"]
+    monkeypatch.setitem(app.config, "JOBS_BROKER_URL", "redis://127.0.0.1:1/0")  # nothing listens there
+    monkeypatch.setitem(app.extensions, "jobs", JobQueue(app))
+
+    response = post_json(client, token, BODY)
+    monkeypatch.setitem(app.extensions, "jobs", working)  # the broker is back
+    runner.invoke(args=["jobs", "sweep", "--lost-after", "0"])
+    run_queued(app)
+
+    assert response.status_code == 202 and response.get_json()["status"] == "queued"
+    assert job_json(client, response.get_json()["id"])["status"] == "succeeded"
+    assert [s.status for s in spends(user_id)] == ["captured"]

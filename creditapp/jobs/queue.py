@@ -9,8 +9,8 @@ a job id; the database row is the truth, so a lost or repeated message is harmle
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +23,45 @@ log = logging.getLogger("creditapp.jobs")
 TASK_NAME = "creditapp.run_job"
 
 
-@dataclass
 class JobQueue:
-    """The app's Huey instance and its task, kept in `app.extensions["jobs"]`."""
+    """The app's Huey instance and its task, kept in `app.extensions["jobs"]`.
 
-    huey: Huey
-    run_job: TaskWrapper
+    Built on first use, so creating an app (a CLI command, a test) touches no queue storage.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._huey: Huey | None = None
+        self._run_job: TaskWrapper | None = None
+
+    @property
+    def huey(self) -> Huey:
+        """The Huey instance on the configured storage."""
+        self._build()
+        return self._huey
+
+    @property
+    def run_job(self) -> TaskWrapper:
+        """The one task the workers run: a job id in, `runner.run` on it."""
+        self._build()
+        return self._run_job
+
+    def _build(self) -> None:
+        with self._lock:
+            if self._huey is not None:
+                return
+            app = self._app
+            huey = build_huey(app.config)
+
+            @huey.task(name=TASK_NAME)
+            def run_job(job_id: str) -> None:
+                from creditapp.jobs import runner
+
+                with app.app_context():
+                    runner.run(uuid.UUID(job_id))
+
+            self._huey, self._run_job = huey, run_job
 
     def enqueue(self, job_id: uuid.UUID, delay: float | None = None) -> bool:
         """Queue one run of the job (after `delay` seconds); False when the broker is down.
@@ -63,17 +96,8 @@ def build_huey(config: dict[str, Any] | Any) -> Huey:
 
 
 def init_app(app: Flask) -> None:
-    """Create the queue for this app and register the task the workers run."""
-    huey = build_huey(app.config)
-
-    @huey.task(name=TASK_NAME)
-    def run_job(job_id: str) -> None:
-        from creditapp.jobs import runner
-
-        with app.app_context():
-            runner.run(uuid.UUID(job_id))
-
-    app.extensions["jobs"] = JobQueue(huey, run_job)
+    """Give this app its queue (built when first used)."""
+    app.extensions["jobs"] = JobQueue(app)
 
 
 def current_queue() -> JobQueue:
