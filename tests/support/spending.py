@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from datetime import timedelta
@@ -44,13 +43,6 @@ def post_json(client, token, body, key=None, **headers):
     if key is not None:
         headers["Idempotency-Key"] = key
     return client.post(API, json=body, headers=headers)
-
-
-def decode_png(data_url: str) -> Image.Image:
-    """The picture inside a data:image/png;base64 URL."""
-    prefix = "data:image/png;base64,"
-    assert data_url.startswith(prefix)
-    return Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :])))
 
 
 def fetch_result(client, job: dict) -> Image.Image:
