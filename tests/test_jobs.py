@@ -296,3 +296,38 @@ def test_a_broker_outage_at_submit_loses_no_job_the_sweep_queues_it_later(
     assert response.status_code == 202 and response.get_json()["status"] == "queued"
     assert job_json(client, response.get_json()["id"])["status"] == "succeeded"
     assert [s.status for s in spends(user_id)] == ["captured"]
+
+
+# --- settings --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environment", "broker"),
+    [
+        ({}, "sqlite:///{instance}/jobs.db"),
+        ({"REDIS_URL": "redis://cache:6379/1"}, "redis://cache:6379/1"),
+        (
+            {"REDIS_URL": "redis://cache:6379/1", "JOBS_BROKER_URL": "redis://queue:6379/2"},
+            "redis://queue:6379/2",
+        ),
+        ({"JOBS_BROKER_URL": ""}, "sqlite:///{instance}/jobs.db"),
+    ],
+    ids=["embedded-default", "redis-url", "explicit-broker-wins", "empty-means-default"],
+)
+def test_the_queue_is_embedded_unless_redis_is_configured(monkeypatch, tmp_path, environment, broker):
+    from creditapp.config import load_config
+
+    for name in ("REDIS_URL", "JOBS_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    settings = vars(load_config("testing", str(tmp_path)))
+
+    assert settings["JOBS_BROKER_URL"] == broker.format(instance=tmp_path)
+    assert (settings["JOB_DEADLINE_SECONDS"], settings["JOB_MAX_ATTEMPTS"], settings["RESULT_TTL_DAYS"]) == (
+        300,
+        3,
+        7,
+    )
+    assert settings["RESULTS_DIR"] == str(tmp_path / "results")
