@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 
 import click
@@ -65,7 +66,6 @@ def _broker(url: str) -> str:
 
 def _schedule_sweeps(app: Flask, seconds: int) -> None:
     """A thread running the sweep every `seconds` (handy with the embedded queue: no cron)."""
-    import threading
 
     def loop() -> None:
         while not stop.wait(seconds):
