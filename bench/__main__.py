@@ -14,6 +14,7 @@ BENCHES = {
     "statements": "SQL statements per request (SQLAlchemy event hook)",
     "serving": "GET /credits/badge vs a bare route under gunicorn, worker memory",
     "history": "history page latency, 1,000,000 ledger rows vs 100",
+    "slow_features": "150 image jobs within 3 s against an 8 s image API",
 }
 
 

@@ -56,6 +56,8 @@ def bench_app(database_url: str, **overrides: Any) -> Flask:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "RATELIMIT_ENABLED": False,
         "LOG_LEVEL": "WARNING",
+        # Jobs a bench starts in this process stay in its memory unless it brings a queue.
+        "JOBS_BROKER_URL": "memory://",
     }
     config.update(overrides)
     return create_app(config)

@@ -1,7 +1,7 @@
 """SQL statements per request, counted with a SQLAlchemy before_cursor_execute hook.
 
-Stable on any machine: badge 1, duplicate webhook <= 2, spend (hold + feature + capture,
-user load included) <= 4.
+Stable on any machine: badge 1, duplicate webhook <= 2, spend (user load, the hold and
+its job row; the feature then runs on a job worker) <= 4.
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def run() -> list[Figure]:
         def counted(send) -> int:
             with count_statements(engine) as seen:
                 response = send()
-            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            assert response.status_code in (200, 202), response.get_data(as_text=True)[:300]
             return seen.count
 
         badge = counted(lambda: client.get("/credits/badge"))

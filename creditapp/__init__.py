@@ -27,6 +27,7 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
+    register_jobs(app)
     register_context(app)
     return app
 
@@ -70,10 +71,10 @@ def register_static_files(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the blueprints: auth, billing, webhooks, features, account."""
-    from creditapp.blueprints import account, auth, billing, features, webhooks
+    """Mount the blueprints: auth, billing, webhooks, features, jobs, account."""
+    from creditapp.blueprints import account, auth, billing, features, jobs, webhooks
 
-    for module in (auth, billing, webhooks, features, account):
+    for module in (auth, billing, webhooks, features, jobs, account):
         app.register_blueprint(module.bp)
 
 
@@ -96,6 +97,13 @@ def register_commands(app: Flask) -> None:
     from creditapp import cli
 
     cli.init_app(app)
+
+
+def register_jobs(app: Flask) -> None:
+    """The job queue paid features run on, and the `flask jobs` commands."""
+    from creditapp import jobs
+
+    jobs.init_app(app)
 
 
 def register_context(app: Flask) -> None:

@@ -27,6 +27,17 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _float(name: str, default: float) -> float:
+    """Read a number variable, failing loudly on a malformed value."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be a number, got {raw!r}") from exc
+
+
 class Config:
     """Settings shared by every environment; values come from the environment."""
 
@@ -81,6 +92,24 @@ class Config:
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
         self.WTF_CSRF_SSL_STRICT = False  # we check the Origin via SameSite cookies instead
+        self.configure_jobs(instance_path)
+
+    def configure_jobs(self, instance_path: str) -> None:
+        """Paid work runs as queued jobs (creditapp.jobs); see README, Jobs."""
+        env = os.environ
+        # redis://… in production; the embedded default is a SQLite file beside the database.
+        self.JOBS_BROKER_URL = (
+            env.get("JOBS_BROKER_URL") or self.REDIS_URL or f"sqlite:///{Path(instance_path) / 'jobs.db'}"
+        )
+        self.JOBS_QUEUE_NAME = env.get("JOBS_QUEUE_NAME") or "creditapp"
+        # Threads per worker process: image calls wait on the network, not the CPU.
+        self.JOB_WORKER_CONCURRENCY = _int("JOB_WORKER_CONCURRENCY", 16)
+        self.JOB_DEADLINE_SECONDS = _int("JOB_DEADLINE_SECONDS", 300)
+        self.JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 3)
+        self.JOB_RETRY_BASE_SECONDS = _float("JOB_RETRY_BASE_SECONDS", 2.0)
+        self.RESULTS_DIR = env.get("RESULTS_DIR") or str(Path(instance_path) / "results")
+        self.RESULT_TTL_DAYS = _int("RESULT_TTL_DAYS", 7)
+        self.IMAGE_LOCAL_DELAY_SECONDS = _float("IMAGE_LOCAL_DELAY_SECONDS", 0.0)
 
     def validate(self) -> None:
         """Raise when a setting this environment needs is missing."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend
+from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
 RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
@@ -16,6 +16,17 @@ RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
 
 class BadCursor(ValueError):
     """The `before` cursor is not one this module produced."""
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """The job a spend paid for: what was asked, how it went, whether its result is kept."""
+
+    id: str
+    prompt: str
+    size: int | None
+    status: str
+    has_result: bool
 
 
 @dataclass(frozen=True)
@@ -28,6 +39,7 @@ class Entry:
     amount: int
     status: str
     description: str
+    job: JobLink | None = None
 
     @property
     def cursor(self) -> str:
@@ -120,8 +132,30 @@ def page(user_id: int, before: str | None = None, limit: int = 50) -> Page:
         Entry(r.kind, r.id, _aware(r.created_at), int(r.amount), r.status, r.description or "") for r in rows
     ]
     more = len(entries) > limit
-    entries = entries[:limit]
+    entries = _with_jobs(entries[:limit])
     return Page(entries, entries[-1].cursor if more and entries else None)
+
+
+def _with_jobs(entries: list[Entry]) -> list[Entry]:
+    """Link each spend to its job, with one query by the unique `spend_id` (none without spends)."""
+    spend_ids = [e.id for e in entries if e.kind == "spend"]
+    if not spend_ids:
+        return entries
+    j = FeatureJob
+    rows = db.session.execute(
+        sa.select(j.spend_id, j.id, j.params, j.status, j.result_key).where(j.spend_id.in_(spend_ids))
+    ).all()
+    links = {
+        row.spend_id: JobLink(
+            id=str(row.id),
+            prompt=str((row.params or {}).get("prompt", "")),
+            size=(row.params or {}).get("size"),
+            status=row.status,
+            has_result=row.status == "succeeded" and row.result_key is not None,
+        )
+        for row in rows
+    }
+    return [replace(e, job=links.get(e.id)) if e.kind == "spend" else e for e in entries]
 
 
 def _aware(value: datetime) -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -182,3 +183,51 @@ class StripeEvent(db.Model):
     status: Mapped[str] = mapped_column(sa.String(16))
     error: Mapped[str | None] = mapped_column(sa.Text)
     payload: Mapped[dict[str, Any]] = mapped_column(Json)
+
+
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "canceled")
+OPEN_JOB_STATUSES = ("queued", "running")
+
+
+class FeatureJob(db.Model):
+    """One use of a paid feature, run by a queue worker; its hold is `spend_id`.
+
+    `available_at` is when the next attempt may start (later after a transient failure);
+    `lease_until` is how long the worker that claimed it may take before another may.
+    """
+
+    __tablename__ = "feature_jobs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", JOB_STATUSES), name="status"),
+        sa.Index("ix_feature_jobs_user_created", "user_id", "created_at"),
+        # The sweep looks only at unfinished jobs, and at results still on disk.
+        sa.Index(
+            "ix_feature_jobs_open_deadline",
+            "deadline_at",
+            postgresql_where=sa.text(_in("status", OPEN_JOB_STATUSES)),
+            sqlite_where=sa.text(_in("status", OPEN_JOB_STATUSES)),
+        ),
+        sa.Index(
+            "ix_feature_jobs_stored_finished",
+            "finished_at",
+            postgresql_where=sa.text("result_key IS NOT NULL"),
+            sqlite_where=sa.text("result_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    feature: Mapped[str] = mapped_column(sa.String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(Json)
+    spend_id: Mapped[int] = mapped_column(sa.ForeignKey("credit_spends.id"), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    error: Mapped[str | None] = mapped_column(sa.String(64))
+    error_message: Mapped[str | None] = mapped_column(sa.String(500))
+    result_key: Mapped[str | None] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    available_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    deadline_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))

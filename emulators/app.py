@@ -11,6 +11,7 @@ from . import controls, settings
 from .context import Emulator
 from .google import routes as google_routes
 from .google.tokens import OAuthError, OidcProvider
+from .openai import routes as openai_routes
 from .stripe import api as stripe_api
 from .stripe import catalog, checkout_page
 from .stripe import controls as stripe_controls
@@ -26,7 +27,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     emulator = build_emulator(options)
     app.extensions["emulator"] = emulator
-    for blueprint in (stripe_api.bp, checkout_page.bp, stripe_controls.bp, controls.bp, google_routes.bp):
+    for blueprint in (
+        stripe_api.bp,
+        checkout_page.bp,
+        stripe_controls.bp,
+        controls.bp,
+        google_routes.bp,
+        openai_routes.bp,
+    ):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     emulator.dispatcher.start()

@@ -74,6 +74,14 @@ if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
   stand_ins+=("Google")
 fi
 
+if [ "${IMAGE_PROVIDER:-local}" = "openai" ] && [ -z "${OPENAI_API_KEY:-}" ]; then
+  export OPENAI_API_KEY=sk-local-stand-in
+  export OPENAI_API_BASE="${EMULATOR}/openai/v1"
+  stand_ins+=("OpenAI Images")
+fi
+# The local drawing takes a moment, like a real image API, so a job's progress shows.
+export IMAGE_LOCAL_DELAY_SECONDS="${IMAGE_LOCAL_DELAY_SECONDS:-3}"
+
 require_port PORT "$PORT"
 [ ${#stand_ins[@]} -eq 0 ] || require_port EMULATOR_PORT "$EMULATOR_PORT"
 
@@ -112,6 +120,11 @@ runpy.run_module("emulators", run_name="__main__")' &
   pids+=($!)
   wait_until_up "the local stand-ins" "${pids[-1]}" "${EMULATOR}/_emulator/health"
 fi
+
+# The job worker (embedded queue in instance/ unless JOBS_BROKER_URL/REDIS_URL say otherwise);
+# it also runs the sweep every minute, so no cron is needed locally.
+"$BIN/flask" jobs worker --concurrency "${JOB_WORKER_CONCURRENCY:-4}" --sweep-every 60 &
+pids+=($!)
 
 # SQLite allows one writer at a time: one worker with threads is plenty locally.
 "$BIN/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:${PORT}" --workers 1 --threads 4 wsgi:app &

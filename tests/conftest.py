@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -54,14 +55,25 @@ def app_settings(database_url: str, emulator_url: str, **overrides) -> dict:
         "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
         "GOOGLE_DISCOVERY_URL": f"{emulator_url}/google/.well-known/openid-configuration",
         "RATELIMIT_ENABLED": False,
+        # Jobs queue in this process's memory, under a name of this run's own; tests run
+        # them with tests.support.jobs (the separate-process tests start real workers).
+        "JOBS_BROKER_URL": "memory://",
+        "JOBS_QUEUE_NAME": f"creditapp-test-{uuid.uuid4().hex[:12]}",
+        "JOB_RETRY_BASE_SECONDS": 0,
         **overrides,
     }
 
 
 @pytest.fixture(scope="session")
-def _app(database_url: str, ports: dict[str, int]) -> Iterator[Flask]:
+def _app(database_url: str, ports: dict[str, int], tmp_path_factory) -> Iterator[Flask]:
     emulator = f"http://127.0.0.1:{ports['emulator']}"
-    app = create_app(app_settings(database_url, emulator, APP_BASE_URL=f"http://127.0.0.1:{ports['live']}"))
+    settings = app_settings(
+        database_url,
+        emulator,
+        APP_BASE_URL=f"http://127.0.0.1:{ports['live']}",
+        RESULTS_DIR=str(tmp_path_factory.mktemp("results")),
+    )
+    app = create_app(settings)
     from flask_migrate import upgrade
 
     with app.app_context():
@@ -87,6 +99,7 @@ def app(_app: Flask) -> Iterator[Flask]:
     """The app, with every table emptied before the test and an app context pushed."""
     with _app.app_context():
         truncate_all(db.engine)
+        _app.extensions["jobs"].huey.flush()
         yield _app
         db.session.remove()
 

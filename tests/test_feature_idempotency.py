@@ -1,37 +1,72 @@
-"""Idempotency keys on paid features: one charge per key, bound to one request."""
+"""Idempotency keys on paid features: one job and one charge per key, bound to one request."""
 
 from __future__ import annotations
 
+from creditapp import ledger
 from creditapp.features import image_providers
 from tests.support import spending
+from tests.support.jobs import queued_messages, run_queued
 from tests.support.spending import (
     BrokenProvider,
     balance,
+    fetch_result,
     post_json,
     spends,
 )
+from tests.support.threads import race
 
 # The fixtures, shared by the feature test modules.
 signed_in = spending.signed_in
 broken_provider = spending.broken_provider
 
 
-# --- idempotency -----------------------------------------------------------------------
-
-
-def test_the_same_idempotency_key_twice_charges_once(signed_in):
+def test_the_same_key_while_the_job_runs_answers_202_with_the_same_job(signed_in, app):
     client, user_id, token = signed_in()
     body = {"prompt": "a paper crane", "size": 256}
 
-    first = post_json(client, token, body, key="order-42")
-    second = post_json(client, token, body, key="order-42")
+    first = post_json(client, token, body, key="order-41")
+    second = post_json(client, token, body, key="order-41")
 
-    assert first.status_code == second.status_code == 200
-    assert first.get_json()["spend_id"] == second.get_json()["spend_id"]
-    assert first.get_json()["image"] == second.get_json()["image"]
-    assert second.get_json()["replayed"] is True and second.headers["Idempotent-Replayed"] == "true"
-    assert len(spends(user_id)) == 1
+    assert first.status_code == second.status_code == 202
+    assert first.get_json()["id"] == second.get_json()["id"]
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.headers["Location"] == first.headers["Location"]
+    assert queued_messages(app) == 1
+    assert len(spends(user_id)) == 1 and balance(user_id) == 495
+
+
+def test_the_same_key_after_the_job_ended_answers_200_with_its_result(signed_in, app):
+    client, user_id, token = signed_in()
+    body = {"prompt": "a paper crane", "size": 256}
+    first = post_json(client, token, body, key="order-42")
+    run_queued(app)
+
+    again = post_json(client, token, body, key="order-42")
+
+    assert again.status_code == 200
+    job = again.get_json()
+    assert job["id"] == first.get_json()["id"] and job["status"] == "succeeded"
+    assert fetch_result(client, job).size == (256, 256)
+    assert queued_messages(app) == 0
+    assert [s.status for s in spends(user_id)] == ["captured"]
     assert balance(user_id) == 495
+
+
+def test_six_requests_with_one_key_at_once_make_one_job_and_one_charge(signed_in, app):
+    client, user_id, token = signed_in()
+    body = {"prompt": "a paper crane", "size": 512}
+    clients = [app.test_client() for _ in range(6)]
+    for other in clients:
+        with client.session_transaction() as source, other.session_transaction() as target:
+            target.update(source)
+
+    answers = race(app, lambda i: post_json(clients[i], token, body, key="same-key"), 6)
+
+    assert sorted(a.status_code for a in answers) == [202] * 6
+    assert len({a.get_json()["id"] for a in answers}) == 1
+    assert queued_messages(app) == 1
+    assert len(spends(user_id)) == 1 and balance(user_id) == 490
+    assert ledger.audit() == []
 
 
 def test_replaying_a_failed_request_charges_nothing(signed_in, app, monkeypatch):
@@ -40,12 +75,15 @@ def test_replaying_a_failed_request_charges_nothing(signed_in, app, monkeypatch)
     monkeypatch.setitem(image_providers.PROVIDERS, "broken", lambda config: BrokenProvider())
     monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "broken")
     failed = post_json(client, token, body, key="k-1")
+    run_queued(app)
     monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "local")
 
     replay = post_json(client, token, body, key="k-1")
 
-    assert failed.status_code == replay.status_code == 502
-    assert replay.get_json()["spend_id"] == failed.get_json()["spend_id"]
+    assert replay.status_code == 200
+    assert replay.get_json()["id"] == failed.get_json()["id"]
+    assert replay.get_json()["status"] == "failed" and replay.get_json()["error"]["code"] == "provider_error"
+    assert queued_messages(app) == 0
     assert [s.status for s in spends(user_id)] == ["released"]
     assert balance(user_id) == 500
 
@@ -67,9 +105,9 @@ def test_a_key_reused_for_a_different_prompt_at_the_same_price_is_refused(signed
 
     response = post_json(client, token, {"prompt": "a different comet", "size": 256}, key="k-3")
 
-    assert first.status_code == 200
+    assert first.status_code == 202
     assert response.status_code == 409
     assert response.get_json()["error"] == "idempotency_key_reused"
-    assert "image" not in response.get_json()
+    assert "id" not in response.get_json()
     assert len(spends(user_id)) == 1
     assert balance(user_id) == 495

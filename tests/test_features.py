@@ -1,4 +1,4 @@
-"""Spending credits on image generation: charging, failures, 402s, idempotency, bad input."""
+"""Spending credits on image generation as a queued job: charging, failures, 402s, bad input."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from creditapp.features import image_providers
 from creditapp.models import CreditPurchase
 from tests.support import spending
 from tests.support.db import count_statements
+from tests.support.jobs import queued_messages, run_queued
 from tests.support.spending import (
     API,
     OutlivedProvider,
     balance,
-    decode_png,
+    fetch_result,
+    job_json,
     post_json,
     spends,
 )
@@ -31,32 +33,46 @@ broken_provider = spending.broken_provider
 
 
 @pytest.mark.smoke
-def test_successful_spend_captures_the_cost_and_returns_the_picture(signed_in):
+def test_a_spend_holds_the_cost_queues_a_job_and_captures_once_the_picture_is_stored(signed_in, app):
     client, user_id, token = signed_in()
 
     response = post_json(client, token, {"prompt": "a red fox in the snow", "size": 512})
 
-    assert response.status_code == 200
-    body = response.get_json()
-    assert body["credits"] == 490 and body["cost"] == 10 and body["replayed"] is False
-    picture = decode_png(body["image"])
-    assert picture.size == (512, 512)
+    assert response.status_code == 202
+    job = response.get_json()
+    assert response.headers["Location"] == f"/api/jobs/{job['id']}" == job["status_url"]
+    assert (job["status"], job["cost"], job["feature"], job["result"], job["error"]) == (
+        "queued",
+        10,
+        "image_generation",
+        None,
+        None,
+    )
     [spend] = spends(user_id)
-    assert (spend.id, spend.status, spend.credits_spent) == (body["spend_id"], "captured", 10)
-    assert spend.feature_used == "image_generation"
+    assert (spend.id, spend.status) == (job["spend_id"], "held")
     assert balance(user_id) == 490
     assert "credits-changed" in json.loads(response.headers["HX-Trigger"])
+
+    assert run_queued(app) == 1
+
+    done = job_json(client, job["id"])
+    assert done["status"] == "succeeded" and done["started_at"] and done["finished_at"]
+    assert done["result"] == {"image_url": f"/api/jobs/{job['id']}/result.png"}
+    assert fetch_result(client, done).size == (512, 512)
+    assert [s.status for s in spends(user_id)] == ["captured"]
+    assert balance(user_id) == 490
     assert ledger.audit() == []
 
 
 @pytest.mark.parametrize(("size", "cost"), [(256, 5), (512, 10), (1024, 20)])
-def test_each_size_costs_what_the_price_list_says(signed_in, size, cost):
+def test_each_size_costs_what_the_price_list_says(signed_in, app, size, cost):
     client, user_id, token = signed_in()
 
     response = post_json(client, token, {"prompt": "tiny boat", "size": str(size)})
+    run_queued(app)
 
-    assert response.status_code == 200
-    assert decode_png(response.get_json()["image"]).size == (size, size)
+    assert response.status_code == 202 and response.get_json()["cost"] == cost
+    assert fetch_result(client, job_json(client, response.get_json()["id"])).size == (size, size)
     assert balance(user_id) == 500 - cost
 
 
@@ -73,34 +89,37 @@ def test_the_price_list_comes_from_configuration(signed_in, app, monkeypatch):
 # --- failures give the credits back ----------------------------------------------------
 
 
-def test_provider_failure_releases_the_hold_and_keeps_the_credits(signed_in, broken_provider):
+def test_provider_failure_fails_the_job_and_gives_the_credits_back(signed_in, app, broken_provider):
     client, user_id, token = signed_in()
+    job_id = post_json(client, token, {"prompt": "a castle", "size": 1024}).get_json()["id"]
 
-    response = post_json(client, token, {"prompt": "a castle", "size": 1024})
+    run_queued(app)
 
-    assert response.status_code == 502
-    body = response.get_json()
-    assert body["error"] == "feature_failed"
-    assert "not charged" in body["message"]
-    [spend] = spends(user_id)
-    assert (spend.id, spend.status) == (body["spend_id"], "released")
+    job = job_json(client, job_id)
+    assert job["status"] == "failed" and job["result"] is None
+    assert job["error"]["code"] == "provider_error"
+    message = job["error"]["message"]
+    assert "The image service is down." in message and "not charged" in message
+    assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 404
+    assert [s.status for s in spends(user_id)] == ["released"]
     assert balance(user_id) == 500
     assert ledger.audit() == []
 
 
-def test_provider_failure_in_the_form_shows_an_error_fragment(signed_in, broken_provider):
+def test_a_failed_job_in_the_form_ends_polling_with_an_error(signed_in, app, broken_provider):
     client, user_id, token = signed_in()
+    htmx = {"X-CSRFToken": token, "HX-Request": "true"}
+    started = client.post("/features/image", data={"prompt": "a castle", "size": "512"}, headers=htmx)
+    job_id = re.search(r'id="job-([0-9a-f-]+)"', started.get_data(as_text=True)).group(1)
 
-    response = client.post(
-        "/features/image",
-        data={"prompt": "a castle", "size": "512"},
-        headers={"X-CSRFToken": token, "HX-Request": "true"},
-    )
+    run_queued(app)
+    response = client.get(f"/jobs/{job_id}", headers={"HX-Request": "true"})
 
-    assert response.status_code == 502
+    assert response.status_code == 286
     html = response.get_data(as_text=True)
     assert 'role="alert"' in html and "The image service is down." in html and "not charged" in html
-    assert "<html" not in html
+    assert "hx-trigger" not in html and "<html" not in html
+    assert "credits-changed" in response.headers["HX-Trigger"]
     assert balance(user_id) == 500
 
 
@@ -108,12 +127,13 @@ def test_a_result_whose_hold_was_released_meanwhile_is_not_handed_out_unpaid(sig
     client, user_id, token = signed_in()
     monkeypatch.setitem(image_providers.PROVIDERS, "slow", lambda config: OutlivedProvider())
     monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "slow")
+    job_id = post_json(client, token, {"prompt": "a snail", "size": 512}).get_json()["id"]
 
-    response = post_json(client, token, {"prompt": "a snail", "size": 512})
+    run_queued(app)
 
-    assert response.status_code == 502
-    assert "not charged" in response.get_json()["message"]
-    assert "image" not in response.get_json()
+    job = job_json(client, job_id)
+    assert job["status"] == "failed" and job["result"] is None and "not charged" in job["error"]["message"]
+    assert client.get(f"/api/jobs/{job_id}/result.png").status_code == 404
     assert [s.status for s in spends(user_id)] == ["released"]
     assert balance(user_id) == 500
     assert ledger.audit() == []
@@ -122,7 +142,7 @@ def test_a_result_whose_hold_was_released_meanwhile_is_not_handed_out_unpaid(sig
 # --- not enough credits ----------------------------------------------------------------
 
 
-def test_not_enough_credits_is_402_json_and_charges_nothing(signed_in):
+def test_not_enough_credits_is_402_json_and_charges_nothing(signed_in, app):
     client, user_id, token = signed_in(credits=5)
 
     response = post_json(client, token, {"prompt": "a whale", "size": 512})
@@ -130,7 +150,7 @@ def test_not_enough_credits_is_402_json_and_charges_nothing(signed_in):
     assert response.status_code == 402
     body = response.get_json()
     assert (body["error"], body["credits"], body["required"]) == ("insufficient_credits", 5, 10)
-    assert spends(user_id) == []
+    assert spends(user_id) == [] and queued_messages(app) == 0
     assert balance(user_id) == 5
 
 
@@ -193,7 +213,7 @@ def test_a_negative_balance_after_a_refund_explains_itself(signed_in, app):
         ({"prompt": "a fox"}, "size"),
     ],
 )
-def test_invalid_fields_are_422_and_charge_nothing(signed_in, body, field):
+def test_invalid_fields_are_422_and_charge_nothing(signed_in, app, body, field):
     client, user_id, token = signed_in()
 
     response = post_json(client, token, body)
@@ -202,7 +222,7 @@ def test_invalid_fields_are_422_and_charge_nothing(signed_in, body, field):
     payload = response.get_json()
     assert payload["error"] == "invalid_input" and payload["field"] == field
     assert payload["message"]
-    assert spends(user_id) == [] and balance(user_id) == 500
+    assert spends(user_id) == [] and balance(user_id) == 500 and queued_messages(app) == 0
 
 
 @pytest.mark.parametrize(
@@ -239,7 +259,7 @@ def test_a_1000_character_prompt_is_accepted(signed_in):
 
     response = post_json(client, token, {"prompt": "y" * 1000, "size": 256})
 
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert balance(user_id) == 495
 
 
@@ -281,11 +301,11 @@ def test_the_badge_costs_one_statement(signed_in, app):
     assert log.count == 1, log.statements
 
 
-def test_a_spend_costs_at_most_four_statements(signed_in, app):
+def test_starting_a_job_costs_at_most_four_statements(signed_in, app):
     client, _, token = signed_in()
 
     with app.app_context(), count_statements(db.engine) as log:
         response = post_json(client, token, {"prompt": "a fox", "size": 256})
 
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert log.count <= 4, log.statements

@@ -1,18 +1,17 @@
-"""Image providers: the local drawing, and OpenAI's Images API through a local stand-in."""
+"""Image providers: the local drawing, and OpenAI's Images API through the stand-in (emulators/openai)."""
 
 from __future__ import annotations
 
-import base64
 import io
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 
 import pytest
+import requests
 from PIL import Image
 
 from creditapp.features.image_providers import LocalImageProvider, OpenAIImageProvider, provider_for
-from tests.support.spending import balance, csrf_token, decode_png, post_json, spends
+from tests.support.jobs import run_queued
+from tests.support.spending import balance, csrf_token, fetch_result, job_json, post_json, spends
 
 
 @pytest.fixture
@@ -52,108 +51,128 @@ def test_openai_is_used_only_with_a_key():
     assert isinstance(chosen, OpenAIImageProvider) and chosen.api_base == "http://x/v1"
 
 
-# --- the OpenAI provider, against a local stand-in of the Images API -------------------
+# --- the OpenAI provider, against the Images stand-in -----------------------------------
 
 
-class FakeImagesAPI:
-    """A tiny HTTP server answering POST /v1/images/generations: a PNG, a 500, or silence."""
+def test_the_local_provider_can_take_its_time_like_a_real_api():
+    started = time.monotonic()
+    LocalImageProvider(delay=0.3).generate("a slow snail", 256)
 
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.requests: list[tuple[dict, dict]] = []
-        self.release = threading.Event()
-        fake = self
+    assert time.monotonic() - started >= 0.3
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                fake.requests.append((dict(self.headers), body))
-                if fake.mode == "hang":
-                    fake.release.wait(30)  # past the client's timeout; never answers
-                    return
-                if fake.mode == "error":
-                    self._send(500, {"error": {"message": "boom", "type": "server_error"}})
-                    return
-                picture = Image.new("RGB", (1024, 1024), (10, 120, 200))
-                buffer = io.BytesIO()
-                picture.save(buffer, format="PNG")
-                self._send(
-                    200, {"created": 1, "data": [{"b64_json": base64.b64encode(buffer.getvalue()).decode()}]}
-                )
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+class ImagesStandIn:
+    """Controls of the stand-in's Images API (`/_emulator/openai/…`)."""
 
-            def log_message(self, *args) -> None:
-                pass
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.api = f"{base_url}/openai/v1"
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def configure(self, **settings) -> dict:
+        response = requests.post(f"{self.base_url}/_emulator/openai/config", json=settings, timeout=5)
+        assert response.status_code == 200, response.text
+        return response.json()
 
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
+    def requests_seen(self) -> list[dict]:
+        return requests.get(f"{self.base_url}/_emulator/openai/requests", timeout=5).json()
 
 
 @pytest.fixture
-def openai_api(app, monkeypatch):
-    """IMAGE_PROVIDER=openai pointed at a local fake of the Images API."""
-    fake = FakeImagesAPI()
+def openai_api(app, emulator, monkeypatch):
+    """IMAGE_PROVIDER=openai pointed at the stand-in over HTTP, with its settings reset."""
+    requests.post(f"{emulator.base_url}/_emulator/openai/reset", timeout=5).raise_for_status()
+    stand_in = ImagesStandIn(emulator.base_url)
     monkeypatch.setitem(app.config, "IMAGE_PROVIDER", "openai")
     monkeypatch.setitem(app.config, "OPENAI_API_KEY", "sk-test-openai")
-    monkeypatch.setitem(app.config, "OPENAI_API_BASE", fake.url)
-    monkeypatch.setitem(app.config, "OPENAI_TIMEOUT_SECONDS", 0.5)
-    yield fake
-    fake.stop()
+    monkeypatch.setitem(app.config, "OPENAI_API_BASE", stand_in.api)
+    monkeypatch.setitem(app.config, "OPENAI_TIMEOUT_SECONDS", 2)
+    return stand_in
 
 
-def test_openai_images_are_requested_with_the_key_and_charged(signed_in, openai_api):
+def test_the_stand_in_shows_and_refuses_its_settings(openai_api):
+    assert openai_api.configure(latency_seconds=0.5) == {
+        "latency_seconds": 0.5,
+        "failure_rate": 0.0,
+        "failure_status": 500,
+    }
+    refused = requests.post(
+        f"{openai_api.base_url}/_emulator/openai/config", json={"failure_rate": 2}, timeout=5
+    )
+
+    assert refused.status_code == 400
+    assert (
+        requests.get(f"{openai_api.base_url}/_emulator/openai/config", timeout=5).json()["failure_rate"] == 0
+    )
+
+
+def test_openai_images_are_requested_with_the_key_and_charged(signed_in, app, openai_api):
     client, user_id, token = signed_in
 
-    response = post_json(client, token, {"prompt": "a red fox", "size": 512})
+    job_id = post_json(client, token, {"prompt": "a red fox", "size": 512}).get_json()["id"]
+    run_queued(app)
 
-    assert response.status_code == 200
-    assert decode_png(response.get_json()["image"]).size == (512, 512)
-    [(headers, body)] = openai_api.requests
-    assert headers["Authorization"] == "Bearer sk-test-openai"
+    job = job_json(client, job_id)
+    assert job["status"] == "succeeded"
+    assert fetch_result(client, job).size == (512, 512)
+    [seen] = openai_api.requests_seen()
+    assert seen["authorization"] == "Bearer sk-test-openai"
+    body = seen["body"]
     assert body["prompt"] == "a red fox" and body["response_format"] == "b64_json"
     assert body["model"] == "dall-e-3" and body["size"] == "1024x1024"
     assert [s.status for s in spends(user_id)] == ["captured"]
     assert balance(user_id) == 490
 
 
-@pytest.mark.parametrize("mode", ["error", "hang"])
-def test_openai_errors_and_timeouts_give_the_credits_back(signed_in, openai_api, mode):
-    openai_api.mode = mode
+@pytest.mark.parametrize(
+    ("settings", "code"),
+    [
+        ({"failure_rate": 1.0, "failure_status": 500}, "provider_unavailable"),
+        ({"failure_rate": 1.0, "failure_status": 429}, "provider_unavailable"),
+        ({"latency_seconds": 3.0}, "provider_timeout"),
+    ],
+    ids=["server-error", "rate-limited", "timeout"],
+)
+def test_transient_openai_failures_are_retried_then_the_credits_given_back(
+    signed_in, app, openai_api, settings, code
+):
+    openai_api.configure(**settings)
+    app.config["OPENAI_TIMEOUT_SECONDS"] = 0.5
     client, user_id, token = signed_in
 
-    response = post_json(client, token, {"prompt": "a red fox", "size": 512})
+    job_id = post_json(client, token, {"prompt": "a red fox", "size": 512}).get_json()["id"]
+    run_queued(app)
 
-    assert response.status_code == 502
-    assert response.get_json()["error"] == "feature_failed"
-    expected = "took too long" if mode == "hang" else "answered with an error (500)"
-    assert expected in response.get_json()["message"]
+    job = job_json(client, job_id)
+    assert job["status"] == "failed" and job["error"]["code"] == code
+    assert "not charged" in job["error"]["message"]
+    assert len(openai_api.requests_seen()) == app.config["JOB_MAX_ATTEMPTS"] == 3
     assert [s.status for s in spends(user_id)] == ["released"]
     assert balance(user_id) == 500
 
 
-def test_an_openai_result_is_not_handed_out_again_for_free(signed_in, openai_api):
+def test_a_refused_openai_request_is_not_retried(signed_in, app, openai_api):
+    openai_api.configure(failure_rate=1.0, failure_status=400)
+    client, user_id, token = signed_in
+
+    job_id = post_json(client, token, {"prompt": "a red fox", "size": 512}).get_json()["id"]
+    run_queued(app)
+
+    job = job_json(client, job_id)
+    assert job["error"]["code"] == "provider_refused" and "(400)" in job["error"]["message"]
+    assert len(openai_api.requests_seen()) == 1
+    assert balance(user_id) == 500
+
+
+def test_an_openai_result_is_kept_so_a_replay_gets_it_without_paying_again(signed_in, app, openai_api):
     client, user_id, token = signed_in
     body = {"prompt": "a red fox", "size": 256}
-    post_json(client, token, body, key="once")
+    first = post_json(client, token, body, key="once").get_json()
+    run_queued(app)
+    original = fetch_result(client, job_json(client, first["id"]))
 
     replay = post_json(client, token, body, key="once")
 
-    assert replay.status_code == 409
-    assert replay.get_json()["error"] == "result_not_stored"
-    assert len(openai_api.requests) == 1
+    assert replay.status_code == 200 and replay.get_json()["id"] == first["id"]
+    assert fetch_result(client, replay.get_json()).tobytes() == original.tobytes()
+    assert len(openai_api.requests_seen()) == 1
     assert balance(user_id) == 495

@@ -77,7 +77,7 @@ def test_every_log_line_of_a_spend_is_json_with_its_request_id(client, make_user
             json={"prompt": "a lighthouse", "size": 256},
             headers={"X-CSRFToken": token, "X-Request-ID": "req-spend-1"},
         )
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert response.headers["X-Request-ID"] == "req-spend-1"
     holds = [line for line in lines if line["message"] == "ledger hold"]
     assert holds, lines

@@ -11,6 +11,7 @@ import pytest
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase
+from tests.support.jobs import run_queued
 from tests.support.spending import API, balance, csrf_token
 
 
@@ -137,7 +138,7 @@ def test_a_generated_image_fragment_is_csp_clean(signed_in_client):
     )
 
     html = response.get_data(as_text=True)
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
     assert check(html).problems == []
 
@@ -172,11 +173,12 @@ def test_the_form_works_without_javascript(signed_in_client):
     token = csrf_token(client)
 
     response = client.post("/features/image", data={"prompt": "a kite", "size": "256", "csrf_token": token})
+    run_queued(client.application)
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
 
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "<html" in html and 'src="data:image/png;base64,' in html
-    assert "5 credits spent" in html and "495 credits left" in html
+    assert response.status_code == 303 and response.headers["Location"].startswith("/jobs/")
+    assert "<html" in html and re.search(r'<img src="/api/jobs/[0-9a-f-]+/result.png"', html)
+    assert "5 credits spent" in html and 'http-equiv="refresh"' not in html
     assert balance(user_id) == 495
 
 

@@ -100,10 +100,10 @@ def test_spending_is_limited_per_user_and_a_refused_spend_charges_nothing(
 ):
     limited = make_limited_app()
     client, user_id, token = signed_in(limited, make_user, sign_in_as)
-    assert [spend_api(client, token).status_code for _ in range(2)] == [200, 200]
+    assert [spend_api(client, token).status_code for _ in range(2)] == [202, 202]
     # The page form and the API share one budget.
     form = client.post("/features/image", data={"prompt": "a kite", "size": "256", "csrf_token": token})
-    assert form.status_code == 200
+    assert form.status_code == 303
     refused = spend_api(client, token)
     assert_rate_limited(refused)
     assert refused.get_json()["error"] == "rate_limited"
@@ -111,7 +111,7 @@ def test_spending_is_limited_per_user_and_a_refused_spend_charges_nothing(
     spends = db.session.execute(sa.select(sa.func.count()).where(CreditSpend.user_id == user_id)).scalar_one()
     assert spends == 3
     other, _, other_token = signed_in(limited, make_user, sign_in_as)
-    assert spend_api(other, other_token).status_code == 200
+    assert spend_api(other, other_token).status_code == 202
 
 
 def test_checkout_creation_is_limited_per_user(stripe_env, make_limited_app, make_user, sign_in_as):

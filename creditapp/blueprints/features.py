@@ -1,18 +1,20 @@
-"""Paid features: the image generation page, its quote, and the HTML and JSON spend routes."""
+"""Paid features: the image generation page, its quote, and the HTML and JSON routes that queue a job."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, request
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from creditapp import ledger
+from creditapp.blueprints.jobs import job_json, render_job_fragment
 from creditapp.errors import error_response
 from creditapp.features import image
 from creditapp.features.base import InvalidInput
-from creditapp.features.service import FeatureFailed, IdempotencyConflict, SpendOutcome, spend
+from creditapp.features.service import IdempotencyConflict
 from creditapp.htmx import is_htmx, trigger, vary_on_htmx
+from creditapp.jobs.service import Submission, submit
 
 bp = Blueprint("features", __name__)
 
@@ -56,10 +58,10 @@ def image_quote():
 
 
 def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:
-    """Run the shared spend service; (HTTP status, details) for either renderer."""
+    """Hold the credits and queue the job; (HTTP status, details) for either renderer."""
     user_id = current_user.id  # read before the ledger commits and expires the loaded user
     try:
-        outcome = spend(user_id, FEATURE, raw, key)
+        submission = submit(user_id, FEATURE, raw, key)
     except InvalidInput as exc:
         return 422, {"error": "invalid_input", "message": str(exc), "field": exc.field}
     except ledger.InsufficientCredits as exc:
@@ -69,22 +71,27 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
             "credits": exc.balance,
             "required": exc.required,
         }
-    except FeatureFailed as exc:
-        return 502, {"error": "feature_failed", "message": str(exc), "spend_id": exc.spend_id}
     except IdempotencyConflict as exc:
         return 409, {"error": exc.code, "message": str(exc), "spend_id": exc.spend_id}
-    return 200, {"outcome": outcome}
+    # 202 while the job is queued or running; a replayed key whose job has ended is a plain 200.
+    status = 200 if submission.replayed and submission.job.ended else 202
+    return status, {"submission": submission}
 
 
 @bp.post("/features/image")
 @login_required
 def create_image():
-    """Spend credits on an image: a fragment for htmx, the whole page otherwise."""
+    """Hold credits and queue an image: htmx gets the job's progress fragment, a form post a 303."""
     raw = {"prompt": request.form.get("prompt"), "size": request.form.get("size")}
     status, details = _attempt(raw, None)
-    if is_htmx():
-        template = "features/_result.html" if status == 200 else "features/_problem.html"
-        body = render_template(template, status=status, **details)
+    if status in (200, 202):
+        submission: Submission = details["submission"]
+        if is_htmx():
+            response = make_response(render_job_fragment(submission.job), 202)
+        else:
+            response = redirect(url_for("jobs.job_page", job_id=submission.job.id), 303)
+    elif is_htmx():
+        response = make_response(render_template("features/_problem.html", status=status, **details), status)
     else:
         body = render_template(
             "features/image.html",
@@ -92,9 +99,9 @@ def create_image():
             **_form_context(size=_size_or_default(raw["size"]), prompt=raw["prompt"] or ""),
             **details,
         )
-    response = make_response(body, status)
-    # Every attempt that reached the ledger may have moved the balance: refresh the badge.
-    if status in (200, 402, 502):
+        response = make_response(body, status)
+    # A hold moved the balance, and a 402 shows it: refresh the badge.
+    if status in (200, 202, 402):
         trigger(response, "credits-changed")
     return vary_on_htmx(response)
 
@@ -109,7 +116,7 @@ def _size_or_default(raw: Any) -> int:
 @bp.post("/api/features/image")
 @login_required
 def api_create_image():
-    """JSON: {"prompt", "size"} and an optional Idempotency-Key → the image as a data URL."""
+    """JSON: {"prompt", "size"} and an optional Idempotency-Key → 202 and the queued job."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return error_response(
@@ -118,20 +125,16 @@ def api_create_image():
             "with Content-Type: application/json.",
         )
     status, details = _attempt(body, request.headers.get("Idempotency-Key"))
-    if status == 200:
-        outcome: SpendOutcome = details["outcome"]
-        payload = {
-            "spend_id": outcome.spend_id,
-            "credits": outcome.balance,
-            "cost": outcome.cost,
-            "replayed": outcome.replayed,
-            "image": outcome.output.data_url,
-        }
-    else:
-        payload = details
-    response = make_response(jsonify(payload), status)
-    if status == 200 and outcome.replayed:
+    if status not in (200, 202):
+        response = make_response(jsonify(details), status)
+        if status == 402:
+            trigger(response, "credits-changed")
+        return response
+    submission: Submission = details["submission"]
+    response = make_response(jsonify(job_json(submission.job)), status)
+    response.headers["Location"] = url_for("jobs.api_job", job_id=submission.job.id)
+    if submission.replayed:
         response.headers["Idempotent-Replayed"] = "true"
-    if status in (200, 402, 502):
+    else:
         trigger(response, "credits-changed")
     return response

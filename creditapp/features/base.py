@@ -15,7 +15,7 @@ class InvalidInput(ValueError):
 
 
 class Feature(Protocol):
-    """A paid feature: parse the input, price it, run it.
+    """A paid feature: parse the input (and its own stored parameters), price it, run it.
 
     `name` is what the ledger records in `credit_spends.feature_used`; `title` is
     what people read in their history.
@@ -33,9 +33,8 @@ class Feature(Protocol):
         ...
 
     def run(self, params: Any, config: Mapping[str, Any]) -> Any:
-        """Do the work; any exception means the user is not charged."""
-        ...
+        """Do the work (on a job worker); any exception means the user is not charged.
 
-    def replayable(self, config: Mapping[str, Any]) -> bool:
-        """True when running again gives the same result, so a replay can regenerate it."""
+        The result has `png` bytes, which the worker stores.
+        """
         ...

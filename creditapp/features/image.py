@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,11 +27,6 @@ class GeneratedImage:
     prompt: str
     size: int
     png: bytes
-
-    @property
-    def data_url(self) -> str:
-        """The PNG as a `data:` URL, ready for an <img src> or a JSON answer."""
-        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
 
 
 def costs(config: Mapping[str, Any]) -> dict[int, int]:
@@ -87,7 +81,3 @@ class ImageGeneration:
         """Draw the picture with the configured provider."""
         png = provider_for(config).generate(params.prompt, params.size)
         return GeneratedImage(prompt=params.prompt, size=params.size, png=png)
-
-    def replayable(self, config: Mapping[str, Any]) -> bool:
-        """Only a deterministic provider can hand out the same picture again for free."""
-        return provider_for(config).deterministic

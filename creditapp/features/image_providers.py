@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import io
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
@@ -17,7 +18,16 @@ log = logging.getLogger("creditapp.features.images")
 
 
 class ProviderError(Exception):
-    """The provider failed or timed out; the message is safe to show a person."""
+    """The provider failed or timed out; the message is safe to show a person.
+
+    `code` names the failure for machines (`provider_timeout`, `provider_unavailable`, …);
+    `transient` failures (timeouts, outages, 429/5xx) are worth another attempt.
+    """
+
+    def __init__(self, message: str, code: str = "provider_error", transient: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.transient = transient
 
 
 class ImageProvider(Protocol):
@@ -38,12 +48,26 @@ def _png(image: Image.Image) -> bytes:
 
 
 class LocalImageProvider:
-    """Draws a picture from the prompt's hash: a gradient, shapes, and the prompt itself."""
+    """Draws a picture from the prompt's hash: a gradient, shapes, and the prompt itself.
+
+    `delay` (IMAGE_LOCAL_DELAY_SECONDS) makes it take that long, like a real image API,
+    so the demo shows a job's progress.
+    """
 
     deterministic = True
 
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+
+    @property
+    def timeout(self) -> float:
+        """How long one call may take."""
+        return self.delay + 5.0
+
     def generate(self, prompt: str, size: int) -> bytes:
         """A PNG that depends only on the prompt and the size."""
+        if self.delay > 0:
+            time.sleep(self.delay)
         digest = hashlib.sha256(prompt.encode("utf-8")).digest()
         rng = _ByteStream(digest)
         image = self._background(rng, size)
@@ -198,18 +222,30 @@ class OpenAIImageProvider:
                 timeout=(min(10.0, self.timeout), self.timeout),
             )
         except requests.Timeout as exc:
-            raise ProviderError("The image service took too long to answer.") from exc
+            raise ProviderError(
+                "The image service took too long to answer.", "provider_timeout", transient=True
+            ) from exc
         except requests.RequestException as exc:
-            raise ProviderError("The image service could not be reached.") from exc
+            raise ProviderError(
+                "The image service could not be reached.", "provider_unreachable", transient=True
+            ) from exc
         if response.status_code != 200:
             log.warning("openai images answered %s: %.300s", response.status_code, response.text)
-            raise ProviderError(f"The image service answered with an error ({response.status_code}).")
+            status = response.status_code
+            transient = status == 429 or status >= 500
+            raise ProviderError(
+                f"The image service answered with an error ({status}).",
+                "provider_unavailable" if transient else "provider_refused",
+                transient=transient,
+            )
         try:
             encoded = response.json()["data"][0]["b64_json"]
             picture = Image.open(io.BytesIO(base64.b64decode(encoded, validate=True)))
             picture.load()
         except (ValueError, KeyError, IndexError, TypeError, binascii.Error, UnidentifiedImageError) as exc:
-            raise ProviderError("The image service sent an answer we could not read.") from exc
+            raise ProviderError(
+                "The image service sent an answer we could not read.", "provider_bad_answer"
+            ) from exc
         if picture.size != (size, size):
             picture = picture.resize((size, size), Image.Resampling.LANCZOS)
         return _png(picture.convert("RGB"))
@@ -218,7 +254,7 @@ class OpenAIImageProvider:
 ProviderFactory = Callable[[Mapping[str, Any]], ImageProvider]
 
 PROVIDERS: dict[str, ProviderFactory] = {
-    "local": lambda config: LocalImageProvider(),
+    "local": lambda config: LocalImageProvider(float(config.get("IMAGE_LOCAL_DELAY_SECONDS") or 0)),
     "openai": OpenAIImageProvider.from_config,
 }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.jobs import worker_threads
 from tests.support.system import missing
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,8 +35,15 @@ def chromium() -> Iterator:
 
 
 @pytest.fixture
-def browser_page(chromium, live_server):
-    """A fresh browser profile (no cookies) with a page; failed steps fail fast."""
+def job_worker(app):
+    """Job workers for the live app: threads running its queue, as `flask jobs worker` does."""
+    with worker_threads(app):
+        yield
+
+
+@pytest.fixture
+def browser_page(chromium, live_server, job_worker):
+    """A fresh browser profile (no cookies) with a page, and job workers; failed steps fail fast."""
     context = chromium.new_context(viewport={"width": 1100, "height": 900}, base_url=live_server)
     context.set_default_timeout(15_000)
     page = context.new_page()

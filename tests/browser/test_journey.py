@@ -71,7 +71,7 @@ class Journey:
                 data={"prompt": f"{PROMPT} #{i}", "size": size},
                 headers={"X-CSRFToken": token},
             )
-            assert response.status == 200, response.text()
+            assert response.status == 202, response.text()
 
     def no_horizontal_scroll(self) -> bool:
         return self.page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -93,6 +93,7 @@ def test_sign_in_spend_buy_and_read_the_history(app, live_server, emulator, brow
 
     page.evaluate("window.notReloaded = true")
     journey.generate(512)
+    expect(page.locator("#result .job-status")).to_contain_text("Done")  # queued → generating → done
     picture = page.locator("#result figure img")
     expect(picture).to_be_visible()
     expect(badge).to_have_text("490 credits")

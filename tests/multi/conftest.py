@@ -19,6 +19,7 @@ from creditapp import create_app
 from creditapp.extensions import db
 from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET, app_settings
 from tests.multi.processes import PG_BIN, PGBOUNCER, Gunicorn, PgBouncer, PostgresCluster, unavailable
+from tests.multi.workers import JobWorker, job_settings
 from tests.support.db import throwaway_database
 from tests.support.emulator import EmulatorProcess, free_port
 
@@ -34,12 +35,27 @@ class Deployment:
     emulator: EmulatorProcess
     instances: list[Gunicorn] = field(default_factory=list)
     stripe: stripe.StripeClient | None = None
+    workers: list[JobWorker] = field(default_factory=list)
+    jobs: dict[str, str] = field(default_factory=dict)
+
+    def stop_workers(self) -> None:
+        """Stop every job worker and empty this deployment's queue (Redis is shared)."""
+        for worker in self.workers:
+            worker.stop()
+        self.workers.clear()
+        if self.jobs:
+            self.app.extensions["jobs"].huey.flush()
 
 
-def checking_app(database_url: str, emulator: EmulatorProcess) -> Flask:
-    """An app in the test process talking straight to the database, for migrations and checks."""
+def checking_app(database_url: str, emulator: EmulatorProcess, jobs: dict[str, str] | None = None) -> Flask:
+    """An app in the test process talking straight to the database, for migrations and checks.
+
+    With `jobs`, it shares the deployment's queue (so `flask jobs sweep` from it reaches the workers).
+    """
     # The checks run right after a database restart: ping every pooled connection.
-    settings = app_settings(database_url, emulator.base_url, SECRET_KEY=SECRET_KEY, DB_IDLE_PING_SECONDS=0)
+    settings = app_settings(
+        database_url, emulator.base_url, SECRET_KEY=SECRET_KEY, DB_IDLE_PING_SECONDS=0, **(jobs or {})
+    )
     return create_app(settings)
 
 
@@ -81,6 +97,8 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
     ports = [free_port(), free_port()]
     urls = [f"http://127.0.0.1:{port}" for port in ports]
     metrics_dir = Path(tempfile.mkdtemp(prefix="creditapp-metrics-"))
+    results_dir = Path(tempfile.mkdtemp(prefix="creditapp-results-"))
+    jobs = job_settings(results_dir)
     with (
         throwaway_database() as direct_url,
         EmulatorProcess(
@@ -91,7 +109,7 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
             google_redirect_uris=[f"{url}/auth/callback" for url in urls],
         ) as emulator,
     ):
-        app = checking_app(direct_url, emulator)
+        app = checking_app(direct_url, emulator, jobs)
         _migrate(app)
         name = sa.make_url(direct_url).database
         with psycopg.connect(_libpq(direct_url), autocommit=True) as conn:
@@ -105,7 +123,7 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
                 conn.execute(f"ALTER DATABASE \"{name}\" SET {setting} = '{value}'")
         server_port = sa.make_url(direct_url).port or 5432
         bouncer = PgBouncer(server_port)
-        deployment = Deployment(app, emulator)
+        deployment = Deployment(app, emulator, jobs=jobs)
         try:
             bounced = bouncer.url(name)
             deployment.instances.append(
@@ -115,16 +133,23 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
                         emulator,
                         PGBOUNCER_TRANSACTION_MODE="1",
                         PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+                        **jobs,
                     ),
                     port=ports[0],
                 )
             )
             deployment.instances.append(
-                Gunicorn(instance_env(bounced, emulator, PGBOUNCER_TRANSACTION_MODE="1"), port=ports[1])
+                Gunicorn(
+                    instance_env(bounced, emulator, PGBOUNCER_TRANSACTION_MODE="1", **jobs), port=ports[1]
+                )
+            )
+            deployment.workers.append(
+                JobWorker(instance_env(bounced, emulator, PGBOUNCER_TRANSACTION_MODE="1", **jobs))
             )
             deployment.stripe = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": emulator.base_url})
             yield deployment
         finally:
+            deployment.stop_workers()
             for instance in deployment.instances:
                 instance.stop()
             bouncer.stop()
@@ -132,6 +157,7 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
                 db.session.remove()
                 db.engine.dispose()
             shutil.rmtree(metrics_dir, ignore_errors=True)
+            shutil.rmtree(results_dir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -142,6 +168,8 @@ def one_instance_on_own_cluster() -> Iterator[tuple[Deployment, PostgresCluster]
     cluster = PostgresCluster()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    results_dir = Path(tempfile.mkdtemp(prefix="creditapp-results-"))
+    jobs = job_settings(results_dir)
     try:
         with (
             throwaway_database(cluster.url) as database_url,
@@ -153,13 +181,15 @@ def one_instance_on_own_cluster() -> Iterator[tuple[Deployment, PostgresCluster]
                 google_redirect_uris=[f"{url}/auth/callback"],
             ) as emulator,
         ):
-            app = checking_app(database_url, emulator)
+            app = checking_app(database_url, emulator, jobs)
             _migrate(app)
-            deployment = Deployment(app, emulator)
+            deployment = Deployment(app, emulator, jobs=jobs)
             try:
-                deployment.instances.append(Gunicorn(instance_env(database_url, emulator), port=port))
+                deployment.instances.append(Gunicorn(instance_env(database_url, emulator, **jobs), port=port))
+                deployment.workers.append(JobWorker(instance_env(database_url, emulator, **jobs)))
                 yield deployment, cluster
             finally:
+                deployment.stop_workers()
                 for instance in deployment.instances:
                     instance.stop()
                 with app.app_context():
@@ -167,3 +197,4 @@ def one_instance_on_own_cluster() -> Iterator[tuple[Deployment, PostgresCluster]
                     db.engine.dispose()
     finally:
         cluster.destroy()
+        shutil.rmtree(results_dir, ignore_errors=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from datetime import timedelta
@@ -46,11 +45,21 @@ def post_json(client, token, body, key=None, **headers):
     return client.post(API, json=body, headers=headers)
 
 
-def decode_png(data_url: str) -> Image.Image:
-    """The picture inside a data:image/png;base64 URL."""
-    prefix = "data:image/png;base64,"
-    assert data_url.startswith(prefix)
-    return Image.open(io.BytesIO(base64.b64decode(data_url[len(prefix) :])))
+def fetch_result(client, job: dict) -> Image.Image:
+    """Download a finished job's picture through its result URL."""
+    response = client.get(job["result"]["image_url"])
+    data = response.get_data()
+    response.close()  # the file the app opened to send
+    assert response.status_code == 200, data
+    assert response.mimetype == "image/png"
+    return Image.open(io.BytesIO(data))
+
+
+def job_json(client, job_id: str) -> dict:
+    """GET /api/jobs/<id> as the job's owner sees it."""
+    response = client.get(f"/api/jobs/{job_id}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
 
 
 def spends(user_id: int) -> list[CreditSpend]:

@@ -1,0 +1,105 @@
+"""The queue engine (Huey) for this app: which storage, the one task, enqueueing.
+
+`JOBS_BROKER_URL` picks the storage: `redis://…` (RedisHuey: any number of workers on
+any machine), `sqlite:///path` (SqliteHuey, the embedded default: no server; workers on
+the same machine), `memory://` (tests driving the queue in-process). Messages carry only
+a job id; the database row is the truth, so a lost or repeated message is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.api import TaskWrapper
+
+log = logging.getLogger("creditapp.jobs")
+
+TASK_NAME = "creditapp.run_job"
+
+
+class JobQueue:
+    """The app's Huey instance and its task, kept in `app.extensions["jobs"]`.
+
+    Built on first use, so creating an app (a CLI command, a test) touches no queue storage.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._huey: Huey | None = None
+        self._run_job: TaskWrapper | None = None
+
+    @property
+    def huey(self) -> Huey:
+        """The Huey instance on the configured storage."""
+        self._build()
+        return self._huey
+
+    @property
+    def run_job(self) -> TaskWrapper:
+        """The one task the workers run: a job id in, `runner.run` on it."""
+        self._build()
+        return self._run_job
+
+    def _build(self) -> None:
+        with self._lock:
+            if self._huey is not None:
+                return
+            app = self._app
+            huey = build_huey(app.config)
+
+            @huey.task(name=TASK_NAME)
+            def run_job(job_id: str) -> None:
+                from creditapp.jobs import runner
+
+                with app.app_context():
+                    runner.run(uuid.UUID(job_id))
+
+            self._huey, self._run_job = huey, run_job
+
+    def enqueue(self, job_id: uuid.UUID, delay: float | None = None) -> bool:
+        """Queue one run of the job (after `delay` seconds); False when the broker is down.
+
+        A job that could not be queued stays `queued` in the database, and
+        `flask jobs sweep` queues it again.
+        """
+        try:
+            if delay:
+                self.run_job.schedule(args=(str(job_id),), delay=delay)
+            else:
+                self.run_job(str(job_id))
+        except Exception:  # noqa: BLE001 - any broker failure; the sweep recovers the job
+            log.warning("could not enqueue job %s; the sweep will", job_id, exc_info=True)
+            return False
+        return True
+
+
+def build_huey(config: dict[str, Any] | Any) -> Huey:
+    """A Huey instance on the storage JOBS_BROKER_URL names (no Huey result store: we keep our own)."""
+    url: str = config["JOBS_BROKER_URL"]
+    name: str = config["JOBS_QUEUE_NAME"]
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name, results=False, url=url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SqliteHuey(name, results=False, filename=str(path))
+    if url == "memory://":
+        return MemoryHuey(name, results=False)
+    raise RuntimeError(f"JOBS_BROKER_URL must be redis://…, sqlite:///path or memory://, got {url!r}")
+
+
+def init_app(app: Flask) -> None:
+    """Give this app its queue (built when first used)."""
+    app.extensions["jobs"] = JobQueue(app)
+
+
+def current_queue() -> JobQueue:
+    """The queue of the current app."""
+    return current_app.extensions["jobs"]

@@ -1,0 +1,120 @@
+"""What a worker does with one job id: claim → run with a deadline → store → capture.
+
+Every step is safe to repeat, because the queue delivers at least once: the claim is a
+conditional update (a second delivery finds the job running or ended and does nothing),
+each attempt stores its result under its own name, and capture happens only if the job
+is still running and its hold still held. A failure releases the hold; a result that
+cannot be stored releases it too, so nobody pays for a result they cannot fetch.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app
+
+from creditapp.features import registry
+from creditapp.features.base import InvalidInput
+from creditapp.features.image_providers import ProviderError, provider_for
+from creditapp.jobs import records, results
+from creditapp.jobs.queue import current_queue
+from creditapp.ledger import jobs as ledger_jobs
+from creditapp.models import utcnow
+
+log = logging.getLogger("creditapp.jobs")
+
+# Time a worker may need beyond the provider call (storing, capturing) before its lease ends.
+LEASE_GRACE_SECONDS = 5.0
+MESSAGES = {
+    "internal_error": "The feature failed unexpectedly. You were not charged.",
+    "result_not_stored": "The result could not be saved. You were not charged.",
+    "invalid_input": "This request can no longer be run. You were not charged.",
+    "too_many_attempts": "The image could not be made after several tries. You were not charged.",
+    "deadline_exceeded": "The image was not ready in time. You were not charged.",
+}
+
+
+def run(job_id: uuid.UUID, config: Mapping[str, Any] | None = None) -> str:
+    """Run one delivery of a job; returns what happened (for logs and tests)."""
+    config = config if config is not None else current_app.config
+    max_attempts = int(config["JOB_MAX_ATTEMPTS"])
+    timeout = _attempt_timeout(config)
+    claim = records.claim(job_id, timedelta(seconds=timeout + LEASE_GRACE_SECONDS), max_attempts)
+    if claim is None:
+        return _not_claimed(job_id, max_attempts)
+    job, attempt = claim.job, claim.attempt
+    feature = registry.get(job.feature)
+    remaining = (job.deadline_at - utcnow()).total_seconds()
+    try:
+        params = feature.parse(job.params, config)
+        output = feature.run(params, _with_timeout(config, min(timeout, max(1.0, remaining))))
+    except ProviderError as exc:
+        return _provider_failed(job_id, attempt, exc, config)
+    except InvalidInput:
+        return _fail(job_id, "invalid_input")
+    except Exception:
+        log.exception("job %s failed", job_id)
+        return _fail(job_id, "internal_error")
+    key = results.key_for(job_id, attempt)
+    try:
+        results.store(config, key, output.png)
+    except OSError:
+        log.exception("job %s: result could not be stored in %s", job_id, config["RESULTS_DIR"])
+        return _fail(job_id, "result_not_stored")
+    outcome = ledger_jobs.succeed_job(job_id, key)
+    if outcome != "succeeded":
+        results.delete(config, key)  # another delivery won, or the hold was given back: not paid for
+    log.info("job %s attempt %s: %s", job_id, attempt, outcome)
+    return outcome
+
+
+def _attempt_timeout(config: Mapping[str, Any]) -> float:
+    """How long one provider call may take."""
+    try:
+        return float(getattr(provider_for(config), "timeout", 60.0))
+    except ProviderError:
+        return 60.0  # a misconfigured provider fails inside the attempt, with its message
+
+
+def _with_timeout(config: Mapping[str, Any], seconds: float) -> dict[str, Any]:
+    """The config with the provider's timeout cut to what is left before the deadline."""
+    configured = float(config.get("OPENAI_TIMEOUT_SECONDS") or 60)
+    return {**config, "OPENAI_TIMEOUT_SECONDS": min(configured, seconds)}
+
+
+def _not_claimed(job_id: uuid.UUID, max_attempts: int) -> str:
+    """A delivery that found nothing to run: end the job now if it can never run."""
+    job = records.find(job_id)
+    if job is None or job.ended:
+        return "nothing_to_do"
+    if job.deadline_at <= utcnow():
+        ledger_jobs.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
+        return "deadline_exceeded"
+    if job.attempts >= max_attempts and job.status == "queued":
+        return _fail(job_id, "too_many_attempts", from_statuses=("queued",))
+    return "nothing_to_do"  # running elsewhere, or waiting for its retry
+
+
+def _provider_failed(job_id: uuid.UUID, attempt: int, exc: ProviderError, config: Mapping[str, Any]) -> str:
+    """Retry a transient failure later (exponential back-off), or fail and release."""
+    max_attempts = int(config["JOB_MAX_ATTEMPTS"])
+    delay = float(config["JOB_RETRY_BASE_SECONDS"]) * 2 ** (attempt - 1)
+    job = records.find(job_id)
+    retry_at = utcnow() + timedelta(seconds=delay)
+    if exc.transient and attempt < max_attempts and job is not None and retry_at < job.deadline_at:
+        log.warning("job %s attempt %s: %s; retrying in %.1fs", job_id, attempt, exc.code, delay)
+        if records.retry_later(job_id, attempt, retry_at):
+            current_queue().enqueue(job_id, delay=delay)
+        return "retrying"
+    log.warning("job %s attempt %s: %s; giving up", job_id, attempt, exc.code)
+    ledger_jobs.end_job_and_release(job_id, "failed", exc.code, f"{exc} You were not charged.", ("running",))
+    return "failed"
+
+
+def _fail(job_id: uuid.UUID, code: str, from_statuses: tuple[str, ...] = ("running",)) -> str:
+    ledger_jobs.end_job_and_release(job_id, "failed", code, MESSAGES[code], from_statuses)
+    return "failed"

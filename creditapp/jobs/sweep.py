@@ -1,0 +1,49 @@
+"""`flask jobs sweep`: the repairs a queue needs now and then. Safe to run from cron, and twice at once.
+
+1. fail every unfinished job past its deadline and release its hold;
+2. put running jobs whose worker's lease ran out (the worker died) back in the queue;
+3. queue again the jobs waiting longer than `lost_after` (the message was lost between
+   the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
+4. delete results older than RESULT_TTL_DAYS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from creditapp.jobs import records, results
+from creditapp.jobs.queue import current_queue
+from creditapp.ledger import jobs as ledger_jobs
+from creditapp.models import utcnow
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did."""
+
+    failed: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    results_deleted: int = 0
+
+
+def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
+    """Run the four repairs once, in order."""
+    report = SweepReport()
+    now = utcnow()
+    report.failed = ledger_jobs.fail_overdue_jobs(now)
+    abandoned = records.requeue_abandoned(now)
+    lost = records.waiting_longer_than(lost_after, now)
+    queue = current_queue()
+    for job_id in dict.fromkeys([*abandoned, *lost]):
+        if queue.enqueue(job_id):
+            report.requeued.append(job_id)
+    ttl = timedelta(days=int(config["RESULT_TTL_DAYS"]))
+    for key in records.forget_results_before(now - ttl):
+        results.delete(config, key)
+        report.results_deleted += 1
+    report.results_deleted += results.delete_older_than(config, ttl.total_seconds())
+    return report
