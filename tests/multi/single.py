@@ -1,7 +1,10 @@
-"""One gunicorn instance (the project's gunicorn.conf.py) on a throwaway database, with the stand-ins."""
+"""One gunicorn instance (the project's gunicorn.conf.py) on a throwaway database, with the stand-ins
+and, when asked, job workers on a queue of its own."""
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,13 +15,19 @@ from creditapp.extensions import db
 from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
 from tests.multi.conftest import Deployment, checking_app, instance_env
 from tests.multi.processes import Gunicorn
+from tests.multi.workers import JobWorker, job_settings
 from tests.support.db import throwaway_database
 from tests.support.emulator import EmulatorProcess, free_port
 
 
 @contextmanager
-def single_instance(workers: int = 1, **env: str) -> Iterator[Deployment]:
-    """A real gunicorn with `workers` workers; `env` adds to (or overrides) its environment."""
+def single_instance(workers: int = 1, job_workers: int = 0, **env: str) -> Iterator[Deployment]:
+    """A real gunicorn with `workers` workers; `env` adds to (or overrides) its environment.
+
+    With `job_workers`, that many `flask jobs worker` processes run the instance's jobs.
+    """
+    results_dir = tempfile.mkdtemp(prefix="creditapp-results-")
+    jobs = job_settings(results_dir) if job_workers else {}
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with (
@@ -31,20 +40,24 @@ def single_instance(workers: int = 1, **env: str) -> Iterator[Deployment]:
             google_redirect_uris=[f"{url}/auth/callback"],
         ) as emulator,
     ):
-        app = checking_app(database_url, emulator)
+        app = checking_app(database_url, emulator, jobs)
         with app.app_context():
             upgrade()
             db.engine.dispose()
-        deployment = Deployment(app, emulator)
+        deployment = Deployment(app, emulator, jobs=jobs)
         try:
             deployment.instances.append(
-                Gunicorn(instance_env(database_url, emulator, **env), workers=workers, port=port)
+                Gunicorn(instance_env(database_url, emulator, **jobs, **env), workers=workers, port=port)
             )
+            for _ in range(job_workers):
+                deployment.workers.append(JobWorker(instance_env(database_url, emulator, **jobs, **env)))
             deployment.stripe = stripe.StripeClient(STRIPE_KEY, base_addresses={"api": emulator.base_url})
             yield deployment
         finally:
+            deployment.stop_workers()
             for instance in deployment.instances:
                 instance.stop()
+            shutil.rmtree(results_dir, ignore_errors=True)
             with app.app_context():
                 db.session.remove()
                 db.engine.dispose()

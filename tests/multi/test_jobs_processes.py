@@ -7,6 +7,7 @@ that walks away, a cancel, another person's job, and the embedded default (SQLit
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -268,3 +269,31 @@ def test_the_embedded_default_runs_a_job_end_to_end_without_redis():
                     db.engine.dispose()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_deploy_lets_jobs_in_hand_finish_and_charges_each_once(jobs_deployment):
+    """SIGTERM (a deploy, a recycle) to a job worker: the jobs it runs finish and are captured."""
+    deployment = jobs_deployment
+    url = deployment.instances[0].url
+    images(deployment.emulator, latency_seconds=2.0)
+    person = shopper(deployment)
+    job_ids = [submit(url, person).json()["id"] for _ in range(4)]
+    deadline = time.monotonic() + 20
+    while "running" not in job_statuses(deployment.app).values() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    in_hand = [job_id for job_id, status in job_statuses(deployment.app).items() if status == "running"]
+
+    worker = deployment.workers[0].process
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=40) == 0
+    statuses = job_statuses(deployment.app)
+
+    assert in_hand, "the signal should have caught a job mid-run"
+    assert all(statuses[job_id] == "succeeded" for job_id in in_hand), statuses
+    assert all(attempts(deployment)[job_id] == 1 for job_id in in_hand)  # finished, not re-run
+    # A deploy also restarts the web instance: submitted jobs wait in the queue for the new worker.
+    deployment.instances[0].process.send_signal(signal.SIGTERM)
+    assert deployment.instances[0].process.wait(timeout=30) == 0
+    deployment.workers[0] = JobWorker(deployment_env(deployment, deployment.database_url), concurrency=4)
+    assert set(wait_for_jobs_to_end(deployment.app, timeout=60).values()) == {"succeeded"}
+    assert books(deployment) == {"captured": len(job_ids)}
