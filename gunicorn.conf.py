@@ -36,21 +36,13 @@ threads = _int("GUNICORN_THREADS", 4)
 # main loop froze. Requests are bounded by the timeouts of what they wait for (database
 # statement_timeout, Stripe and Google clients, the image provider's HTTP timeout).
 timeout = _int("GUNICORN_TIMEOUT", 30)
-# A paid feature still runs inside its request: a spend waits for the image provider, at
-# most its connect timeout plus OPENAI_TIMEOUT_SECONDS (creditapp/config.py, default 60)
-# without an answer, then captures or releases its hold. A restart (SIGTERM, deploy) or a
+# Paid features run as jobs on the queue (creditapp/jobs), so no request waits on the image
+# provider: the longest waits are a Stripe call (stripe_client.TIMEOUT_SECONDS per attempt)
+# and a database statement (statement_timeout). A restart (SIGTERM, deploy) or a
 # max_requests recycle lets in-flight requests finish for graceful_timeout seconds, then
-# kills the worker, so graceful_timeout must outlast that call, or the kill orphans the hold.
-provider_timeout = _int("OPENAI_TIMEOUT_SECONDS", 60)
-longest_feature_call = provider_timeout + min(10, provider_timeout)  # read + connect
-SETTLE_MARGIN = 15  # the hold before the call and the capture/release after it
-graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", longest_feature_call + SETTLE_MARGIN)
-if graceful_timeout <= longest_feature_call:
-    raise RuntimeError(
-        f"GUNICORN_GRACEFUL_TIMEOUT={graceful_timeout} must be longer than the longest feature call "
-        f"({longest_feature_call} s: OPENAI_TIMEOUT_SECONDS={provider_timeout} plus the connect "
-        "timeout); a restart would otherwise cut in-flight spends off and leave their holds held"
-    )
+# kills the worker; even a request cut off then loses no money, because every ledger change
+# is one committed transaction and a job is written with its hold (README, Timeouts).
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 # Each worker imports the app itself: no database connection or client is shared across a fork.
 preload_app = False
