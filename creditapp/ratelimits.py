@@ -15,6 +15,7 @@ from collections.abc import Callable
 from flask import Flask, current_app, make_response, request, session
 from flask_limiter import RateLimitExceeded, RouteLimit
 
+from creditapp import api_auth
 from creditapp.errors import error_response
 from creditapp.extensions import limiter
 
@@ -38,7 +39,10 @@ def client_ip() -> str:
 
 
 def user_or_ip() -> str:
-    """The signed-in user's id (from the signed session, no query), else the client's address."""
+    """The API key (each key its own budget), else the signed-in user's id, else the client's address."""
+    key = api_auth.current_key()
+    if key is not None:
+        return f"key:{key.key_id}"
     # Reading Flask-Login's session key rather than current_user keeps the limiter off the
     # database: a failing query here would be swallowed and leave the session unusable.
     # The session holds `id:auth_version:sign-in id` (User.get_id): count per user, not per sign-in.
