@@ -21,7 +21,12 @@ def test_key_made_on_the_page_is_shown_once_spends_and_stops_when_revoked(api, m
     http, csrf = browser_session(user, api)
     made = http.post(
         f"{api}/account/api-keys",
-        data={"csrf_token": csrf, "name": "nightly batch", "scopes": ["spend", "read"], "monthly_credit_limit": "50"},
+        data={
+            "csrf_token": csrf,
+            "name": "nightly batch",
+            "scopes": ["spend", "read"],
+            "monthly_credit_limit": "50",
+        },
         timeout=10,
     )
     assert made.status_code == 201
@@ -33,7 +38,10 @@ def test_key_made_on_the_page_is_shown_once_spends_and_stops_when_revoked(api, m
     assert token[:20] in listing.text and "nightly batch" in listing.text
 
     spent = requests.post(
-        f"{api}/api/features/image", json={"prompt": "a paper crane", "size": 256}, headers=bearer(token), timeout=10
+        f"{api}/api/features/image",
+        json={"prompt": "a paper crane", "size": 256},
+        headers=bearer(token),
+        timeout=10,
     )
     assert spent.status_code == 202, spent.text
     job = requests.get(f"{api}{spent.headers['Location']}", headers=bearer(token), timeout=10)
@@ -50,7 +58,10 @@ def test_key_made_on_the_page_is_shown_once_spends_and_stops_when_revoked(api, m
     confirm = http.get(f"{api}/account/api-keys/{key_id}/revoke", timeout=10)
     assert "stop working at once" in confirm.text
     revoked = http.post(
-        f"{api}/account/api-keys/{key_id}/revoke", data={"csrf_token": csrf}, allow_redirects=False, timeout=10
+        f"{api}/account/api-keys/{key_id}/revoke",
+        data={"csrf_token": csrf},
+        allow_redirects=False,
+        timeout=10,
     )
     assert revoked.status_code == 303
     after = requests.get(f"{api}/api/user/credits", headers=bearer(token), timeout=10)
@@ -100,11 +111,18 @@ def test_every_bad_token_is_a_401_with_the_bearer_challenge(api, make_user, new_
     db.session.execute(sa.update(ApiKey).where(ApiKey.prefix == revoked[:20]).values(revoked_at=utcnow()))
     db.session.commit()
     value = header.format(
-        token=token, tampered=_tampered(token), other_label=token.replace("ca_test_", "ca_live_"), revoked=revoked
+        token=token,
+        tampered=_tampered(token),
+        other_label=token.replace("ca_test_", "ca_live_"),
+        revoked=revoked,
     )
     for method, path in (("GET", "/api/user/credits"), ("POST", "/api/features/image")):
         answer = requests.request(
-            method, f"{api}{path}", headers={"Authorization": value}, json={"prompt": "x", "size": 256}, timeout=10
+            method,
+            f"{api}{path}",
+            headers={"Authorization": value},
+            json={"prompt": "x", "size": 256},
+            timeout=10,
         )
         assert answer.status_code == 401, (value, answer.text)
         assert answer.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
@@ -164,7 +182,12 @@ def test_last_used_is_written_at_most_once_a_minute(api, make_user, new_key):
 def test_history_names_the_key_that_made_a_spend(api, make_user, new_key, browser_session):
     user = make_user()
     token = new_key(user, name="nightly batch")
-    requests.post(f"{api}/api/features/image", json={"prompt": "a crane", "size": 256}, headers=bearer(token), timeout=10)
+    requests.post(
+        f"{api}/api/features/image",
+        json={"prompt": "a crane", "size": 256},
+        headers=bearer(token),
+        timeout=10,
+    )
     http, _ = browser_session(user, api)
     page = http.get(f"{api}/history", timeout=10)
     assert "by API key nightly batch (ca_test_" in page.text

@@ -16,7 +16,9 @@ CRANE = {"prompt": "a paper crane", "size": 256}  # 5 credits
 
 
 def _spend(api: str, token: str, body=CRANE, **headers) -> requests.Response:
-    return requests.post(f"{api}/api/features/image", json=body, headers={**bearer(token), **headers}, timeout=30)
+    return requests.post(
+        f"{api}/api/features/image", json=body, headers={**bearer(token), **headers}, timeout=30
+    )
 
 
 def test_a_read_key_reads_everything_and_spends_nothing(api, make_user, new_key):
@@ -43,14 +45,24 @@ def test_a_spend_key_reaches_only_the_jobs_it_started(api, app, make_user, new_k
     theirs = _spend(api, second).json()
     assert requests.get(f"{api}/api/user/credits", headers=bearer(first), timeout=10).status_code == 403
     assert requests.get(f"{api}/api/jobs/{mine['id']}", headers=bearer(first), timeout=10).status_code == 200
-    assert requests.get(f"{api}/api/jobs/{theirs['id']}", headers=bearer(first), timeout=10).status_code == 403
-    assert requests.post(f"{api}/api/jobs/{theirs['id']}/cancel", headers=bearer(first), timeout=10).status_code == 403
+    assert (
+        requests.get(f"{api}/api/jobs/{theirs['id']}", headers=bearer(first), timeout=10).status_code == 403
+    )
+    assert (
+        requests.post(f"{api}/api/jobs/{theirs['id']}/cancel", headers=bearer(first), timeout=10).status_code
+        == 403
+    )
     canceled = requests.post(f"{api}/api/jobs/{mine['id']}/cancel", headers=bearer(first), timeout=10)
     assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
     run_queued(app)  # the other job runs and stores its image
     image = requests.get(f"{api}/api/jobs/{theirs['id']}/result.png", headers=bearer(second), timeout=10)
     assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
-    assert requests.get(f"{api}/api/jobs/{theirs['id']}/result.png", headers=bearer(first), timeout=10).status_code == 403
+    assert (
+        requests.get(
+            f"{api}/api/jobs/{theirs['id']}/result.png", headers=bearer(first), timeout=10
+        ).status_code
+        == 403
+    )
 
 
 def test_forty_racing_spends_never_pass_a_thirty_credit_monthly_limit(api, make_user, new_key):
@@ -110,6 +122,6 @@ def test_one_users_key_never_reaches_another_users_jobs(api, app, make_user, new
     ):
         answer = requests.request(method, f"{api}{path}", headers=bearer(bob_key), timeout=10)
         assert answer.status_code == 404, (path, answer.status_code)
-    assert requests.get(f"{api}/api/jobs/{job['id']}", headers=bearer(alice_key), timeout=10).json()["status"] == (
-        "succeeded"
-    )
+    assert requests.get(f"{api}/api/jobs/{job['id']}", headers=bearer(alice_key), timeout=10).json()[
+        "status"
+    ] == ("succeeded")
