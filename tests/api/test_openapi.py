@@ -54,7 +54,7 @@ def test_a_wrong_method_is_a_405_that_says_which_are_allowed(api, make_user, new
 
 
 def test_the_api_answers_as_its_description_says(api, make_user, new_key, tmp_path):
-    """Schemathesis, every phase and check, with a key: no 5xx, every answer as documented and as HTTP says."""
+    """Schemathesis, every phase and check, with a key: no 5xx, answers as documented and as HTTP says."""
     token = new_key(make_user(credits=1_000_000), name="fuzzer")
     run = subprocess.run(
         [
