@@ -18,7 +18,7 @@ import secrets
 import string
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -216,6 +216,8 @@ def authenticate(token: str) -> KeyHolder | None:
 def touch(key_id: int, last_used_at: datetime | None, now: datetime | None = None) -> None:
     """Record that the key was used, at most once per TOUCH_EVERY (a conditional UPDATE)."""
     now = now or utcnow()
+    if last_used_at is not None and last_used_at.tzinfo is None:
+        last_used_at = last_used_at.replace(tzinfo=UTC)  # SQLite keeps no time zone
     if last_used_at is not None and now - last_used_at < TOUCH_EVERY:
         return
     stale = sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - TOUCH_EVERY)

@@ -67,7 +67,7 @@ def test_the_secret_appears_nowhere_in_the_database_or_the_logs(
         gunicorn_log = server.log.read_text()
     finally:
         server.stop()
-    assert 'GET /api/user/credits HTTP/1.1' in gunicorn_log  # the access lines are there
+    assert "GET /api/user/credits HTTP/1.1" in gunicorn_log  # the access lines are there
     assert "/api/features/image" in gunicorn_log
     assert secret not in gunicorn_log
     assert secret not in caplog.text and token[:-1] not in caplog.text
