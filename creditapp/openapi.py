@@ -269,10 +269,11 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "tags": ["meta"],
             "security": [],
             "responses": {
+                "401": _error("A malformed, unknown or revoked key was sent (none is needed).", CHALLENGE),
                 "200": {
                     "description": "This document.",
                     "content": {"application/json": {"schema": {"type": "object"}}},
-                }
+                },
             },
         }
     },

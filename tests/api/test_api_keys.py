@@ -16,6 +16,7 @@ from tests.api.conftest import bearer
 KEY_IN_PAGE = re.compile(r'value="(ca_test_[0-9a-f]{12}_[A-Za-z0-9]{40})"')
 
 
+@pytest.mark.smoke
 def test_key_made_on_the_page_is_shown_once_spends_and_stops_when_revoked(api, make_user, browser_session):
     user = make_user(credits=100)
     http, csrf = browser_session(user, api)
