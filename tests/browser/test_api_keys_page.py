@@ -7,10 +7,12 @@ from urllib.parse import urlsplit
 import requests
 
 from tests.api.conftest import bearer
-from tests.browser.conftest import chromium  # noqa: F401 - the session's Chromium fixture
 
 
-def test_the_copy_button_copies_the_new_key_and_the_key_works(chromium, api, app, make_user, sign_in_as):  # noqa: F811
+def test_the_copy_button_copies_the_new_key_and_the_key_works(
+    chromium, live_server, app, make_user, sign_in_as
+):
+    api = live_server
     user = make_user()
     client = sign_in_as(app.test_client(), user)
     client.get("/account")
