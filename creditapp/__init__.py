@@ -71,10 +71,11 @@ def register_static_files(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the blueprints: auth, billing, webhooks, features, jobs, account."""
-    from creditapp.blueprints import account, auth, billing, features, jobs, webhooks
+    """Mount the blueprints: auth, billing, webhooks, features, jobs, account, API keys, API description."""
+    from creditapp import openapi
+    from creditapp.blueprints import account, api_keys, auth, billing, features, jobs, webhooks
 
-    for module in (auth, billing, webhooks, features, jobs, account):
+    for module in (auth, billing, webhooks, features, jobs, account, api_keys, openapi):
         app.register_blueprint(module.bp)
 
 

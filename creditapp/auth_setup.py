@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from flask import Flask, current_app, jsonify, make_response, redirect, request, session, url_for
 
+from creditapp import api_auth
 from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
 from creditapp.models import CreditPurchase, RevokedSession, User
@@ -40,6 +41,8 @@ BADGE_READ = sa.select(
 def init_app(app: Flask) -> None:
     """Set up sign-in: the user loader, what signed-out requests get, the OAuth client."""
     login_manager.init_app(app)
+    # API keys on /api/ (and the CSRF check for everything else), after CSRFProtect exists.
+    api_auth.init_app(app)
     # One OAuth registry per app: Authlib caches clients by name, so a shared registry
     # would keep the first app's client id and discovery URL for every later app.
     registry = OAuth(app)

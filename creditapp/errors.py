@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, PendingRollbackError
@@ -58,9 +58,12 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        response = error_response(exc.code or 500, exc.description or exc.name)
+        response = make_response(*error_response(exc.code or 500, exc.description or exc.name))
+        for name, value in exc.get_headers():  # what HTTP asks of the status: a 405's Allow, …
+            if name.lower() != "content-type":
+                response.headers[name] = value
         if exc.code == 429 and getattr(exc, "retry_after", None):
-            response[0].headers["Retry-After"] = str(exc.retry_after)
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
 
     @app.errorhandler(DBAPIError)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
+from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
 RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
@@ -40,6 +40,8 @@ class Entry:
     status: str
     description: str
     job: JobLink | None = None
+    # The API key that made a spend, as "name (prefix)"; None for the browser.
+    api_key: str | None = None
 
     @property
     def cursor(self) -> str:
@@ -132,7 +134,7 @@ def page(user_id: int, before: str | None = None, limit: int = 50) -> Page:
         Entry(r.kind, r.id, _aware(r.created_at), int(r.amount), r.status, r.description or "") for r in rows
     ]
     more = len(entries) > limit
-    entries = _with_jobs(entries[:limit])
+    entries = _with_keys(_with_jobs(entries[:limit]))
     return Page(entries, entries[-1].cursor if more and entries else None)
 
 
@@ -160,3 +162,17 @@ def _with_jobs(entries: list[Entry]) -> list[Entry]:
 
 def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _with_keys(entries: list[Entry]) -> list[Entry]:
+    """Name the API key behind each spend a key made, with one query (none without spends)."""
+    spend_ids = [e.id for e in entries if e.kind == "spend"]
+    if not spend_ids:
+        return entries
+    rows = db.session.execute(
+        sa.select(CreditSpend.id, ApiKey.name, ApiKey.prefix)
+        .join(ApiKey, ApiKey.id == CreditSpend.api_key_id)
+        .where(CreditSpend.id.in_(spend_ids))
+    ).all()
+    names = {row.id: f"{row.name} ({row.prefix})" for row in rows}
+    return [replace(e, api_key=names.get(e.id)) if e.kind == "spend" else e for e in entries]

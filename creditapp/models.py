@@ -122,6 +122,13 @@ class CreditSpend(db.Model):
         sa.UniqueConstraint("user_id", "idempotency_key", name="uq_credit_spends_user_key"),
         sa.Index("ix_credit_spends_user_created", "user_id", "created_at", "id"),
         sa.Index(
+            "ix_credit_spends_api_key_created",
+            "api_key_id",
+            "created_at",
+            postgresql_where=sa.text("api_key_id IS NOT NULL"),
+            sqlite_where=sa.text("api_key_id IS NOT NULL"),
+        ),
+        sa.Index(
             "ix_credit_spends_held_created",
             "created_at",
             postgresql_where=sa.text("status = 'held'"),
@@ -139,6 +146,8 @@ class CreditSpend(db.Model):
     request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     settled_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # The API key that spent (None: the browser); a key's monthly limit sums these.
+    api_key_id: Mapped[int | None] = mapped_column(sa.ForeignKey("api_keys.id"))
 
 
 class CreditAdjustment(db.Model):
@@ -231,3 +240,28 @@ class FeatureJob(db.Model):
     started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     deadline_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+API_KEY_SCOPES = ("spend", "read")
+
+
+class ApiKey(db.Model):
+    """A key for the JSON API: `prefix` is public and unique; only a hash of the whole key is kept."""
+
+    __tablename__ = "api_keys"
+    __table_args__ = (
+        sa.CheckConstraint("monthly_credit_limit IS NULL OR monthly_credit_limit > 0", name="limit_positive"),
+        sa.Index("ix_api_keys_user_created", "user_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    # Space-separated, from API_KEY_SCOPES ("read spend").
+    scopes: Mapped[str] = mapped_column(sa.String(64))
+    monthly_credit_limit: Mapped[int | None] = mapped_column(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

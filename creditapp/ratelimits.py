@@ -1,6 +1,7 @@
-"""Rate limits on sign-in, checkout creation and spending; the Stripe webhook is never limited.
+"""Rate limits on sign-in, checkout creation, spending and API keys; the Stripe webhook is never limited.
 
-Budgets come from the config (RATELIMIT_SIGNIN, RATELIMIT_CHECKOUT, RATELIMIT_SPEND, e.g.
+Budgets come from the config (RATELIMIT_SIGNIN, RATELIMIT_CHECKOUT, RATELIMIT_SPEND,
+RATELIMIT_API_KEY for the other `/api/` routes called with a key, e.g.
 "30/minute"; the environment may set them) and are counted in RATELIMIT_STORAGE_URI:
 Redis when REDIS_URL is set, so every worker and instance shares one count.
 """
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from flask import Flask, current_app, make_response, request, session
 from flask_limiter import RateLimitExceeded, RouteLimit
 
+from creditapp import api_auth
 from creditapp.errors import error_response
 from creditapp.extensions import limiter
 
@@ -22,6 +24,7 @@ DEFAULTS = {
     "RATELIMIT_SIGNIN": "20/minute",
     "RATELIMIT_CHECKOUT": "10/minute",
     "RATELIMIT_SPEND": "30/minute",
+    "RATELIMIT_API_KEY": "300/minute",
 }
 SIGNIN_ENDPOINTS = ("auth.login", "auth.callback")
 CHECKOUT_ENDPOINTS = ("billing.checkout",)
@@ -38,7 +41,10 @@ def client_ip() -> str:
 
 
 def user_or_ip() -> str:
-    """The signed-in user's id (from the signed session, no query), else the client's address."""
+    """The API key (each key its own budget), else the signed-in user's id, else the client's address."""
+    key = api_auth.current_key()
+    if key is not None:
+        return f"key:{key.key_id}"
     # Reading Flask-Login's session key rather than current_user keeps the limiter off the
     # database: a failing query here would be swallowed and leave the session unusable.
     # The session holds `id:auth_version:sign-in id` (User.get_id): count per user, not per sign-in.
@@ -64,7 +70,22 @@ def _route_limits() -> dict[str, RouteLimit]:
         _limits["spend"] = limiter.shared_limit(
             _configured("RATELIMIT_SPEND"), scope="spend", key_func=user_or_ip, methods=["POST"]
         )
+        # Every other /api/ route, per key; browser sessions are not counted here.
+        _limits["api_key"] = limiter.shared_limit(
+            _configured("RATELIMIT_API_KEY"),
+            scope="api-key",
+            key_func=user_or_ip,
+            exempt_when=lambda: api_auth.current_key() is None,
+        )
     return _limits
+
+
+def api_key_endpoints(app: Flask) -> list[str]:
+    """Endpoints of the `/api/` routes that do not spend (spending has its own budget)."""
+    spending = set(spend_endpoints(app))
+    return sorted(
+        {rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")} - spending
+    )
 
 
 def spend_endpoints(app: Flask) -> list[str]:
@@ -83,6 +104,7 @@ def limited_endpoints(app: Flask) -> dict[str, str]:
     wanted = {name: "signin" for name in SIGNIN_ENDPOINTS}
     wanted |= {name: "checkout" for name in CHECKOUT_ENDPOINTS}
     wanted |= {name: "spend" for name in spend_endpoints(app)}
+    wanted |= {name: "api_key" for name in api_key_endpoints(app)}
     return {name: kind for name, kind in wanted.items() if name in app.view_functions}
 
 

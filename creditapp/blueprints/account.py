@@ -17,6 +17,7 @@ from flask import (
 from flask_login import current_user, login_required, logout_user
 
 from creditapp import auth_setup, history, ledger
+from creditapp.api_auth import requires_scope
 from creditapp.blueprints.billing import SESSION_ID
 from creditapp.errors import error_response
 from creditapp.extensions import db, limiter, login_manager
@@ -94,6 +95,7 @@ def badge():
 
 @bp.get("/api/user/credits")
 @login_required
+@requires_scope("read")
 def api_credits():
     """The balance and the credits on hold, as JSON."""
     balance = ledger.balance(current_user.id)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from creditapp import ledger
+from creditapp import api_auth, ledger
 from creditapp.blueprints.jobs import job_json, render_job_fragment
 from creditapp.errors import error_response
 from creditapp.features import image
@@ -15,6 +15,7 @@ from creditapp.features.base import InvalidInput
 from creditapp.features.service import IdempotencyConflict
 from creditapp.htmx import is_htmx, trigger, vary_on_htmx
 from creditapp.jobs.service import Submission, submit
+from creditapp.ledger.key_limits import KeyLimitReached, KeyRevoked
 
 bp = Blueprint("features", __name__)
 
@@ -61,7 +62,7 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
     """Hold the credits and queue the job; (HTTP status, details) for either renderer."""
     user_id = current_user.id  # read before the ledger commits and expires the loaded user
     try:
-        submission = submit(user_id, FEATURE, raw, key)
+        submission = submit(user_id, FEATURE, raw, key, api_key_id=api_auth.current_key_id())
     except InvalidInput as exc:
         return 422, {"error": "invalid_input", "message": str(exc), "field": exc.field}
     except ledger.InsufficientCredits as exc:
@@ -71,6 +72,17 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
             "credits": exc.balance,
             "required": exc.required,
         }
+    except KeyLimitReached as exc:
+        return 402, {
+            "error": "key_limit_reached",
+            "message": f"This API key may spend {exc.limit} credits a month; it has spent {exc.spent} "
+            f"this month and this needs {exc.required}.",
+            "limit": exc.limit,
+            "spent": exc.spent,
+            "required": exc.required,
+        }
+    except KeyRevoked:
+        return 401, {"error": "invalid_token", "message": "This API key was revoked."}
     except IdempotencyConflict as exc:
         return 409, {"error": exc.code, "message": str(exc), "spend_id": exc.spend_id}
     # 202 while the job is queued or running; a replayed key whose job has ended is a plain 200.
@@ -115,6 +127,7 @@ def _size_or_default(raw: Any) -> int:
 
 @bp.post("/api/features/image")
 @login_required
+@api_auth.requires_scope("spend")
 def api_create_image():
     """JSON: {"prompt", "size"} and an optional Idempotency-Key → 202 and the queued job."""
     body = request.get_json(silent=True)
@@ -127,6 +140,8 @@ def api_create_image():
     status, details = _attempt(body, request.headers.get("Idempotency-Key"))
     if status not in (200, 202):
         response = make_response(jsonify(details), status)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = api_auth.INVALID_CHALLENGE
         if status == 402:
             trigger(response, "credits-changed")
         return response

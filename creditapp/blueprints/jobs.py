@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, make_response, render_template, send_file, url_for
 from flask_login import current_user, login_required
 
+from creditapp.api_auth import requires_scope
 from creditapp.errors import error_response
 from creditapp.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 from creditapp.jobs import records, results
@@ -65,6 +66,7 @@ def render_job_fragment(job: records.Job, replayed: bool = False) -> str:
 
 @bp.get("/api/jobs/<uuid:job_id>")
 @login_required
+@requires_scope("read", own_jobs="spend")
 def api_job(job_id: uuid.UUID):
     """JSON: the job's status, its result URL once done, or its error."""
     job = records.find(job_id, current_user.id)
@@ -75,6 +77,7 @@ def api_job(job_id: uuid.UUID):
 
 @bp.get("/api/jobs/<uuid:job_id>/result.png")
 @login_required
+@requires_scope("read", own_jobs="spend")
 def api_result(job_id: uuid.UUID):
     """The stored image; 410 once it is past RESULT_TTL_DAYS."""
     job = records.find(job_id, current_user.id)
@@ -92,6 +95,7 @@ def api_result(job_id: uuid.UUID):
 
 @bp.post("/api/jobs/<uuid:job_id>/cancel")
 @login_required
+@requires_scope(None, own_jobs="spend")
 def api_cancel(job_id: uuid.UUID):
     """Cancel a queued job and give its credits back; 409 once it runs or has ended."""
     try:

@@ -47,11 +47,13 @@ def submit(
     raw: Mapping[str, Any],
     idempotency_key: str | None = None,
     config: Mapping[str, Any] | None = None,
+    api_key_id: int | None = None,
 ) -> Submission:
     """Hold the credits and queue a job for one use of a feature.
 
     Raises InvalidInput or ledger.InsufficientCredits (nothing written), or
     IdempotencyConflict (the key belongs to another request, or to a spend with no job).
+    With `api_key_id` (the API key making the request) also KeyLimitReached or KeyRevoked.
     """
     config = config if config is not None else current_app.config
     feature = registry.get(feature_name)
@@ -61,7 +63,9 @@ def submit(
     fingerprint = request_fingerprint(feature.name, params) if key else None
     stored = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
     deadline = utcnow() + timedelta(seconds=int(config["JOB_DEADLINE_SECONDS"]))
-    held = ledger_jobs.hold_for_job(user_id, feature.name, cost, stored, deadline, key, fingerprint)
+    held = ledger_jobs.hold_for_job(
+        user_id, feature.name, cost, stored, deadline, key, fingerprint, api_key_id=api_key_id
+    )
     spend = held.spend
     if spend.replayed:
         if spend.credits_spent != cost or spend.fingerprint != fingerprint:

@@ -32,6 +32,7 @@ from creditapp.ledger._core import (
     spends,
     users,
 )
+from creditapp.ledger.key_limits import refusal as key_refusal
 from creditapp.ledger.spending import DEBIT, INSERT_HELD, SETTLE, _spend_by_key
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
 from creditapp.sql import conflict_insert
@@ -66,11 +67,14 @@ def hold_for_job(
     deadline_at: datetime,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    api_key_id: int | None = None,
 ) -> JobHold:
     """Deduct `cost`, record a held spend and its queued job in one transaction.
 
     Raises InsufficientCredits (nothing written). A key this user already used returns
-    the original spend and its job (None for a spend made before jobs existed).
+    the original spend and its job (None for a spend made before jobs existed). With
+    `api_key_id`, the spend is that API key's: KeyLimitReached or KeyRevoked (nothing
+    written) when the key may not spend it, checked under the user row's lock.
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
@@ -91,6 +95,13 @@ def hold_for_job(
                 extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
             )
             raise InsufficientCredits(current, cost)
+        refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
+        if refused is not None:
+            conn.rollback()
+            existing = _spend_by_key(conn, user_id, idempotency_key)
+            if existing is not None:
+                return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+            raise refused
         row = {
             "user_id": user_id,
             "feature_used": feature,
@@ -99,6 +110,7 @@ def hold_for_job(
             "idempotency_key": idempotency_key,
             "request_fingerprint": fingerprint,
             "created_at": now,
+            "api_key_id": api_key_id,
         }
         if idempotency_key is None:
             spend_id = conn.execute(INSERT_HELD, row).scalar_one()

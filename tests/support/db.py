@@ -21,6 +21,7 @@ TABLES = [
     "stripe_events",
     "credit_adjustments",
     "credit_spends",
+    "api_keys",
     "credit_purchases",
     "users",
 ]

@@ -1,0 +1,65 @@
+"""The person's API keys: create (the whole key shown once), list, revoke."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from creditapp.models import API_KEY_SCOPES
+from creditapp.services import api_keys
+
+bp = Blueprint("api_keys", __name__)
+
+
+def _page(status: int = 200, **extra):
+    keys = api_keys.list_keys(current_user.id)
+    body = render_template("account/api_keys.html", keys=keys, all_scopes=API_KEY_SCOPES, **extra)
+    response = make_response(body, status)
+    # The page may carry a new key: never keep it in a cache, nor let Back show it again.
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/account/api-keys")
+@login_required
+def index():
+    """The keys, with the form that creates one."""
+    return _page(form={"scopes": list(API_KEY_SCOPES)})
+
+
+@bp.post("/account/api-keys")
+@login_required
+def create():
+    """Create a key and show it, whole, this once (CSRF-checked)."""
+    form = {
+        "name": request.form.get("name", ""),
+        "scopes": request.form.getlist("scopes"),
+        "monthly_credit_limit": request.form.get("monthly_credit_limit", ""),
+    }
+    live = str(current_app.config.get("STRIPE_SECRET_KEY") or "").startswith("sk_live_")
+    try:
+        limit = api_keys.parse_limit(form["monthly_credit_limit"])
+        created = api_keys.create_key(current_user.id, form["name"], form["scopes"], limit, live=live)
+    except api_keys.InvalidKeyRequest as exc:
+        return _page(422, form=form, error=str(exc), error_field=exc.field)
+    return _page(201, created=created, form={"scopes": list(API_KEY_SCOPES)})
+
+
+@bp.get("/account/api-keys/<int:key_id>/revoke")
+@login_required
+def confirm_revoke(key_id: int):
+    """Ask before revoking: programs that use the key stop working at once."""
+    key = api_keys.find_key(current_user.id, key_id)
+    if key is None:
+        abort(404)
+    return render_template("account/api_key_revoke.html", key=key)
+
+
+@bp.post("/account/api-keys/<int:key_id>/revoke")
+@login_required
+def revoke(key_id: int):
+    """Revoke one of the person's keys (CSRF-checked); 404 for a key that is not theirs."""
+    if api_keys.find_key(current_user.id, key_id) is None:
+        abort(404)
+    api_keys.revoke_key(current_user.id, key_id)
+    return redirect(url_for("api_keys.index"), 303)
