@@ -54,7 +54,10 @@ def image_quote():
     except InvalidInput as exc:
         return error_response(422, str(exc), "invalid_input")
     cost = image.costs(current_app.config)[size]
-    return render_template("features/_quote.html", size=size, cost=cost, credits=current_user.credits)
+    # The Generate button comes along out of band: enabled only when the balance can pay.
+    return render_template(
+        "features/_quote.html", size=size, cost=cost, credits=current_user.credits, oob=True
+    )
 
 
 def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:

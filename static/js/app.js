@@ -1,0 +1,108 @@
+// What the pages need beyond htmx: the balance right in every tab, focus kept across
+// swaps, and times in the reader's own time zone. No framework, no build step.
+(function () {
+  "use strict";
+
+  // --- The balance in every tab --------------------------------------------------------
+  // Each tab announces the balance it last read from the server; a tab showing another
+  // number asks the server again (one cheap badge request). Back/Forward (bfcache) and a
+  // tab coming back into view ask too, since nothing could tell them while they slept.
+  var channel = "BroadcastChannel" in window ? new BroadcastChannel("creditapp-balance") : null;
+  var lastAsked = 0;
+
+  function badge() { return document.getElementById("credit-badge"); }
+
+  function refreshBalance() {
+    if (!badge() || !window.htmx) { return; }
+    var now = Date.now();
+    if (now - lastAsked < 250) { return; }  // focus and visibilitychange often fire together
+    lastAsked = now;
+    window.htmx.trigger(document.body, "credits-changed", { source: "refresh" });
+  }
+
+  var announced = null;
+
+  function announce() {
+    var el = badge();
+    if (!el) { return; }
+    announced = el.getAttribute("data-credits");
+    if (channel) { channel.postMessage({ credits: announced }); }
+  }
+
+  if (channel) {
+    channel.onmessage = function (message) {
+      var el = badge();
+      if (el && message.data && message.data.credits !== el.getAttribute("data-credits")) {
+        refreshBalance();
+      }
+    };
+  }
+
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) { refreshBalance(); } else { announce(); }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") { refreshBalance(); }
+  });
+  window.addEventListener("focus", refreshBalance);
+
+  // --- Times in the reader's time zone ---------------------------------------------------
+  // The server writes UTC in <time datetime>, readable without this script.
+  var formatter = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }) : null;
+
+  function localiseTimes(root) {
+    if (!formatter) { return; }
+    var times = (root || document).querySelectorAll("time[data-local]");
+    for (var i = 0; i < times.length; i++) {
+      var when = new Date(times[i].getAttribute("datetime"));
+      if (!isNaN(when.getTime())) {
+        times[i].textContent = formatter.format(when);
+        times[i].title = times[i].getAttribute("datetime");
+      }
+    }
+    var zone = document.querySelectorAll("[data-timezone]");
+    for (var j = 0; j < zone.length; j++) {
+      zone[j].textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+    }
+  }
+
+  // --- Focus across htmx swaps -----------------------------------------------------------
+  var focusAfterLoadMore = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.closest && elt.closest("#load-more-row")) {
+      var rows = document.querySelectorAll("#ledger-rows tr.entry");
+      focusAfterLoadMore = rows.length ? rows[rows.length - 1] : null;
+    }
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    var connected = target && target.isConnected;
+    localiseTimes(connected ? target : document);
+    if (focusAfterLoadMore) {
+      var next = focusAfterLoadMore.nextElementSibling;
+      focusAfterLoadMore = null;
+      if (next && next.classList.contains("entry")) {
+        next.setAttribute("tabindex", "-1");
+        next.focus();
+      }
+      return;
+    }
+    // Generate: the job's status (or the problem) takes focus, so a keyboard or screen
+    // reader user lands on what happened. The job's own polling keeps it (same id).
+    if (connected && target.id === "result") {
+      var status = target.querySelector("[data-focus-after-swap]");
+      if (status) { status.focus(); }
+    }
+  });
+
+  // A badge that read a new balance tells the other tabs.
+  document.addEventListener("htmx:afterSettle", function () {
+    var el = badge();
+    if (el && el.getAttribute("data-credits") !== announced) { announce(); }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+}());
