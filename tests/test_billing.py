@@ -51,11 +51,28 @@ def test_buy_credits_lists_the_three_packs_with_their_prices(stripe_env, client,
     assert f'name="price_id" value="{price_id(500)}"' in html
 
 
-def test_buy_credits_asks_signed_out_visitors_to_sign_in(stripe_env, client):
+def test_pricing_table_is_open_to_signed_out_visitors_and_asks_them_to_sign_in_to_buy(stripe_env, client):
     page = client.get("/buy-credits")
 
-    assert page.status_code == 302
-    assert page.headers["Location"].startswith("/login")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert [row[1] for row in _pack_rows(html)] == ["100", "500", "1000"]
+    assert re.findall(r'<dd class="pack-per-credit">([^<]+)</dd>', html) == ["$0.05", "$0.04", "$0.035"]
+    assert re.findall(r'<dd class="pack-saving">([^<]+)</dd>', html) == ["—", "20% vs the 100 pack", "30% vs the 100 pack"]
+    assert re.findall(r'<dd class="pack-images">([^<]+)</dd>', html) == [
+        "10 images at 512 px",
+        "50 images at 512 px",
+        "100 images at 512 px",
+    ]
+    assert 'action="/billing/checkout"' not in html
+    assert html.count('href="/login?next=/buy-credits"') == 3
+
+
+def test_checkout_still_needs_a_sign_in(stripe_env, client):
+    response = client.post("/billing/checkout", data={"price_id": price_id(500)})
+
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
 
 
 def test_packs_are_cached_instead_of_fetched_on_every_page_view(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 
 import stripe
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request
@@ -18,6 +19,7 @@ bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditapp.billing")
 
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+REFERENCE_IMAGE_SIZE = 512  # the pricing table says how many images of this size a pack buys
 
 
 def _packs_unavailable(exc: stripe.StripeError):
@@ -25,15 +27,56 @@ def _packs_unavailable(exc: stripe.StripeError):
     return error_response(503, "Credit packs cannot be loaded right now. Please try again shortly.")
 
 
+@dataclass(frozen=True)
+class PricingRow:
+    """One pack as the pricing table compares it."""
+
+    pack: packs.Pack
+    per_credit: str
+    saving_percent: int
+    images: int
+
+
+def pricing_rows(available: list[packs.Pack], image_cost: int) -> list[PricingRow]:
+    """Per-credit price, saving against the smallest pack, and how many images each pack buys."""
+    if not available:
+        return []
+    smallest = min(available, key=lambda p: p.credits)
+    base = smallest.unit_amount / smallest.credits
+    rows = []
+    for pack in available:
+        unit = pack.unit_amount / pack.credits
+        saving = round((1 - unit / base) * 100) if base else 0
+        rows.append(PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0), pack.credits // image_cost))
+    return rows
+
+
+def _per_credit(unit: float, currency: str) -> str:
+    """A per-credit price with enough digits to compare packs: $0.035."""
+    if currency.lower() in packs.ZERO_DECIMAL:
+        return packs.format_money(round(unit), currency)
+    whole = packs.format_money(0, currency)  # "$0.00": reuse its symbol and placement
+    value = f"{unit / 100:.3f}".rstrip("0")
+    value = value + "0" * max(0, 2 - len(value.split(".")[1]))
+    return whole.replace("0.00", value)
+
+
 @bp.get("/buy-credits")
-@login_required
 def buy_credits():
-    """The credit packs on sale, each with a button to check out."""
+    """The pricing table, open to everyone; buying asks a signed-out visitor to sign in."""
     try:
         available = packs.list_packs()
     except stripe.StripeError as exc:
         return _packs_unavailable(exc)
-    return render_template("billing/buy_credits.html", packs=available)
+    image_cost = current_app.config["IMAGE_COSTS"].get(REFERENCE_IMAGE_SIZE) or min(
+        current_app.config["IMAGE_COSTS"].values()
+    )
+    return render_template(
+        "billing/buy_credits.html",
+        packs=available,
+        rows=pricing_rows(available, image_cost),
+        image_size=REFERENCE_IMAGE_SIZE,
+    )
 
 
 @bp.post("/billing/checkout")
