@@ -11,7 +11,7 @@ from flask import Blueprint, abort, current_app, make_response, redirect, render
 from flask_login import current_user, login_required
 
 from creditapp.errors import error_response
-from creditapp.htmx import is_htmx
+from creditapp.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 from creditapp.htmx import redirect as hx_redirect
 from creditapp.services import billing, packs
 
@@ -100,17 +100,50 @@ def checkout():
     return redirect(url, code=303)
 
 
+def poll_delay(poll: int, processing: bool) -> float:
+    """Seconds before the receipt asks again: quick at first, then backing off.
+
+    A card is confirmed within seconds; a delayed method (a bank debit) takes days, so its
+    page slows to one request a minute.
+    """
+    cap = 60.0 if processing else 15.0
+    return round(min(1.0 * 1.5**poll, cap), 1)
+
+
 @bp.get("/checkout/success")
 @login_required
 def checkout_success():
-    """Back from Stripe: fulfil the paid session if it is this user's, then poll the badge."""
+    """Back from Stripe: a receipt that fulfils the paid session and follows it to the end.
+
+    htmx polls it (`poll=n`, backing off); the answer is 286 (stop) with `HX-Trigger:
+    credits-changed` once the purchase is paid, failed or expired.
+    """
     session_id = request.args.get("session_id", "")
     if not SESSION_ID.fullmatch(session_id):
         abort(404)
     confirmation = billing.confirm_checkout(current_user.id, session_id)
     if confirmation is None:
         abort(404)
-    return render_template("billing/success.html", confirmation=confirmation)
+    try:
+        poll = max(0, min(int(request.args.get("poll", "0")), 50))
+    except ValueError:
+        poll = 0
+    final = confirmation.status != "pending"
+    context = {
+        "confirmation": confirmation,
+        "final": final,
+        "next_poll": poll + 1,
+        "delay": poll_delay(poll, confirmation.processing),
+        "money": packs.format_money,
+    }
+    if is_htmx():
+        response = make_response(render_template("billing/_receipt.html", **context))
+        if final:
+            response.status_code = STOP_POLLING
+            trigger(response, "credits-changed")
+    else:
+        response = make_response(render_template("billing/success.html", **context))
+    return vary_on_htmx(response)
 
 
 @bp.get("/checkout/cancel")
