@@ -58,7 +58,11 @@ def test_pricing_table_is_open_to_signed_out_visitors_and_asks_them_to_sign_in_t
     html = page.get_data(as_text=True)
     assert [row[1] for row in _pack_rows(html)] == ["100", "500", "1000"]
     assert re.findall(r'<dd class="pack-per-credit">([^<]+)</dd>', html) == ["$0.05", "$0.04", "$0.035"]
-    assert re.findall(r'<dd class="pack-saving">([^<]+)</dd>', html) == ["—", "20% vs the 100 pack", "30% vs the 100 pack"]
+    assert re.findall(r'<dd class="pack-saving">([^<]+)</dd>', html) == [
+        "—",
+        "20% vs the 100 pack",
+        "30% vs the 100 pack",
+    ]
     assert re.findall(r'<dd class="pack-images">([^<]+)</dd>', html) == [
         "10 images at 512 px",
         "50 images at 512 px",
@@ -262,7 +266,7 @@ def test_success_page_while_a_delayed_payment_is_processing_keeps_polling(
 
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "<h1 id=\"receipt-heading\">Payment processing</h1>" in html
+    assert '<h1 id="receipt-heading">Payment processing</h1>' in html
     assert f"/checkout/success?session_id={session_id}&amp;poll=1" in html
     assert credits(user) == 500
     assert client.get(f"/credits/badge?until={session_id}").status_code == 200

@@ -47,7 +47,9 @@ def pricing_rows(available: list[packs.Pack], image_cost: int) -> list[PricingRo
     for pack in available:
         unit = pack.unit_amount / pack.credits
         saving = round((1 - unit / base) * 100) if base else 0
-        rows.append(PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0), pack.credits // image_cost))
+        rows.append(
+            PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0), pack.credits // image_cost)
+        )
     return rows
 
 

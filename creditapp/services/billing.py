@@ -125,15 +125,36 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
 
 
 def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
-    """Credit the purchase if the session is paid; True when this call credited it."""
-    if session.get("payment_status") not in PAID:
-        return False
+    """Credit the purchase if the session is paid; True when this call credited it.
+
+    A session completed but unpaid (a delayed method) records its PaymentIntent on the
+    pending purchase: that is how History tells a payment in progress from a checkout
+    that was abandoned.
+    """
     intent = session.get("payment_intent")
     if isinstance(intent, dict):
         intent = intent.get("id")
+    if session.get("payment_status") not in PAID:
+        if session.get("status") == "complete" and intent:
+            _note_processing(purchase_id, intent)
+        return False
     return ledger.complete_purchase(
         purchase_id, intent or None, int(session.get("amount_total") or 0), session.get("currency") or "usd"
     )
+
+
+def _note_processing(purchase_id: int, payment_intent_id: str) -> None:
+    """Record the PaymentIntent of a pending purchase whose payment is on its way (no credits move)."""
+    db.session.execute(
+        sa.update(purchases)
+        .where(
+            purchases.c.id == purchase_id,
+            purchases.c.status == "pending",
+            purchases.c.stripe_payment_intent_id.is_(None),
+        )
+        .values(stripe_payment_intent_id=payment_intent_id)
+    )
+    db.session.commit()
 
 
 def purchase_for_session(session: dict[str, Any]) -> int:

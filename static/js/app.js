@@ -2,6 +2,7 @@
 // swaps, and times in the reader's own time zone. No framework, no build step.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   // --- The balance in every tab --------------------------------------------------------
   // Each tab announces the balance it last read from the server; a tab showing another
