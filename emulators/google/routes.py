@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -16,44 +17,7 @@ OAUTH_FIELDS = (
     "code_challenge", "code_challenge_method",
 )  # fmt: skip
 
-SIGN_IN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in - Google Accounts (local)</title>
-<style>
-:root{color-scheme:light dark;--fg:#1f1f1f;--muted:#444746;--bg:#f0f4f9;--card:#fff;--line:#c4c7c5;
---accent:#0b57d0;--on-accent:#fff;--danger:#b3261e;--banner:#fff4cc;--banner-fg:#3d2e00;--focus:#0a3a9e}
-@media (prefers-color-scheme:dark){:root{--fg:#e3e3e3;--muted:#c4c7c5;--bg:#131314;--card:#1e1f20;
---line:#444746;--accent:#a8c7fa;--on-accent:#062e6f;--danger:#ff8a80;--banner:#3d3000;--banner-fg:#fff4cc;--focus:#ffc94d}}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}
-.banner{margin:0;padding:.4rem 1rem;text-align:center;font-size:.9rem;background:var(--banner);color:var(--banner-fg)}
-main{max-width:28rem;margin:2rem auto;padding:2rem 1.5rem;background:var(--card);border-radius:1.5rem}
-.logo{font-size:1.4rem;font-weight:600;margin:0}h1{font-size:1.75rem;font-weight:400;margin:.5rem 0}
-label{display:block;margin:1rem 0 .25rem;font-weight:600;font-size:.95rem}
-input[type=email],input[type=text]{font:inherit;width:100%;padding:.75rem;border:1px solid var(--line);border-radius:.3rem;background:var(--card);color:var(--fg)}
-.check{display:flex;gap:.5rem;align-items:center;font-weight:400}
-.actions{display:flex;gap:1rem;margin-top:1.5rem}
-button{font:inherit;cursor:pointer;border-radius:999px;padding:.55rem 1.5rem;font-weight:600}
-.primary{border:0;background:var(--accent);color:var(--on-accent)}
-.secondary{border:0;background:transparent;color:var(--accent)}
-.error{color:var(--danger)}.note{color:var(--muted)}
-button:focus-visible,input:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
-</style></head>
-<body><header><p class="banner">Test mode — local Google stand-in. Any e-mail signs in, no password.</p></header>
-<main><p class="logo" aria-hidden="true">G</p><h1>Sign in</h1><p class="note">to continue to creditapp</p>
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-<form method="post" action="{{ action }}">
-{% for name, value in hidden.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">
-{% endfor %}
-<label for="email">Email</label><input id="email" type="email" name="email" value="{{ email }}" required autofocus
- autocomplete="email">
-<label for="name">Name</label><input id="name" type="text" name="name" value="{{ name }}" autocomplete="name">
-<label class="check"><input type="checkbox" name="email_verified" value="true"
- {% if email_verified %}checked{% endif %}> Email verified</label>
-<div class="actions">
-<button type="submit" class="primary" name="action" value="sign_in">Sign in</button>
-<button type="submit" class="secondary" name="action" value="cancel" formnovalidate>Cancel</button>
-</div>
-</form></main></body></html>"""
+SIGN_IN_PAGE = (Path(__file__).with_name("pages") / "sign_in.html").read_text(encoding="utf-8")
 
 ERROR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Error 400: {{ error }}</title></head>

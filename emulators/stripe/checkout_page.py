@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template_string, request
@@ -15,72 +16,9 @@ bp = Blueprint("checkout_page", __name__)
 # Styled like a hosted checkout: the order on one side, one primary Pay button on the
 # other, the other test outcomes as quieter buttons. Field names stay `action` (form) and
 # `outcome` (JSON). No scripts, no external files: the page works offline.
-STYLE = """
-:root{color-scheme:light dark;--fg:#1a1f36;--muted:#5a6176;--bg:#f6f8fa;--card:#fff;--line:#e3e8ee;
---accent:#635bff;--on-accent:#fff;--danger:#b3261e;--banner:#fff4cc;--banner-fg:#3d2e00;--focus:#0a3a9e}
-@media (prefers-color-scheme:dark){:root{--fg:#e6e9f0;--muted:#a9b1c2;--bg:#12151c;--card:#1b1f29;
---line:#343a48;--accent:#a5a0ff;--on-accent:#12151c;--danger:#ff8a80;--banner:#3d3000;--banner-fg:#fff4cc;--focus:#ffc94d}}
-*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,sans-serif;color:var(--fg);background:var(--bg)}
-.banner{margin:0;padding:.4rem 1rem;text-align:center;font-size:.9rem;background:var(--banner);color:var(--banner-fg)}
-main{max-width:56rem;margin:0 auto;padding:1.5rem 1rem;display:grid;gap:2rem;grid-template-columns:1fr}
-@media (min-width:760px){main{grid-template-columns:1fr 1fr;padding-top:3rem}}
-.merchant{font-weight:600;color:var(--muted);margin:0}.amount{font-size:2.25rem;font-weight:700;margin:.25rem 0 1rem}
-.items{list-style:none;padding:0;margin:0;border-top:1px solid var(--line)}
-.items li{display:flex;justify-content:space-between;padding:.6rem 0;border-bottom:1px solid var(--line)}
-.total{display:flex;justify-content:space-between;font-weight:600;padding:.6rem 0}
-.pay{background:var(--card);border:1px solid var(--line);border-radius:.6rem;padding:1.25rem}
-h1,h2{font-size:1.15rem;margin:0 0 .75rem}label{display:block;font-weight:600;margin:.75rem 0 .25rem;font-size:.9rem}
-input{font:inherit;width:100%;padding:.55rem .6rem;border:1px solid var(--line);border-radius:.4rem;background:var(--card);color:var(--fg)}
-.card-test{font-family:ui-monospace,monospace;color:var(--muted)}
-button{font:inherit;cursor:pointer;border-radius:.4rem}
-.primary{display:block;width:100%;margin:1.25rem 0 .75rem;padding:.75rem;border:0;background:var(--accent);color:var(--on-accent);font-weight:600;font-size:1.05rem}
-fieldset{border:1px solid var(--line);border-radius:.4rem;margin:1rem 0 .5rem;padding:.5rem .75rem}
-legend{font-size:.85rem;color:var(--muted);padding:0 .25rem}
-.secondary{margin:.25rem .5rem .25rem 0;padding:.4rem .75rem;background:transparent;color:var(--fg);border:1px solid var(--line)}
-.back{background:none;border:0;padding:0;color:var(--accent);text-decoration:underline}
-.error{color:var(--danger);font-weight:600}.note{color:var(--muted);font-size:.9rem}
-a{color:var(--accent)}a:focus-visible,button:focus-visible,input:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
-"""
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Checkout · creditapp (local Stripe)</title><style>{{ style }}</style></head>
-<body><header><p class="banner">Test mode — local Stripe stand-in. No real money moves.</p></header>
-<main>
-<section aria-labelledby="order-heading">
-<p class="merchant">creditapp</p>
-<h1 id="order-heading">Pay creditapp</h1>
-<p class="amount" id="amount">{{ money(session.amount_total) }}</p>
-<ul class="items">{% for item in items %}<li><span>{{ item.quantity }} &times; {{ item.description }}</span>
- <span>{{ money(item.amount_total) }}</span></li>{% endfor %}</ul>
-<p class="total"><span>Total due</span><span>{{ money(session.amount_total) }}</span></p>
-</section>
-<section class="pay" aria-labelledby="pay-heading">
-{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
-{% if session.status == "open" %}
-<h2 id="pay-heading">Pay with card</h2>
-<form method="post">
-<label for="email">Email</label>
-<input id="email" type="email" value="{{ session.customer_email or '' }}" readonly>
-<p class="note">Card <span class="card-test">4242 4242 4242 4242</span> (a test card: nothing is charged).</p>
-<label for="discount_percent">Discount % (promotion code)</label>
-<input id="discount_percent" type="number" name="discount_percent" min="0" max="100">
-<button type="submit" class="primary" name="action" value="pay">Pay</button>
-<fieldset><legend>Other test outcomes</legend>
-<button type="submit" class="secondary" name="action" value="pay_delayed" formnovalidate>Pay with a delayed method</button>
-<button type="submit" class="secondary" name="action" value="decline" formnovalidate>Decline</button>
-</fieldset>
-<button type="submit" class="back" name="action" value="cancel" formnovalidate>Cancel</button>
-<span class="note"> and go back to creditapp</span>
-</form>
-{% else %}
-<h2 id="pay-heading">{{ {"complete": "This checkout is complete", "expired": "This checkout has expired"}.get(session.status, "This checkout is closed") }}</h2>
-<p>This Checkout Session is {{ session.status }} ({{ session.payment_status }}).</p>
-{% if session.status == "complete" and session.success_url %}<p><a href="{{ done_url }}">Back to creditapp</a></p>
-{% elif session.cancel_url %}<p><a href="{{ session.cancel_url }}">Back to creditapp</a></p>{% endif %}
-{% endif %}
-</section>
-</main></body></html>"""
+PAGES = Path(__file__).with_name("pages")
+STYLE = (PAGES / "checkout.css").read_text(encoding="utf-8")
+PAGE = (PAGES / "checkout.html").read_text(encoding="utf-8")
 
 FORM_ACTIONS = {"pay": "succeeded", "pay_delayed": "async_pending", "decline": "declined"}
 
