@@ -94,7 +94,11 @@ def badge():
     credits, purchase_status = found
     status = STOP_POLLING if until and purchase_status != "pending" else 200
     body = current_app.jinja_env.get_template("_partials/badge.html").render(credits=credits)
-    return vary_on_htmx(make_response(body, status))
+    response = make_response(body, status)
+    # Never stored: a page restored by Back/Forward re-reads it, and Chrome would otherwise
+    # answer that request from its cache without asking.
+    response.headers["Cache-Control"] = "no-store"
+    return vary_on_htmx(response)
 
 
 @bp.get("/api/user/credits")

@@ -55,9 +55,11 @@ def image_quote():
         return error_response(422, str(exc), "invalid_input")
     cost = image.costs(current_app.config)[size]
     # The Generate button comes along out of band: enabled only when the balance can pay.
-    return render_template(
-        "features/_quote.html", size=size, cost=cost, credits=current_user.credits, oob=True
+    response = make_response(
+        render_template("features/_quote.html", size=size, cost=cost, credits=current_user.credits, oob=True)
     )
+    response.headers["Cache-Control"] = "no-store"  # it carries the balance, like the badge
+    return response
 
 
 def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:

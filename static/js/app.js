@@ -13,12 +13,17 @@
 
   function badge() { return document.getElementById("credit-badge"); }
 
+  var pending = null;
+
   function refreshBalance() {
-    if (!badge() || !window.htmx) { return; }
-    var now = Date.now();
-    if (now - lastAsked < 250) { return; }  // focus and visibilitychange often fire together
-    lastAsked = now;
-    window.htmx.trigger(document.body, "credits-changed", { source: "refresh" });
+    if (!badge() || !window.htmx || pending) { return; }
+    // focus and visibilitychange often fire together: one request for both, never none.
+    var wait = Math.max(0, lastAsked + 250 - Date.now());
+    pending = window.setTimeout(function () {
+      pending = null;
+      lastAsked = Date.now();
+      window.htmx.trigger(document.body, "credits-changed", { source: "refresh" });
+    }, wait);
   }
 
   var announced = null;
@@ -39,8 +44,15 @@
     };
   }
 
+  // Back/Forward: restored from the bfcache (persisted), or re-read from the HTTP cache
+  // (a "back_forward" navigation), the page may show an old balance either way.
+  function cameBack() {
+    var nav = window.performance && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+    return Boolean(nav && nav.type === "back_forward");
+  }
+
   window.addEventListener("pageshow", function (event) {
-    if (event.persisted) { refreshBalance(); } else { announce(); }
+    if (event.persisted || cameBack()) { refreshBalance(); } else { announce(); }
   });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") { refreshBalance(); }
