@@ -80,13 +80,17 @@
   }
 
   // --- Focus across htmx swaps -----------------------------------------------------------
+  // Load more: remember the last row and the form that asked; once its rows are in, the
+  // first new row takes focus (other swaps meanwhile, such as the badge, leave it alone).
   var focusAfterLoadMore = null;
+  var loadMoreForm = null;
 
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.closest && elt.closest("#load-more-row")) {
       var rows = document.querySelectorAll("#ledger-rows tr.entry");
       focusAfterLoadMore = rows.length ? rows[rows.length - 1] : null;
+      loadMoreForm = elt;
     }
   });
 
@@ -94,9 +98,11 @@
     var target = event.detail.target;
     var connected = target && target.isConnected;
     localiseTimes(connected ? target : document);
-    if (focusAfterLoadMore) {
+    var asked = event.detail.requestConfig ? event.detail.requestConfig.elt : event.detail.elt;
+    if (focusAfterLoadMore && loadMoreForm && asked === loadMoreForm) {
       var next = focusAfterLoadMore.nextElementSibling;
       focusAfterLoadMore = null;
+      loadMoreForm = null;
       if (next && next.classList.contains("entry")) {
         next.setAttribute("tabindex", "-1");
         next.focus();

@@ -112,7 +112,7 @@ def test_sign_in_spend_buy_and_read_the_history(app, live_server, emulator, brow
     expect(badge).to_have_text("990 credits", timeout=20_000)
     journey.shot("purchase-success-badge-990")
 
-    page.get_by_role("link", name="History").click()
+    page.get_by_role("link", name="History", exact=True).click()
     entries = page.locator("#ledger-rows tr.entry")
     expect(entries).to_have_count(3)
     expect(entries.nth(0)).to_contain_text("Bought 500 credits")

@@ -56,6 +56,11 @@ def test_the_pricing_table_is_open_before_sign_in_on_phone_and_desktop(live_serv
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(re.compile(r"/buy-credits$"))  # back where the person was going
     expect(page.locator(".balance-line")).to_contain_text("500 credits")
+    page.goto("/no-such-page")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Page not found")  # words, not "404"
+    states.check(page, "error-not-found")
+    page.goto("/account")
+    states.check(page, "account")
 
     assert states.problems == [], "\n".join(states.problems)
 
@@ -119,8 +124,8 @@ def test_the_balance_is_right_in_two_tabs_after_back_forward_and_on_focus_with_k
     page.get_by_role("button", name="Load more").focus()
     page.keyboard.press("Enter")
     expect(rows).to_have_count(52)
-    assert active(page)["row"] == 50, active(page)
     expect(rows.nth(50)).to_be_focused()
+    assert active(page)["row"] == 50, active(page)
 
     # Low: Generate is disabled and says why; negative after a clawback.
     page.goto("/features/image")
