@@ -25,7 +25,8 @@ def axe_violations(page: Page) -> list[str]:
         page.evaluate(AXE.read_text(encoding="utf-8") + "\n;undefined")
     found = page.evaluate(
         """async (tags) => {
-            const result = await axe.run(document, {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]});
+            const options = {runOnly: {type: "tag", values: tags}, resultTypes: ["violations"]};
+            const result = await axe.run(document, options);
             return result.violations.map(v => `${v.id} (${v.impact}): ${v.help} — ` +
                 v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", "));
         }""",
@@ -42,7 +43,7 @@ class States:
         self.problems: list[str] = []
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def check(self, page: Page, name: str, dark_shot: bool = False) -> None:
+    def check(self, page: Page, name: str, dark_shot: bool = False, docs: bool = True) -> None:
         """Run axe in both schemes on the current state and save its screenshot(s)."""
         for scheme in ("light", "dark"):
             page.emulate_media(color_scheme=scheme)
@@ -51,12 +52,12 @@ class States:
                 self.problems.append(f"{name} [{scheme}] {line}")
             if scheme == "light" or dark_shot:
                 suffix = "" if scheme == "light" else "-dark"
-                self._save(page, f"{name}{suffix}.png")
+                self._save(page, f"{name}{suffix}.png", docs)
         page.emulate_media(color_scheme="light")
 
-    def _save(self, page: Page, filename: str) -> None:
+    def _save(self, page: Page, filename: str, docs: bool) -> None:
         target = ARTIFACTS / filename
         page.screenshot(path=str(target), full_page=True)
-        if UPDATE_DOCS:
+        if UPDATE_DOCS and docs:
             DOCS.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(target, DOCS / filename)
