@@ -6,6 +6,7 @@ import csv
 import io
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from creditapp import ledger
@@ -99,6 +100,7 @@ def test_a_receipt_link_leads_to_stripes_receipt_for_that_charge(
     assert theirs.status_code == 404
 
 
+@pytest.mark.smoke
 def test_the_csv_export_streams_every_line_with_running_balance_and_defuses_formulas(
     client, make_user, sign_in_as
 ):

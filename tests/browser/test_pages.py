@@ -96,6 +96,10 @@ def test_the_balance_is_right_in_two_tabs_after_back_forward_and_on_focus_with_k
     expect(other_badge).to_have_text("490 credits", timeout=2_000)  # the other tab, no reload
     assert other.evaluate("window.notReloaded") is True
     states.check(page, "image-generated")
+    page.locator("#result figcaption").get_by_role("link", name="this page").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your image")
+    states.check(page, "job-page")
+    page.goto("/features/image")
 
     # Back/Forward: a spend made elsewhere while this tab was on another page.
     page.get_by_role("link", name="History").click()
