@@ -72,7 +72,7 @@ def test_abandoned_checkouts_are_hidden_by_default_and_a_processing_one_stays(
     assert "Paid" in shown[0] and "Receipt" in shown[0]  # newest first
     assert "Processing" in shown[1] and "Bought 500 credits" in shown[1] and "$20.00" in shown[1]
     assert len(purchase_rows(everything)) == 5
-    assert everything.count("Waiting for payment") == 2  # the cancelled and the declined checkouts
+    assert everything.count("<td>Not paid</td>") == 2  # the cancelled and the declined checkouts
     assert "Expired" in everything
     assert 'href="/history?all=1"' in default and "Show cancelled, declined and expired" in default
     assert stripe_helpers.purchase(cancelled).status == "pending"

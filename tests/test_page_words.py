@@ -56,3 +56,17 @@ def test_without_javascript_a_refused_prompt_is_still_in_the_form(client, make_u
         assert f">{prompt}</textarea>" in html
         assert len(h1s(html)) == 1
     assert 'value="1024" selected' in too_dear.get_data(as_text=True)
+
+
+def test_an_expired_form_without_javascript_comes_back_with_the_prompt(client, make_user, sign_in_as):
+    sign_in_as(client, make_user(credits=500))
+    prompt = "a heron in the rain, ink wash"
+
+    response = client.post("/features/image", data={"prompt": prompt, "size": "1024", "csrf_token": "stale"})
+
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert f">{prompt}</textarea>" in html
+    assert 'value="1024" selected' in html
+    assert "The form expired" in html
+    assert len(h1s(html)) == 1

@@ -111,6 +111,18 @@ def create_image():
     return vary_on_htmx(response)
 
 
+def render_form_again(status: int, message: str, code: str) -> str:
+    """The image form as the person sent it, with why it was refused (no JavaScript)."""
+    form = request.form
+    return render_template(
+        "features/image.html",
+        status=status,
+        error=code,
+        message=message,
+        **_form_context(size=_size_or_default(form.get("size")), prompt=form.get("prompt") or ""),
+    )
+
+
 def _size_or_default(raw: Any) -> int:
     try:
         return image.parse_size(raw, current_app.config)
