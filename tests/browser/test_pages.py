@@ -221,6 +221,10 @@ def test_checkouts_settle_live_both_ways_and_history_tells_them_apart(live_serve
     page.get_by_role("link", name="Show cancelled, declined and expired checkouts").click()
     expect(purchases).to_have_count(4)
     states.check(page, "history-all-checkouts")
+    page.goto("/history/chart")  # the usage page the no-JS link opens
+    expect(page.get_by_role("heading", level=1)).to_have_text("Usage")
+    states.check(page, "usage-page")
+    page.go_back()
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Export CSV").click()
@@ -245,3 +249,28 @@ def test_checkouts_settle_live_both_ways_and_history_tells_them_apart(live_serve
 
     assert states.problems == [], "\n".join(states.problems)
     assert journey.problems == [], journey.problems
+
+
+def test_without_javascript_history_reads_in_utc_and_the_chart_link_opens_a_whole_page(
+    chromium, live_server, emulator, job_worker
+):
+    context = chromium.new_context(java_script_enabled=False, base_url=live_server, viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        page.get_by_role("link", name="Sign in with Google").first.click()
+        page.get_by_role("textbox", name="Email").fill("nojs@example.com")
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.goto("/history")
+        expect(page.locator("#ledger-rows time").first).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d$"))
+        expect(page.get_by_role("columnheader", name="When (UTC)")).to_be_visible()
+        page.get_by_role("link", name="See the usage figures and the 30-day chart").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Usage")
+        expect(page.locator("svg.spend-chart")).to_be_visible()
+        expect(page.locator("#credit-badge")).to_have_text("500 credits")  # the whole page, header and all
+        # axe itself is a script: with scripts off it cannot run, so this state is photographed only.
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "usage-no-js.png"), full_page=True)
+    finally:
+        context.close()
