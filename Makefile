@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ format: $(VENV)/.dev
 ## bench: ratios measured side by side (see README, Benchmarks)
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
+
+## screenshots: the browser tests, copying each page state's screenshot into docs/screenshots/
+screenshots: $(VENV)/.dev
+	UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest tests/browser -q
 
 clean:
 	rm -rf $(VENV) instance test-artifacts .pytest_cache .ruff_cache

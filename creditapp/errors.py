@@ -37,8 +37,31 @@ def error_response(status: int, message: str, code: str | None = None):
     code = code or CODES.get(status, "error")
     if wants_json() or request.path.startswith("/webhooks/"):
         return jsonify({"error": code, "message": message}), status
+    again = _form_again(status, message, code)
+    if again is not None:
+        return again
     template = "_partials/error.html" if is_htmx() else "error.html"
     return render_template(template, status=status, message=message), status
+
+
+# A form posted without JavaScript that is refused before its view runs (an expired CSRF
+# token, a rate limit) comes back as the form, with what the person typed and the problem.
+FORMS_KEPT = {"features.create_image"}
+KEPT_STATUSES = {400, 429}
+
+
+def _form_again(status: int, message: str, code: str):
+    if (
+        status not in KEPT_STATUSES
+        or request.method != "POST"
+        or is_htmx()
+        or request.endpoint not in FORMS_KEPT
+        or not current_user.is_authenticated
+    ):
+        return None
+    from creditapp.blueprints.features import render_form_again  # the blueprint imports this module
+
+    return render_form_again(status, message, code), status
 
 
 def init_app(app: Flask) -> None:

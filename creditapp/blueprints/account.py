@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+import stripe
 from flask import (
     Blueprint,
+    Response,
     current_app,
     jsonify,
     make_response,
@@ -12,6 +14,7 @@ from flask import (
     render_template,
     request,
     session,
+    stream_with_context,
     url_for,
 )
 from flask_login import current_user, login_required, logout_user
@@ -24,7 +27,9 @@ from creditapp.extensions import db, limiter, login_manager
 from creditapp.features import registry, usage
 from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.htmx import redirect as hx_redirect
-from creditapp.services import sessions
+from creditapp.models import utcnow
+from creditapp.services import billing, sessions
+from creditapp.services.packs import format_money
 
 bp = Blueprint("account", __name__)
 
@@ -90,7 +95,11 @@ def badge():
     credits, purchase_status = found
     status = STOP_POLLING if until and purchase_status != "pending" else 200
     body = current_app.jinja_env.get_template("_partials/badge.html").render(credits=credits)
-    return vary_on_htmx(make_response(body, status))
+    response = make_response(body, status)
+    # Never stored: a page restored by Back/Forward re-reads it, and Chrome would otherwise
+    # answer that request from its cache without asking.
+    response.headers["Cache-Control"] = "no-store"
+    return vary_on_htmx(response)
 
 
 @bp.get("/api/user/credits")
@@ -102,27 +111,69 @@ def api_credits():
     return jsonify({"credits": balance.credits, "held": balance.held})
 
 
+def _show_all() -> bool:
+    return request.args.get("all") == "1"
+
+
 @bp.get("/history")
 @login_required
 def history_page():
-    """The ledger, newest first, 50 lines a page; htmx "load more" gets just the next rows."""
+    """The ledger, newest first, 50 lines a page; htmx "load more" gets just the next rows.
+
+    Checkouts that moved no money are hidden unless `?all=1`.
+    """
     before = request.args.get("before") or None
+    show_all = _show_all()
     try:
-        page = history.page(current_user.id, before=before)
+        page = history.page(current_user.id, before=before, show_all=show_all, balance=current_user.credits)
     except history.BadCursor:
         return error_response(
             400, "That history link is not valid. Open History again to start from the newest entries."
         )
+    context = {"page": page, "feature_title": registry.title, "show_all": show_all, "money": format_money}
     if is_htmx() and before:
-        body = render_template("_partials/history_rows.html", page=page, feature_title=registry.title)
+        body = render_template("_partials/history_rows.html", **context)
     else:
-        body = render_template("history.html", page=page, feature_title=registry.title, before=before)
+        body = render_template("history.html", before=before, **context)
     return vary_on_htmx(make_response(body))
 
 
 @bp.get("/history/chart")
 @login_required
 def spend_chart():
-    """The 30-day spending chart, loaded after the page so a long ledger never slows History."""
+    """Usage figures and the 30-day chart: a fragment for htmx, a page of its own without JS.
+
+    Loaded after History so a long ledger never slows it.
+    """
     days = usage.daily_spend(current_user.id, days=CHART_DAYS)
-    return render_template("_partials/spend_chart.html", days=days)
+    bought = history.bought(current_user.id)
+    context = {"days": days, "bought": bought, "balance": current_user.credits, "money": format_money}
+    if is_htmx():
+        return vary_on_htmx(make_response(render_template("_partials/spend_chart.html", **context)))
+    return vary_on_htmx(make_response(render_template("usage.html", **context)))
+
+
+@bp.get("/history.csv")
+@login_required
+def history_csv():
+    """Every ledger line as CSV, streamed in keyset batches (UTC times, running balance)."""
+    user_id, balance = current_user.id, current_user.credits
+    rows = stream_with_context(history.csv_lines(user_id, balance, registry.title))
+    stamp = utcnow().strftime("%Y%m%d")
+    response = Response(rows, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="creditapp-history-{stamp}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@bp.get("/history/purchases/<int:purchase_id>/receipt")
+@login_required
+def purchase_receipt(purchase_id: int):
+    """Stripe's receipt for one of the user's paid purchases (read from the charge, then 303)."""
+    try:
+        url = billing.receipt_url_for_purchase(current_user.id, purchase_id)
+    except stripe.StripeError:
+        return error_response(503, "Stripe could not be reached for the receipt. Please try again shortly.")
+    if not url:
+        return error_response(404, "There is no receipt for that purchase.")
+    return redirect(url, code=303)

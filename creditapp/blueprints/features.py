@@ -55,7 +55,12 @@ def image_quote():
     except InvalidInput as exc:
         return error_response(422, str(exc), "invalid_input")
     cost = image.costs(current_app.config)[size]
-    return render_template("features/_quote.html", size=size, cost=cost, credits=current_user.credits)
+    # The Generate button comes along out of band: enabled only when the balance can pay.
+    response = make_response(
+        render_template("features/_quote.html", size=size, cost=cost, credits=current_user.credits, oob=True)
+    )
+    response.headers["Cache-Control"] = "no-store"  # it carries the balance, like the badge
+    return response
 
 
 def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:
@@ -116,6 +121,18 @@ def create_image():
     if status in (200, 202, 402):
         trigger(response, "credits-changed")
     return vary_on_htmx(response)
+
+
+def render_form_again(status: int, message: str, code: str) -> str:
+    """The image form as the person sent it, with why it was refused (no JavaScript)."""
+    form = request.form
+    return render_template(
+        "features/image.html",
+        status=status,
+        error=code,
+        message=message,
+        **_form_context(size=_size_or_default(form.get("size")), prompt=form.get("prompt") or ""),
+    )
 
 
 def _size_or_default(raw: Any) -> int:

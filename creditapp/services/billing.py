@@ -16,13 +16,14 @@ import stripe
 
 from creditapp import ledger, stripe_client
 from creditapp.extensions import db
-from creditapp.models import CreditPurchase, utcnow
+from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.services import clawbacks
 from creditapp.services.packs import Pack
 
 log = logging.getLogger("creditapp.billing")
 
 purchases = CreditPurchase.__table__
+users = User.__table__
 PAID = ("paid", "no_payment_required")
 
 
@@ -42,6 +43,15 @@ class Confirmation:
     status: str
     credits: int
     payment_status: str | None
+    amount: int = 0
+    currency: str = "usd"
+    receipt_url: str | None = None
+    balance: int | None = None
+
+    @property
+    def processing(self) -> bool:
+        """Paid with a delayed method (a bank debit) that has not settled yet."""
+        return self.status == "pending" and self.payment_status == "unpaid"
 
 
 @dataclass(frozen=True)
@@ -115,15 +125,36 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
 
 
 def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
-    """Credit the purchase if the session is paid; True when this call credited it."""
-    if session.get("payment_status") not in PAID:
-        return False
+    """Credit the purchase if the session is paid; True when this call credited it.
+
+    A session completed but unpaid (a delayed method) records its PaymentIntent on the
+    pending purchase: that is how History tells a payment in progress from a checkout
+    that was abandoned.
+    """
     intent = session.get("payment_intent")
     if isinstance(intent, dict):
         intent = intent.get("id")
+    if session.get("payment_status") not in PAID:
+        if session.get("status") == "complete" and intent:
+            _note_processing(purchase_id, intent)
+        return False
     return ledger.complete_purchase(
         purchase_id, intent or None, int(session.get("amount_total") or 0), session.get("currency") or "usd"
     )
+
+
+def _note_processing(purchase_id: int, payment_intent_id: str) -> None:
+    """Record the PaymentIntent of a pending purchase whose payment is on its way (no credits move)."""
+    db.session.execute(
+        sa.update(purchases)
+        .where(
+            purchases.c.id == purchase_id,
+            purchases.c.status == "pending",
+            purchases.c.stripe_payment_intent_id.is_(None),
+        )
+        .values(stripe_payment_intent_id=payment_intent_id)
+    )
+    db.session.commit()
 
 
 def purchase_for_session(session: dict[str, Any]) -> int:
@@ -218,10 +249,11 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
     if purchase_id is None:
         return None
     payment_status = None
+    receipt_url = None
     try:
         session = (
             stripe_client.client()
-            .v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent"]})
+            .v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent.latest_charge"]})
             .to_dict()
         )
     except stripe.InvalidRequestError:
@@ -233,11 +265,59 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
         if session.get("client_reference_id") != str(user_id):
             return None
         payment_status = session.get("payment_status")
+        receipt_url = _receipt_url(session.get("payment_intent"))
         fulfil_session(purchase_id, session)
     row = db.session.execute(
-        sa.select(purchases.c.status, purchases.c.credits_purchased).where(purchases.c.id == purchase_id)
+        sa.select(
+            purchases.c.status,
+            purchases.c.credits_purchased,
+            purchases.c.amount_paid,
+            purchases.c.currency,
+            users.c.credits,
+        )
+        .join(users, users.c.id == purchases.c.user_id)
+        .where(purchases.c.id == purchase_id)
     ).one()
-    return Confirmation(session_id, row.status, row.credits_purchased, payment_status)
+    db.session.commit()
+    return Confirmation(
+        session_id,
+        row.status,
+        row.credits_purchased,
+        payment_status,
+        amount=row.amount_paid,
+        currency=row.currency,
+        receipt_url=receipt_url,
+        balance=row.credits,
+    )
+
+
+def _receipt_url(intent: Any) -> str | None:
+    """The receipt Stripe keeps for the payment's charge (`charge.receipt_url`), once charged."""
+    if not isinstance(intent, dict):
+        return None
+    charge = intent.get("latest_charge")
+    return charge.get("receipt_url") if isinstance(charge, dict) else None
+
+
+def receipt_url_for_purchase(user_id: int, purchase_id: int) -> str | None:
+    """The Stripe receipt of one of the user's completed purchases, read from Stripe.
+
+    The row is read and the transaction ended before Stripe is called.
+    """
+    intent_id = db.session.execute(
+        sa.select(purchases.c.stripe_payment_intent_id).where(
+            purchases.c.id == purchase_id, purchases.c.user_id == user_id, purchases.c.status == "completed"
+        )
+    ).scalar_one_or_none()
+    db.session.commit()
+    if not intent_id:
+        return None
+    intent = (
+        stripe_client.client()
+        .v1.payment_intents.retrieve(intent_id, params={"expand": ["latest_charge"]})
+        .to_dict()
+    )
+    return _receipt_url(intent)
 
 
 def reconcile(since_hours: float) -> list[ReconcileLine]:

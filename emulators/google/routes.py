@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlencode
 
@@ -16,23 +17,7 @@ OAUTH_FIELDS = (
     "code_challenge", "code_challenge_method",
 )  # fmt: skip
 
-SIGN_IN_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Sign in - Google Accounts (local)</title>
-<style>body{font-family:sans-serif;max-width:26rem;margin:3rem auto;padding:0 1rem}
-label{display:block;margin:.8rem 0}input[type=email],input[type=text]{width:100%;padding:.4rem}
-.error{color:#b00020}button{padding:.5rem 1rem;margin-right:.5rem}</style></head>
-<body><h1>Sign in</h1><p>Local Google stand-in: any email signs in, no password.</p>
-{% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-<form method="post" action="{{ action }}">
-{% for name, value in hidden.items() %}<input type="hidden" name="{{ name }}" value="{{ value }}">
-{% endfor %}
-<label>Email <input type="email" name="email" value="{{ email }}" required autofocus></label>
-<label>Name <input type="text" name="name" value="{{ name }}"></label>
-<label><input type="checkbox" name="email_verified" value="true"
- {% if email_verified %}checked{% endif %}> Email verified</label>
-<button type="submit" name="action" value="sign_in">Sign in</button>
-<button type="submit" name="action" value="cancel" formnovalidate>Cancel</button>
-</form></body></html>"""
+SIGN_IN_PAGE = (Path(__file__).with_name("pages") / "sign_in.html").read_text(encoding="utf-8")
 
 ERROR_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Error 400: {{ error }}</title></head>

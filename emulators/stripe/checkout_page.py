@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, redirect, render_template_string, request
@@ -12,28 +13,12 @@ from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Checkout (local Stripe)</title>
-<style>body{font-family:sans-serif;max-width:30rem;margin:3rem auto;padding:0 1rem}
-.amount{font-size:2rem;font-weight:bold}.error{color:#b00020}.note{color:#555}
-button{display:block;width:100%;margin:.5rem 0;padding:.6rem;font-size:1rem}</style></head>
-<body><p class="note">Test mode - local Stripe emulator. No real money moves.</p>
-<h1>Checkout</h1>
-<ul>{% for item in items %}<li>{{ item.quantity }} &times; {{ item.description }}
- ({{ money(item.amount_total) }})</li>{% endfor %}</ul>
-<p>Total: <span class="amount" id="amount">{{ money(session.amount_total) }}</span></p>
-{% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
-{% if session.status == "open" %}
-<form method="post">
-<label>Discount % (promotion code)
- <input type="number" name="discount_percent" min="0" max="100"></label>
-<button type="submit" name="action" value="pay">Pay</button>
-<button type="submit" name="action" value="pay_delayed">Pay with a delayed method</button>
-<button type="submit" name="action" value="decline">Decline</button>
-<button type="submit" name="action" value="cancel">Cancel</button>
-</form>
-{% else %}<p>This Checkout Session is {{ session.status }} ({{ session.payment_status }}).</p>
-{% endif %}</body></html>"""
+# Styled like a hosted checkout: the order on one side, one primary Pay button on the
+# other, the other test outcomes as quieter buttons. Field names stay `action` (form) and
+# `outcome` (JSON). No scripts, no external files: the page works offline.
+PAGES = Path(__file__).with_name("pages")
+STYLE = (PAGES / "checkout.css").read_text(encoding="utf-8")
+PAGE = (PAGES / "checkout.html").read_text(encoding="utf-8")
 
 FORM_ACTIONS = {"pay": "succeeded", "pay_delayed": "async_pending", "decline": "declined"}
 
@@ -57,6 +42,8 @@ def _render(session: dict[str, Any], message: str = "", status: int = 200):
         items=store.line_items.get(session["id"], []),
         money=_money(session),
         message=message,
+        style=STYLE,
+        done_url=success_redirect(session) if session.get("success_url") else "",
     )
     return html, status
 
