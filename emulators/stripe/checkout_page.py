@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
 from ..context import current
-from . import payments
+from . import customers, payments
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -25,6 +25,8 @@ button{display:block;width:100%;margin:.5rem 0;padding:.6rem;font-size:1rem}</st
 {% if message %}<p class="error" role="alert">{{ message }}</p>{% endif %}
 {% if session.status == "open" %}
 <form method="post">
+<label>Card <select name="card">{% for value, card in cards.items() %}
+ <option value="{{ value }}">{{ card[2] }}</option>{% endfor %}</select></label>
 <label>Discount % (promotion code)
  <input type="number" name="discount_percent" min="0" max="100"></label>
 <button type="submit" name="action" value="pay">Pay</button>
@@ -57,6 +59,7 @@ def _render(session: dict[str, Any], message: str = "", status: int = 200):
         items=store.line_items.get(session["id"], []),
         money=_money(session),
         message=message,
+        cards=customers.CARDS,
     )
     return html, status
 
@@ -95,6 +98,7 @@ def act(session_id: str):
                 session_id,
                 FORM_ACTIONS[action],
                 discount_percent=request.form.get("discount_percent") or None,
+                card=request.form.get("card") or None,
             )
         except StripeError as exc:
             return _render(session, exc.message, 400)
@@ -116,6 +120,7 @@ def _act_json(session_id: str, body: dict[str, Any]):
             outcome,
             discount_percent=body.get("discount_percent"),
             email=body.get("email"),
+            card=body.get("card"),
         )
         if outcome == "declined":
             error = {
