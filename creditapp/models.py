@@ -270,7 +270,11 @@ class AutoRechargeSettings(db.Model):
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     threshold: Mapped[int] = mapped_column(sa.Integer, default=100, server_default="100")
+    # The pack a top-up buys, as its Price said when the person chose it.
     stripe_price_id: Mapped[str | None] = mapped_column(sa.String(255))
+    pack_credits: Mapped[int | None] = mapped_column(sa.Integer)
+    pack_amount: Mapped[int | None] = mapped_column(sa.Integer)
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
     monthly_cap: Mapped[int] = mapped_column(sa.Integer, default=3, server_default="3")
     payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
     card_brand: Mapped[str | None] = mapped_column(sa.String(32))

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     InsufficientCredits,
     InvalidAmount,
@@ -132,7 +133,9 @@ def hold_for_job(
                 "deadline_at": deadline_at,
             },
         )
+        effects = triggers.after_decrease(conn, user_id, balance + cost, balance, f"spend-{spend_id}")
         conn.commit()
+    triggers.dispatch(effects)
     log_write(user_id, "hold", -cost, balance)
     spend = SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
     return JobHold(spend, job_id, now)

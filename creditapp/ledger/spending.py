@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     InsufficientCredits,
     InvalidAmount,
@@ -127,7 +128,9 @@ def hold(
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
             return _spend_by_key(conn, user_id, idempotency_key)
+        effects = triggers.after_decrease(conn, user_id, balance + cost, balance, f"spend-{spend_id}")
         conn.commit()
+    triggers.dispatch(effects)
     log.info(
         "ledger hold",
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},
