@@ -72,9 +72,9 @@ def register_static_files(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount the blueprints: auth, billing, webhooks, features, jobs, account."""
-    from creditapp.blueprints import account, auth, billing, features, jobs, webhooks
+    from creditapp.blueprints import account, auth, billing, features, jobs, topups, webhooks
 
-    for module in (auth, billing, webhooks, features, jobs, account):
+    for module in (auth, billing, webhooks, features, jobs, account, topups):
         app.register_blueprint(module.bp)
 
 

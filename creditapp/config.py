@@ -121,6 +121,8 @@ class Config:
         self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 10.0)
         self.NOTIFICATION_MAX_ATTEMPTS = _int("NOTIFICATION_MAX_ATTEMPTS", 8)
         self.NOTIFICATION_RETRY_SECONDS = _float("NOTIFICATION_RETRY_SECONDS", 30.0)
+        # How long a sender may take before another may send the same e-mail (see notifications).
+        self.NOTIFICATION_LEASE_SECONDS = _float("NOTIFICATION_LEASE_SECONDS", 60.0)
 
     def validate(self) -> None:
         """Raise when a setting this environment needs is missing."""

@@ -36,7 +36,6 @@ from creditapp.sql import conflict_insert
 log = logging.getLogger("creditapp.notifications")
 
 notifications = Notification.__table__
-SEND_LEASE = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -167,7 +166,11 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
                     sa.and_(notifications.c.status == "sending", notifications.c.lease_until < now),
                 ),
             )
-            .values(status="sending", attempts=notifications.c.attempts + 1, lease_until=now + SEND_LEASE)
+            .values(
+                status="sending",
+                attempts=notifications.c.attempts + 1,
+                lease_until=now + timedelta(seconds=float(config["NOTIFICATION_LEASE_SECONDS"])),
+            )
             .returning(
                 notifications.c.to_address,
                 notifications.c.subject,
