@@ -116,6 +116,12 @@ wait_until_up() {  # name, pid, url
   fail "$1 did not answer at $3 within 60 seconds."
 }
 
+# The job worker (embedded queue in instance/ unless JOBS_BROKER_URL/REDIS_URL say otherwise);
+# it also runs the sweep every minute, so no cron is needed locally. Started first: its
+# start-up lines come before the line that says the app runs.
+"$BIN/flask" jobs worker --concurrency "${JOB_WORKER_CONCURRENCY:-4}" --sweep-every 60 &
+pids+=($!)
+
 if [ ${#stand_ins[@]} -gt 0 ]; then
   if [ "$ACCESS_LOG" = "quiet" ]; then
     # One line per stand-in request would drown the app's own lines.
@@ -127,11 +133,6 @@ runpy.run_module("emulators", run_name="__main__")' &
   pids+=($!)
   wait_until_up "the local stand-ins" "${pids[-1]}" "${EMULATOR}/_emulator/health"
 fi
-
-# The job worker (embedded queue in instance/ unless JOBS_BROKER_URL/REDIS_URL say otherwise);
-# it also runs the sweep every minute, so no cron is needed locally.
-"$BIN/flask" jobs worker --concurrency "${JOB_WORKER_CONCURRENCY:-4}" --sweep-every 60 &
-pids+=($!)
 
 # SQLite allows one writer at a time: one worker with threads is plenty locally.
 "$BIN/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:${PORT}" --workers 1 --threads 4 wsgi:app &
