@@ -92,9 +92,14 @@ def page(user_id: int, before: str | None = None, limit: int = 50) -> Page:
             p.created_at,
             sa.case((p.status == "completed", p.credits_purchased), else_=0).label("amount"),
             p.status,
-            (sa.literal("Bought ") + sa.cast(p.credits_purchased, sa.String) + sa.literal(" credits")).label(
-                "description"
-            ),
+            (
+                sa.case(
+                    (p.source == "auto_recharge", sa.literal("Automatic top-up: ")),
+                    else_=sa.literal("Bought "),
+                )
+                + sa.cast(p.credits_purchased, sa.String)
+                + sa.literal(" credits")
+            ).label("description"),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor))
         .order_by(p.created_at.desc(), p.id.desc())

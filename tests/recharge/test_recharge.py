@@ -120,7 +120,7 @@ def test_a_refunded_recharge_is_clawed_back_like_any_purchase(app, topups, clien
     assert recharges(user)[0].credits_clawed_back == 100
     assert ledger.audit() == []
     history = client.get("/history").get_data(as_text=True)
-    assert "Refund" in history
+    assert "Refund" in history and "Automatic top-up: 100 credits" in history
 
 
 def test_grants_never_start_a_recharge(app, topups, client, card_user):
