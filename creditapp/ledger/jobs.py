@@ -77,7 +77,8 @@ def hold_for_job(
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
-        balance = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).scalar_one_or_none()
+        debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
+        balance = debited.credits if debited is not None else None
         if balance is None:
             current = conn.execute(
                 sa.select(users.c.credits).where(users.c.id == user_id)
@@ -133,7 +134,9 @@ def hold_for_job(
                 "deadline_at": deadline_at,
             },
         )
-        effects = triggers.after_decrease(conn, user_id, balance + cost, balance, f"spend-{spend_id}")
+        effects = triggers.after_decrease(
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+        )
         conn.commit()
     triggers.dispatch(effects)
     log_write(user_id, "hold", -cost, balance)
