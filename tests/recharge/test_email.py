@@ -142,3 +142,27 @@ def test_an_email_whose_worker_died_mid_send_is_sent_once_after_restart(
     assert report.emails_requeued == 1
     assert [n.status for n in outbox()] == ["sent"]
     assert len(topups.mail("crash@example.com")) == 1
+
+
+def test_an_email_the_smtp_server_refused_is_retried_and_sent_once(
+    app, topups, client, make_user, sign_in_as
+):
+    user = make_user(email="retry@example.com", credits=150)
+    sign_in_as(client, user)
+    set_alert(client, 100)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        app.config["SMTP_URL"] = f"smtp://127.0.0.1:{closed.getsockname()[1]}"  # nobody listens
+        ledger.hold(user, "image", 60)
+        run_queued(app)
+    [waiting] = outbox()
+    assert (waiting.status, waiting.attempts) == ("pending", 1) and waiting.last_error
+
+    app.config["SMTP_URL"] = topups.smtp_url  # the server is back
+    sweep.sweep(app.config, lost_after=timedelta(0))
+    run_queued(app)
+    sweep.sweep(app.config, lost_after=timedelta(0))  # nothing left to send
+    run_queued(app)
+
+    assert [(n.status, n.attempts) for n in outbox()] == [("sent", 2)]
+    assert len(topups.mail("retry@example.com")) == 1

@@ -118,6 +118,8 @@ def test_a_refunded_recharge_is_clawed_back_like_any_purchase(app, topups, clien
 
     wait_for_credits(user, 240)
     assert recharges(user)[0].credits_clawed_back == 100
+    # The clawback took the balance below the threshold again: it starts the next top-up.
+    assert [p.status for p in recharges(user)] == ["completed", "pending"]
     assert ledger.audit() == []
     history = client.get("/history").get_data(as_text=True)
     assert "Refund" in history and "Automatic top-up: 100 credits" in history
