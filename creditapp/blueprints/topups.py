@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from creditapp.extensions import db
 from creditapp.models import User
-from creditapp.services import packs, recharge
+from creditapp.services import packs, recharge_settings
 
 bp = Blueprint("topups", __name__, url_prefix="/account")
 
@@ -30,7 +30,7 @@ def _whole(value: str | None, name: str, errors: dict[str, str], low: int, high:
 
 
 def _render_recharge(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
-    settings = recharge.settings_for(current_user.id)
+    settings = recharge_settings.settings_for(current_user.id)
     try:
         offered = packs.list_packs()
     except stripe.StripeError:
@@ -71,8 +71,8 @@ def save_auto_recharge():
     enabled = request.form.get("enabled") == "1"
     if not errors:
         try:
-            recharge.update_settings(current_user.id, enabled, threshold, pack, cap)
-        except recharge.RechargeRefused as exc:
+            recharge_settings.update_settings(current_user.id, enabled, threshold, pack, cap)
+        except recharge_settings.RechargeRefused as exc:
             errors["enabled"] = str(exc)
     if errors:
         return _render_recharge(400, errors, request.form.to_dict())
@@ -85,7 +85,7 @@ def save_auto_recharge():
 def remove_card():
     """Remove the saved card (detached at Stripe); automatic top-up goes off (CSRF-checked)."""
     try:
-        removed = recharge.remove_card(current_user.id)
+        removed = recharge_settings.remove_card(current_user.id)
     except stripe.StripeError:
         return _render_recharge(
             502, {"card": "Stripe could not be reached; the card is still saved. Try again."}

@@ -17,7 +17,7 @@ import stripe
 from creditapp import ledger, stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, utcnow
-from creditapp.services import clawbacks, recharge
+from creditapp.services import clawbacks, recharge_settings
 from creditapp.services.packs import Pack
 
 log = logging.getLogger("creditapp.billing")
@@ -71,7 +71,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
     customer = None
     if save_card:
         try:
-            customer = recharge.customer_for(user_id, email)
+            customer = recharge_settings.customer_for(user_id, email)
         except stripe.StripeError as exc:
             log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
             raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc
@@ -144,7 +144,7 @@ def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
     if credited and (session.get("metadata") or {}).get("save_card") == "1":
         user_id = int(session["metadata"]["user_id"])
         try:
-            recharge.save_card_from_session(user_id, session)
+            recharge_settings.save_card_from_session(user_id, session)
         except stripe.StripeError as exc:
             log.warning("card of purchase %s not stored: %s", purchase_id, exc.__class__.__name__)
     return credited
