@@ -71,11 +71,11 @@ def register_static_files(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount the blueprints: auth, billing, webhooks, features, jobs, account, API keys, API description."""
+    """Mount the blueprints: auth, billing, webhooks, features, jobs, account, keys, API doc, top-ups."""
     from creditapp import openapi
-    from creditapp.blueprints import account, api_keys, auth, billing, features, jobs, webhooks
+    from creditapp.blueprints import account, api_keys, auth, billing, features, jobs, topups, webhooks
 
-    for module in (auth, billing, webhooks, features, jobs, account, api_keys, openapi):
+    for module in (auth, billing, webhooks, features, jobs, account, api_keys, openapi, topups):
         app.register_blueprint(module.bp)
 
 

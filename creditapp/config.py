@@ -110,6 +110,19 @@ class Config:
         self.RESULTS_DIR = env.get("RESULTS_DIR") or str(Path(instance_path) / "results")
         self.RESULT_TTL_DAYS = _int("RESULT_TTL_DAYS", 7)
         self.IMAGE_LOCAL_DELAY_SECONDS = _float("IMAGE_LOCAL_DELAY_SECONDS", 0.0)
+        self.configure_recharge_and_mail()
+
+    def configure_recharge_and_mail(self) -> None:
+        """Automatic top-ups and e-mail (README: Automatic top-up and e-mail)."""
+        env = os.environ
+        self.AUTO_RECHARGE_RETRY_MINUTES = _float("AUTO_RECHARGE_RETRY_MINUTES", 60.0)
+        self.SMTP_URL = env.get("SMTP_URL") or ""
+        self.MAIL_FROM = env.get("MAIL_FROM") or "creditapp <no-reply@creditapp.local>"
+        self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 10.0)
+        self.NOTIFICATION_MAX_ATTEMPTS = _int("NOTIFICATION_MAX_ATTEMPTS", 8)
+        self.NOTIFICATION_RETRY_SECONDS = _float("NOTIFICATION_RETRY_SECONDS", 30.0)
+        # How long a sender may take before another may send the same e-mail (see notifications).
+        self.NOTIFICATION_LEASE_SECONDS = _float("NOTIFICATION_LEASE_SECONDS", 60.0)
 
     def validate(self) -> None:
         """Raise when a setting this environment needs is missing."""

@@ -138,9 +138,14 @@ def page(
             p.created_at,
             sa.case((p.status == "completed", p.credits_purchased), else_=0).label("amount"),
             p.status,
-            (sa.literal("Bought ") + sa.cast(p.credits_purchased, sa.String) + sa.literal(" credits")).label(
-                "description"
-            ),
+            (
+                sa.case(
+                    (p.source == "auto_recharge", sa.literal("Automatic top-up: ")),
+                    else_=sa.literal("Bought "),
+                )
+                + sa.cast(p.credits_purchased, sa.String)
+                + sa.literal(" credits")
+            ).label("description"),
             p.amount_paid.label("money"),
             p.currency.label("currency"),
             p.stripe_payment_intent_id.is_not(None).label("paid_by_stripe"),

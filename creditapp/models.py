@@ -20,6 +20,11 @@ PURCHASE_STATUSES = ("pending", "completed", "failed", "expired")
 SPEND_STATUSES = ("held", "captured", "released")
 ADJUSTMENT_REASONS = ("signup_bonus", "admin", "refund", "dispute", "dispute_won")
 EVENT_STATUSES = ("processed", "ignored", "failed")
+PURCHASE_SOURCES = ("checkout", "auto_recharge")
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+# The partial unique index's predicate, as literal SQL: rendered as bound parameters, a
+# prepared statement's generic plan could not match the index (see the ledger).
+RECHARGE_IN_FLIGHT = "source = 'auto_recharge' AND status = 'pending'"
 
 
 def utcnow() -> datetime:
@@ -46,6 +51,12 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     # Raised by "Sign out of all devices": every session and remember-me cookie made before stops working.
     auth_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    # The Stripe Customer that saved cards belong to (created the first time a card is saved).
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    # Low-balance e-mail when a decrease takes the balance from at or above this level to
+    # below it (None: no alert). The balance before and after each decrease is known under
+    # the user row's lock, so the crossing itself is the "armed" state: no flag to keep.
+    low_balance_alert_level: Mapped[int | None] = mapped_column(sa.Integer)
 
     # Flask-Login protocol, spelled out so the model carries no mixin state.
     is_active = True
@@ -87,6 +98,15 @@ class CreditPurchase(db.Model):
             name="clawback_bounded",
         ),
         sa.Index("ix_credit_purchases_user_created", "user_id", "created_at", "id"),
+        sa.CheckConstraint(_in("source", PURCHASE_SOURCES), name="source"),
+        # At most one automatic top-up in flight per user: the database refuses a second.
+        sa.Index(
+            "uq_credit_purchases_recharge_in_flight",
+            "user_id",
+            unique=True,
+            postgresql_where=sa.text(RECHARGE_IN_FLIGHT),
+            sqlite_where=sa.text(RECHARGE_IN_FLIGHT),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -98,6 +118,7 @@ class CreditPurchase(db.Model):
     amount_paid: Mapped[int] = mapped_column(sa.Integer)
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    source: Mapped[str] = mapped_column(sa.String(16), default="checkout", server_default="checkout")
     # What Stripe last said it holds back from the payment (minor units): the net of its
     # refunds (succeeded or pending) and the disputes whose funds are withdrawn and not
     # reinstated. The clawback target follows their sum (DESIGN §4).
@@ -265,3 +286,66 @@ class ApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class AutoRechargeSettings(db.Model):
+    """A person's automatic top-up: the saved card, the threshold, the pack and the monthly cap.
+
+    `monthly_cap` is the most automatic recharges per calendar month (UTC); failed
+    attempts do not count. Three failures in a row switch it off (`disabled_reason`).
+    """
+
+    __tablename__ = "auto_recharge_settings"
+    __table_args__ = (
+        sa.CheckConstraint("threshold >= 0", name="threshold_not_negative"),
+        sa.CheckConstraint("monthly_cap >= 1", name="cap_positive"),
+    )
+
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
+    threshold: Mapped[int] = mapped_column(sa.Integer, default=100, server_default="100")
+    # The pack a top-up buys, as its Price said when the person chose it.
+    stripe_price_id: Mapped[str | None] = mapped_column(sa.String(255))
+    pack_credits: Mapped[int | None] = mapped_column(sa.Integer)
+    pack_amount: Mapped[int | None] = mapped_column(sa.Integer)
+    currency: Mapped[str | None] = mapped_column(sa.String(3))
+    monthly_cap: Mapped[int] = mapped_column(sa.Integer, default=3, server_default="3")
+    payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
+    card_brand: Mapped[str | None] = mapped_column(sa.String(32))
+    card_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(255))
+    last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class Notification(db.Model):
+    """An e-mail to send (the outbox), written in the same transaction as its cause."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", NOTIFICATION_STATUSES), name="status"),
+        sa.Index(
+            "ix_notifications_unsent_created",
+            "created_at",
+            postgresql_where=sa.text("status IN ('pending', 'sending')"),
+            sqlite_where=sa.text("status IN ('pending', 'sending')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
+    to_address: Mapped[str] = mapped_column(sa.String(320))
+    subject: Mapped[str] = mapped_column(sa.String(255))
+    body_text: Mapped[str] = mapped_column(sa.Text)
+    body_html: Mapped[str] = mapped_column(sa.Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    status: Mapped[str] = mapped_column(sa.String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(sa.String(500))
+    # A sending attempt's claim: another worker may take the row over once it has passed.
+    lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

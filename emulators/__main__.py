@@ -9,7 +9,7 @@ from types import FrameType
 
 from werkzeug.serving import make_server
 
-from . import create_app, settings
+from . import create_app, mail, settings
 
 
 def main() -> int:
@@ -17,6 +17,7 @@ def main() -> int:
     options = settings.from_env()
     app = create_app(options)
     server = make_server(options["host"], options["port"], app, threaded=True)
+    smtp = mail.start_smtp(app, options["host"], options["smtp_port"])
     stopping = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -35,10 +36,15 @@ def main() -> int:
         flush=True,
     )
     print(f"  Webhooks to:  {options['webhook_url']}", flush=True)
+    print(
+        f"  Mail (SMTP):  SMTP_URL=smtp://{options['host']}:{smtp.port}, inbox at {url}/_emulator/mail",
+        flush=True,
+    )
     try:
         server.serve_forever()
     finally:
         server.server_close()
+        smtp.stop()
         app.extensions["emulator"].close()
     print("Emulators stopped.", flush=True)
     return 0

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import controls, settings
+from . import controls, mail, settings
 from .context import Emulator
 from .google import routes as google_routes
 from .google.tokens import OAuthError, OidcProvider
@@ -36,6 +36,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         openai_routes.bp,
     ):
         app.register_blueprint(blueprint)
+    mail.init_app(app)
     register_error_handlers(app)
     emulator.dispatcher.start()
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, request
+from flask import Blueprint, current_app, request
 
 from .context import current
 from .stripe import catalog
@@ -74,4 +74,5 @@ def reset():
         catalog.seed(emulator.store)
     emulator.settings["new_refund_status"] = "succeeded"
     emulator.google.reset()
+    current_app.extensions["mail_sink"].clear()
     return {"status": "reset"}

@@ -11,6 +11,7 @@ APP_BASE_URL = "http://127.0.0.1:5000"
 DEFAULTS: dict[str, Any] = {
     "host": "127.0.0.1",
     "port": 12111,
+    "smtp_port": 12125,
     "public_url": None,  # None: URLs are built from the Host the request came in on
     "webhook_url": f"{APP_BASE_URL}/webhooks/stripe",
     "webhook_secret": "whsec_local_development_secret",
@@ -36,6 +37,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     readers = {
         "EMULATOR_HOST": ("host", str),
         "EMULATOR_PORT": ("port", int),
+        "EMULATOR_SMTP_PORT": ("smtp_port", int),
         "EMULATOR_PUBLIC_URL": ("public_url", lambda v: v.rstrip("/") or None),
         "EMULATOR_WEBHOOK_URL": ("webhook_url", str),
         "STRIPE_WEBHOOK_SECRET": ("webhook_secret", str),

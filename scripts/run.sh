@@ -24,7 +24,7 @@ for name, value in dotenv_values(".env").items():
 PY
 )"
 # gunicorn itself reads WEB_CONCURRENCY with int() before any config: empty would crash it.
-for name in WEB_CONCURRENCY PORT EMULATOR_PORT APP_BASE_URL LOG_FORMAT ACCESS_LOG; do
+for name in WEB_CONCURRENCY PORT EMULATOR_PORT EMULATOR_SMTP_PORT SMTP_URL APP_BASE_URL LOG_FORMAT ACCESS_LOG; do
   [ -n "${!name:-}" ] || unset "$name"
 done
 
@@ -79,11 +79,18 @@ if [ "${IMAGE_PROVIDER:-local}" = "openai" ] && [ -z "${OPENAI_API_KEY:-}" ]; th
   export OPENAI_API_BASE="${EMULATOR}/openai/v1"
   stand_ins+=("OpenAI Images")
 fi
+# No SMTP server configured: e-mails go to the stand-ins' SMTP sink, readable at /_emulator/mail.
+if [ -z "${SMTP_URL:-}" ]; then
+  export EMULATOR_SMTP_PORT="${EMULATOR_SMTP_PORT:-12125}"
+  export SMTP_URL="smtp://127.0.0.1:${EMULATOR_SMTP_PORT}"
+  stand_ins+=("mail")
+fi
 # The local drawing takes a moment, like a real image API, so a job's progress shows.
 export IMAGE_LOCAL_DELAY_SECONDS="${IMAGE_LOCAL_DELAY_SECONDS:-3}"
 
 require_port PORT "$PORT"
 [ ${#stand_ins[@]} -eq 0 ] || require_port EMULATOR_PORT "$EMULATOR_PORT"
+[ -z "${EMULATOR_SMTP_PORT:-}" ] || [ ${#stand_ins[@]} -eq 0 ] || require_port EMULATOR_SMTP_PORT "$EMULATOR_SMTP_PORT"
 
 export FLASK_APP=wsgi.py
 migration_log="$(mktemp)"
@@ -109,6 +116,12 @@ wait_until_up() {  # name, pid, url
   fail "$1 did not answer at $3 within 60 seconds."
 }
 
+# The job worker (embedded queue in instance/ unless JOBS_BROKER_URL/REDIS_URL say otherwise);
+# it also runs the sweep every minute, so no cron is needed locally. Started first: its
+# start-up lines come before the line that says the app runs.
+"$BIN/flask" jobs worker --concurrency "${JOB_WORKER_CONCURRENCY:-4}" --sweep-every 60 &
+pids+=($!)
+
 if [ ${#stand_ins[@]} -gt 0 ]; then
   if [ "$ACCESS_LOG" = "quiet" ]; then
     # One line per stand-in request would drown the app's own lines.
@@ -121,11 +134,6 @@ runpy.run_module("emulators", run_name="__main__")' &
   wait_until_up "the local stand-ins" "${pids[-1]}" "${EMULATOR}/_emulator/health"
 fi
 
-# The job worker (embedded queue in instance/ unless JOBS_BROKER_URL/REDIS_URL say otherwise);
-# it also runs the sweep every minute, so no cron is needed locally.
-"$BIN/flask" jobs worker --concurrency "${JOB_WORKER_CONCURRENCY:-4}" --sweep-every 60 &
-pids+=($!)
-
 # SQLite allows one writer at a time: one worker with threads is plenty locally.
 "$BIN/gunicorn" -c gunicorn.conf.py --bind "127.0.0.1:${PORT}" --workers 1 --threads 4 wsgi:app &
 pids+=($!)
@@ -135,6 +143,7 @@ echo
 if [ ${#stand_ins[@]} -gt 0 ]; then
   names="${stand_ins[*]}"
   echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed; controls: see README)."
+  [ -z "${EMULATOR_SMTP_PORT:-}" ] || echo "E-mails the app sends: ${EMULATOR}/_emulator/mail"
 fi
 echo "Logs: LOG_FORMAT=${LOG_FORMAT}, ACCESS_LOG=${ACCESS_LOG} (see README, Logs)."
 echo

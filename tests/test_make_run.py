@@ -108,7 +108,11 @@ class Run:
 
 @pytest.fixture
 def ports() -> dict[str, str]:
-    return {"PORT": str(free_port()), "EMULATOR_PORT": str(free_port())}
+    return {
+        "PORT": str(free_port()),
+        "EMULATOR_PORT": str(free_port()),
+        "EMULATOR_SMTP_PORT": str(free_port()),
+    }
 
 
 @pytest.fixture
@@ -170,7 +174,9 @@ def test_a_taken_stand_in_port_is_a_clear_error(tree, ports):
 
 def test_a_second_make_run_fails_clearly_while_the_first_keeps_running(started, tree, ports):
     assert started.read_until(RUNNING)
-    second = Run(tree, PORT=str(free_port()), EMULATOR_PORT=str(free_port()))
+    second = Run(
+        tree, PORT=str(free_port()), EMULATOR_PORT=str(free_port()), EMULATOR_SMTP_PORT=str(free_port())
+    )
     try:
         assert not second.read_until(RUNNING, timeout=60)
         code = second.process.wait(timeout=20)

@@ -93,7 +93,11 @@ def checkout():
         return error_response(400, "That credit pack is not on sale. Pick one from the list.")
     try:
         url = billing.start_checkout(
-            current_user.id, current_user.email, pack, current_app.config["APP_BASE_URL"]
+            current_user.id,
+            current_user.email,
+            pack,
+            current_app.config["APP_BASE_URL"],
+            save_card=request.form.get("save_card") in ("1", "on", "true"),
         )
     except billing.CheckoutUnavailable as exc:
         return error_response(exc.status, f"{exc} Please try again in a moment.")

@@ -98,3 +98,7 @@ def sweep_command(lost_after: int) -> None:
         f"sweep: {len(report.failed)} overdue job(s) failed, {len(report.requeued)} re-queued, "
         f"{report.results_deleted} expired result(s) deleted"
     )
+    click.echo(
+        f"sweep: {report.recharges_requeued} automatic top-up(s) and "
+        f"{report.emails_requeued} e-mail(s) queued again"
+    )

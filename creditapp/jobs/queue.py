@@ -34,6 +34,7 @@ class JobQueue:
         self._lock = threading.Lock()
         self._huey: Huey | None = None
         self._run_job: TaskWrapper | None = None
+        self._tasks: dict[str, TaskWrapper] = {}
 
     @property
     def huey(self) -> Huey:
@@ -61,6 +62,9 @@ class JobQueue:
                 with app.app_context():
                     runner.run(uuid.UUID(job_id))
 
+            from creditapp.jobs import money_tasks
+
+            self._tasks = money_tasks.register(huey, app)
             self._huey, self._run_job = huey, run_job
 
     def enqueue(self, job_id: uuid.UUID, delay: float | None = None) -> bool:
@@ -76,6 +80,22 @@ class JobQueue:
                 self.run_job(str(job_id))
         except Exception:  # noqa: BLE001 - any broker failure; the sweep recovers the job
             log.warning("could not enqueue job %s; the sweep will", job_id, exc_info=True)
+            return False
+        return True
+
+    def enqueue_task(self, name: str, row_id: int, delay: float | None = None) -> bool:
+        """Queue one of the money tasks (`charge_recharge`, `send_email`) for a row id.
+
+        False when the broker is down: the row waits, and `flask jobs sweep` queues it again.
+        """
+        self._build()
+        try:
+            if delay:
+                self._tasks[name].schedule(args=(row_id,), delay=delay)
+            else:
+                self._tasks[name](row_id)
+        except Exception:  # noqa: BLE001 - any broker failure; the sweep recovers the row
+            log.warning("could not enqueue %s %s; the sweep will", name, row_id, exc_info=True)
             return False
         return True
 

@@ -4,7 +4,9 @@
 2. put running jobs whose worker's lease ran out (the worker died) back in the queue;
 3. queue again the jobs waiting longer than `lost_after` (the message was lost between
    the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
-4. delete results older than RESULT_TTL_DAYS.
+4. delete results older than RESULT_TTL_DAYS;
+5. queue again the automatic top-ups still pending and the e-mails still unsent after
+   `lost_after` (or whose sender's lease ran out): both are safe to repeat.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from creditapp.jobs import records, results
 from creditapp.jobs.queue import current_queue
 from creditapp.ledger import jobs as ledger_jobs
 from creditapp.models import utcnow
+from creditapp.services import notifications, recharge
 
 
 @dataclass
@@ -28,6 +31,8 @@ class SweepReport:
     failed: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
     requeued: list[uuid.UUID] = field(default_factory=list)
     results_deleted: int = 0
+    recharges_requeued: int = 0
+    emails_requeued: int = 0
 
 
 def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
@@ -46,4 +51,10 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
         results.delete(config, key)
         report.results_deleted += 1
     report.results_deleted += results.delete_older_than(config, ttl.total_seconds())
+    report.recharges_requeued = sum(
+        queue.enqueue_task("charge_recharge", p) for p in recharge.lost(lost_after)
+    )
+    report.emails_requeued = sum(
+        queue.enqueue_task("send_email", n) for n in notifications.unsent(lost_after)
+    )
     return report

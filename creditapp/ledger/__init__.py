@@ -8,7 +8,9 @@ webhook handlers, CLI commands and tests share them.
 
 The package splits by direction of money: `spending` (hold, capture, release),
 `income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
-to Stripe's current state) and `reading` (balance, audit). Import the names from here:
+to Stripe's current state) and `reading` (balance, audit); `triggers` is what a decrease
+starts in its own transaction (an automatic top-up, a low-balance e-mail) and `recharges`
+what happens to a top-up after (its PaymentIntent recorded, a failure counted). Import the names from here:
 `from creditapp import ledger`.
 
 Lock order. Every transaction here takes its row locks in one order, so two of them can
@@ -20,7 +22,11 @@ wait for each other only in one direction and never deadlock:
    `release_stale` (all users of a batch, in id order) and `grant_signup_bonus` start
    with, the balance update of a grant or a purchase (NO KEY: the lock an `UPDATE` of the
    balance takes anyway, which lets inserts referencing the user check their foreign key);
-3. only then that user's spend and adjustment rows.
+3. that user's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
+   a decrease below the threshold locks to count the month's top-ups (`triggers`), and a
+   failed top-up locks to count the failure (`recharges`: purchase, user, then settings);
+4. only then that user's spend and adjustment rows, and the new rows a decrease writes
+   (a pending top-up purchase, an outbox e-mail: `triggers`).
 
 A path that knows only a spend id (`release`) looks its user up and locks that row first.
 `capture` touches the spend row alone and waits for nothing else. Inserting a new ledger

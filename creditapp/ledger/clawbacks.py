@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     UnknownPurchase,
     add_to_balance,
@@ -162,7 +163,10 @@ def _move_to_target(
     )
     purchase.credits_clawed_back = target
     session.flush()
-    log_write(purchase.user_id, reason, moved, add_to_balance(session, purchase.user_id, moved))
+    balance = add_to_balance(session, purchase.user_id, moved)
+    log_write(purchase.user_id, reason, moved, balance)
+    if moved < 0:  # queued by the session's commit (triggers)
+        triggers.after_decrease(session, purchase.user_id, balance - moved, balance)
     return moved
 
 

@@ -18,6 +18,7 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.ledger.clawbacks import apply_clawback_target
+from creditapp.ledger.recharges import reset_failures
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.sql import conflict_insert
 
@@ -157,6 +158,7 @@ def complete_purchase(
                 raise UnknownPurchase(f"no purchase {purchase_id}")
             return False
         balance = add_to_balance(session, row.user_id, row.credits_purchased)
+        reset_failures(session, purchase_id, row.user_id)
         apply_clawback_target(session, purchase_id)
     log.info(
         "ledger purchase",

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     InsufficientCredits,
     InvalidAmount,
@@ -80,7 +81,8 @@ def hold_for_job(
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
-        balance = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).scalar_one_or_none()
+        debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
+        balance = debited.credits if debited is not None else None
         if balance is None:
             current = conn.execute(
                 sa.select(users.c.credits).where(users.c.id == user_id)
@@ -144,7 +146,11 @@ def hold_for_job(
                 "deadline_at": deadline_at,
             },
         )
+        effects = triggers.after_decrease(
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+        )
         conn.commit()
+    triggers.dispatch(effects)
     log_write(user_id, "hold", -cost, balance)
     spend = SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
     return JobHold(spend, job_id, now)

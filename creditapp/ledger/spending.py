@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     InsufficientCredits,
     InvalidAmount,
@@ -32,7 +33,7 @@ DEBIT = (
     sa.update(users)
     .where(users.c.id == sa.bindparam("user_id"), users.c.credits >= sa.bindparam("cost"))
     .values(credits=users.c.credits - sa.bindparam("cost"))
-    .returning(users.c.credits)
+    .returning(users.c.credits, *triggers.RULES)
 )
 INSERT_HELD = sa.insert(spends).returning(spends.c.id)
 # A literal, not a bound parameter: a prepared statement's generic plan could not use
@@ -87,7 +88,8 @@ def hold(
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     with db.engine.connect() as conn:
-        balance = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).scalar_one_or_none()
+        debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
+        balance = debited.credits if debited is not None else None
         if balance is None:
             current = conn.execute(
                 sa.select(users.c.credits).where(users.c.id == user_id)
@@ -127,7 +129,11 @@ def hold(
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
             return _spend_by_key(conn, user_id, idempotency_key)
+        effects = triggers.after_decrease(
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+        )
         conn.commit()
+    triggers.dispatch(effects)
     log.info(
         "ledger hold",
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},

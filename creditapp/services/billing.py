@@ -17,7 +17,7 @@ import stripe
 from creditapp import ledger, stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, User, utcnow
-from creditapp.services import clawbacks
+from creditapp.services import clawbacks, recharge_settings
 from creditapp.services.packs import Pack
 
 log = logging.getLogger("creditapp.billing")
@@ -72,8 +72,19 @@ class ClawbackLine:
     message: str
 
 
-def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
-    """Create the pending purchase and its Checkout Session; returns the session URL."""
+def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_card: bool = False) -> str:
+    """Create the pending purchase and its Checkout Session; returns the session URL.
+
+    `save_card` pays as the person's Stripe Customer with `setup_future_usage=off_session`,
+    so the card can pay automatic top-ups later (stored when the session is fulfilled).
+    """
+    customer = None
+    if save_card:
+        try:
+            customer = recharge_settings.customer_for(user_id, email)
+        except stripe.StripeError as exc:
+            log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
+            raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc
     # Committed before calling Stripe: whatever happens next, the webhook and
     # `reconcile` can find this row through the session metadata.
     created_at = utcnow()
@@ -102,6 +113,12 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str) -> str:
         "success_url": f"{base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
         "cancel_url": f"{base_url}/checkout/cancel",
     }
+    if customer is not None:
+        # Stripe takes one of customer and customer_email; the Customer carries the e-mail.
+        del params["customer_email"]
+        params["customer"] = customer
+        params["metadata"] = {**metadata, "save_card": "1"}
+        params["payment_intent_data"] = {"metadata": metadata, "setup_future_usage": "off_session"}
     try:
         # Derived from the purchase: its id alone would repeat after a database reset (or in
         # another environment sharing the Stripe account) and replay an old session.
@@ -138,9 +155,16 @@ def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
         if session.get("status") == "complete" and intent:
             _note_processing(purchase_id, intent)
         return False
-    return ledger.complete_purchase(
+    credited = ledger.complete_purchase(
         purchase_id, intent or None, int(session.get("amount_total") or 0), session.get("currency") or "usd"
     )
+    if credited and (session.get("metadata") or {}).get("save_card") == "1":
+        user_id = int(session["metadata"]["user_id"])
+        try:
+            recharge_settings.save_card_from_session(user_id, session)
+        except stripe.StripeError as exc:
+            log.warning("card of purchase %s not stored: %s", purchase_id, exc.__class__.__name__)
+    return credited
 
 
 def _note_processing(purchase_id: int, payment_intent_id: str) -> None:

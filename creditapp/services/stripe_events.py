@@ -22,7 +22,7 @@ import stripe
 from creditapp import db_health, ledger
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
-from creditapp.services import billing, clawbacks
+from creditapp.services import billing, clawbacks, recharge
 from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.stripe_events")
@@ -84,16 +84,17 @@ def payment_intent_succeeded(intent: dict[str, Any]) -> None:
     Checkout purchases are credited by their session's events, which carry the amount
     the session charged; they learn their PaymentIntent only then, so none is found here.
     """
-    purchase_id = billing.purchase_paid_directly(intent["id"])
+    purchase_id = recharge.purchase_for_intent(intent) or billing.purchase_paid_directly(intent["id"])
     if purchase_id is not None:
-        amount = int(intent.get("amount_received") or intent.get("amount") or 0)
-        ledger.complete_purchase(purchase_id, intent["id"], amount, intent.get("currency") or "usd")
+        recharge.settle(purchase_id, intent)
 
 
 def payment_intent_failed(intent: dict[str, Any]) -> None:
     """Fail a pending purchase paid by this PaymentIntent alone; a Checkout purchase is left alone."""
-    purchase_id = billing.purchase_paid_directly(intent["id"])
+    purchase_id = recharge.purchase_for_intent(intent)
     if purchase_id is not None:
+        recharge.settle(purchase_id, {**intent, "status": "requires_payment_method"})
+    elif (purchase_id := billing.purchase_paid_directly(intent["id"])) is not None:
         ledger.mark_purchase(purchase_id, "failed")
 
 

@@ -8,7 +8,8 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from ..context import base_url, current
-from . import catalog, disputes, endpoints, payments, refunds, schemas
+from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas
+from .errors import invalid_param
 from .params import Hash
 from .wire import authenticate, idempotent, params, request_info, stripe_headers
 
@@ -138,8 +139,54 @@ def expire_checkout_session(session_id: str):
 
 @bp.get("/payment_intents")
 def list_payment_intents():
-    """List PaymentIntents."""
-    return _list("payment_intent", schemas.PAYMENT_INTENT_LIST)
+    """List PaymentIntents, optionally of one ``customer``."""
+    return _list("payment_intent", schemas.PAYMENT_INTENT_LIST, ("customer",))
+
+
+@bp.post("/payment_intents")
+@idempotent
+def create_payment_intent():
+    """Create a PaymentIntent; ``confirm`` + ``off_session`` charge a saved card now."""
+    body = params(schemas.PAYMENT_INTENT_CREATE)
+    return _expanded(intents.create(current().store, body, f"{base_url()}/c/receipts"))
+
+
+@bp.post("/customers")
+@idempotent
+def create_customer():
+    """Create a Customer."""
+    return _expanded(customers.create_customer(current().store, params(schemas.CUSTOMER_CREATE)))
+
+
+@bp.get("/customers/<customer_id>")
+def retrieve_customer(customer_id: str):
+    """Retrieve a Customer."""
+    return _retrieve("customer", customer_id)
+
+
+@bp.get("/payment_methods")
+def list_payment_methods():
+    """List PaymentMethods, of one ``customer`` (only ``type=card`` exists here)."""
+    body = params(schemas.PAYMENT_METHOD_LIST)
+    if body.get("type") not in (None, "card"):
+        raise invalid_param(
+            "type", f"The local Stripe stand-in does not implement type={body['type']}, only card."
+        )
+    return _list("payment_method", schemas.PAYMENT_METHOD_LIST, ("customer",))
+
+
+@bp.get("/payment_methods/<payment_method_id>")
+def retrieve_payment_method(payment_method_id: str):
+    """Retrieve a PaymentMethod."""
+    return _retrieve("payment_method", payment_method_id)
+
+
+@bp.post("/payment_methods/<payment_method_id>/detach")
+@idempotent
+def detach_payment_method(payment_method_id: str):
+    """Detach a PaymentMethod from its Customer."""
+    params(schemas.PAYMENT_METHOD_DETACH)
+    return _expanded(customers.detach(current().store, payment_method_id))
 
 
 @bp.get("/payment_intents/<intent_id>")

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
 from ..context import current
-from . import payments
+from . import customers, payments
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -44,6 +44,7 @@ def _render(session: dict[str, Any], message: str = "", status: int = 200):
         message=message,
         style=STYLE,
         done_url=success_redirect(session) if session.get("success_url") else "",
+        cards=customers.CARDS,
     )
     return html, status
 
@@ -82,6 +83,7 @@ def act(session_id: str):
                 session_id,
                 FORM_ACTIONS[action],
                 discount_percent=request.form.get("discount_percent") or None,
+                card=request.form.get("card") or None,
             )
         except StripeError as exc:
             return _render(session, exc.message, 400)
@@ -103,6 +105,7 @@ def _act_json(session_id: str, body: dict[str, Any]):
             outcome,
             discount_percent=body.get("discount_percent"),
             email=body.get("email"),
+            card=body.get("card"),
         )
         if outcome == "declined":
             error = {

@@ -115,6 +115,18 @@ class Boolean(Field):
         raise invalid_param(param, f"Invalid boolean: {value}")
 
 
+class BooleanOrEnum(Boolean):
+    """``true``/``false`` or one of a few strings (Stripe's ``off_session``: ``one_off``, ``recurring``)."""
+
+    def __init__(self, *choices: str) -> None:
+        self.choices = choices
+
+    def parse(self, value: Any, param: str) -> bool | str:
+        if isinstance(value, str) and value in self.choices:
+            return value
+        return super().parse(value, param)
+
+
 class Enum(Field):
     """One of a fixed set of strings."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import objects, payment_objects
+from . import customers, objects, payment_objects
 from .errors import StripeError, invalid_param, missing_param
 from .state import Store
 
@@ -42,12 +42,20 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
             "Checkout Session is created.",
         )
     intent_data = params.get("payment_intent_data") or {}
+    if params.get("customer") and params.get("customer_email"):
+        raise invalid_param(
+            "customer_email", "You may only specify one of these parameters: customer, customer_email."
+        )
+    if params.get("customer"):
+        store.get("customer", params["customer"], param="customer", status=400)
     session = objects.checkout_session(params, items, page_url)
+    session["customer"] = params.get("customer")
     store.add(session)
     store.line_items[session["id"]] = items
     store.session_extras[session["id"]] = {
         "metadata": intent_data.get("metadata") or {},
         "description": intent_data.get("description"),
+        "setup_future_usage": intent_data.get("setup_future_usage"),
     }
     return session
 
@@ -76,8 +84,14 @@ def pay(
     *,
     discount_percent: Any = None,
     email: str | None = None,
+    card: str | None = None,
 ) -> dict[str, Any]:
-    """Apply a hosted-checkout outcome (``succeeded``/``async_pending``/``declined``)."""
+    """Apply a hosted-checkout outcome (``succeeded``/``async_pending``/``declined``).
+
+    ``card`` picks the test card paid with (``customers.CARDS``); a session for a Customer
+    with ``setup_future_usage`` saves it on that Customer.
+    """
+    card = customers.check_card_choice(card)
     session = store.get("checkout.session", session_id)
     if session["status"] != "open":
         raise StripeError(
@@ -112,6 +126,15 @@ def pay(
                 extras.get("description"),
             )
         )
+        saving = session["customer"] if extras.get("setup_future_usage") else None
+        method = store.add(customers.card_payment_method(card, saving, session["customer_details"]["email"]))
+        intent.update(
+            customer=session["customer"],
+            payment_method=method["id"],
+            setup_future_usage=extras.get("setup_future_usage"),
+        )
+        if saving:
+            store.emit("payment_method.attached", method)
         session["payment_intent"] = intent["id"]
         if outcome == "succeeded":
             _charge(store, intent, session)
@@ -139,6 +162,10 @@ def _charge(store: Store, intent: dict[str, Any], session: dict[str, Any]) -> di
     email = (session["customer_details"] or {}).get("email")
     receipts = session["url"].rsplit("/c/pay/", 1)[0] + "/c/receipts"
     charge = store.add(payment_objects.charge(intent, email, receipts))
+    method = store.objects["payment_method"].get(intent["payment_method"] or "")
+    charge["customer"] = intent["customer"]
+    if method is not None:
+        charge["payment_method_details"]["card"]["last4"] = method["card"]["last4"]
     intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
     return charge
 

@@ -10,6 +10,7 @@ from .event_types import EVENT_TYPES
 from .params import (
     Array,
     Boolean,
+    BooleanOrEnum,
     Enum,
     Hash,
     Integer,
@@ -98,13 +99,18 @@ SESSION_CREATE = Params(
         "customer_email": String(),
         "metadata": Metadata(),
         "payment_intent_data": Hash(
-            {"metadata": Metadata(), "description": String(1000)},
+            {
+                "metadata": Metadata(),
+                "description": String(1000),
+                "setup_future_usage": Enum("off_session", "on_session"),
+            },
             unsupported=(
                 "application_fee_amount capture_method on_behalf_of receipt_email "
-                "setup_future_usage shipping statement_descriptor statement_descriptor_suffix "
+                "shipping statement_descriptor statement_descriptor_suffix "
                 "transfer_data transfer_group"
             ),
         ),
+        "customer": String(),
         "expires_at": Timestamp(),
         "locale": Enum(*LOCALES),
         "submit_type": Enum("auto", "book", "donate", "pay"),
@@ -114,7 +120,7 @@ SESSION_CREATE = Params(
     },
     unsupported=(
         "after_expiration automatic_tax consent_collection currency custom_fields custom_text "
-        "customer customer_update discounts invoice_creation payment_method_collection "
+        "customer_update discounts invoice_creation payment_method_collection "
         "payment_method_configuration payment_method_data payment_method_options "
         "payment_method_types phone_number_collection redirect_on_completion return_url "
         "saved_payment_method_options setup_intent_data shipping_address_collection "
@@ -132,7 +138,38 @@ SESSION_LIST = List(
 LINE_ITEM_LIST = List(created=False)
 SESSION_EXPIRE = Params()
 
-PAYMENT_INTENT_LIST = List(unsupported="customer")
+PAYMENT_INTENT_LIST = List({"customer": String()})
+PAYMENT_INTENT_CREATE = Params(
+    {
+        "amount": Integer(),
+        "currency": String(),
+        "customer": String(),
+        "payment_method": String(),
+        "confirm": Boolean(),
+        "off_session": BooleanOrEnum("one_off", "recurring"),
+        "description": String(1000),
+        "metadata": Metadata(),
+        "confirmation_method": Enum("automatic", "manual"),
+    },
+    required=("amount", "currency"),
+    unsupported=(
+        "application_fee_amount automatic_payment_methods capture_method confirmation_token "
+        "error_on_requires_action mandate mandate_data on_behalf_of payment_method_configuration "
+        "payment_method_data payment_method_options payment_method_types radar_options "
+        "receipt_email return_url setup_future_usage shipping statement_descriptor "
+        "statement_descriptor_suffix transfer_data transfer_group use_stripe_sdk"
+    ),
+)
+CUSTOMER_CREATE = Params(
+    {"email": String(512), "name": String(256), "description": String(), "metadata": Metadata()},
+    unsupported=(
+        "address balance cash_balance coupon invoice_prefix invoice_settings next_invoice_sequence "
+        "payment_method phone preferred_locales promotion_code shipping source tax tax_exempt "
+        "tax_id_data test_clock"
+    ),
+)
+PAYMENT_METHOD_LIST = List({"customer": String(), "type": String()}, created=False)
+PAYMENT_METHOD_DETACH = Params()
 PAYMENT_INTENT_RETRIEVE = Params(unsupported="client_secret")
 CHARGE_LIST = List({"payment_intent": String()}, unsupported="customer transfer_group")
 CHARGE_REFUND_LIST = List(created=False)

@@ -17,6 +17,8 @@ KINDS = {
     "price_": "price",
     "cs_": "checkout.session",
     "pi_": "payment_intent",
+    "cus_": "customer",
+    "pm_": "payment_method",
     "ch_": "charge",
     "re_": "refund",
     "dp_": "dispute",

@@ -105,7 +105,14 @@ def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
                 replay = Response(stored[2], status=stored[1], mimetype="application/json")
                 replay.headers["Idempotent-Replayed"] = "true"
                 return replay
-            response = jsonify(view(*args, **kwargs))
+            try:
+                response = jsonify(view(*args, **kwargs))
+            except StripeError as exc:
+                if exc.status != 402:
+                    raise
+                # A declined charge is a result: Stripe replays it for the same key.
+                response = jsonify(exc.body())
+                response.status_code = exc.status
             store.idempotency[scope] = (fingerprint, response.status_code, response.get_data())
             return response
 

@@ -70,19 +70,18 @@ def check(emulator, recorder: Recorder, webhook_receiver) -> Iterator[Fidelity]:
 
 def _session(sdk: stripe.StripeClient, lookup_key: str = "credits_500", **extra) -> stripe.checkout.Session:
     [price] = sdk.v1.prices.list(params={"lookup_keys": [lookup_key], "expand": ["data.product"]}).data
-    return sdk.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "line_items": [{"price": price.id, "quantity": 1}],
-            "success_url": "http://127.0.0.1:5999/ok?session_id={CHECKOUT_SESSION_ID}",
-            "cancel_url": "http://127.0.0.1:5999/cancel",
-            "client_reference_id": "42",
-            "customer_email": "buyer@example.com",
-            "metadata": {"purchase_id": "7"},
-            "payment_intent_data": {"metadata": {"purchase_id": "7"}},
-            **extra,
-        }
-    )
+    params = {
+        "mode": "payment",
+        "line_items": [{"price": price.id, "quantity": 1}],
+        "success_url": "http://127.0.0.1:5999/ok?session_id={CHECKOUT_SESSION_ID}",
+        "cancel_url": "http://127.0.0.1:5999/cancel",
+        "client_reference_id": "42",
+        "customer_email": "buyer@example.com",
+        "metadata": {"purchase_id": "7"},
+        "payment_intent_data": {"metadata": {"purchase_id": "7"}},
+        **extra,
+    }
+    return sdk.v1.checkout.sessions.create(params={k: v for k, v in params.items() if v is not None})
 
 
 def _read_everything(sdk: stripe.StripeClient, session_id: str) -> None:
@@ -202,3 +201,54 @@ def test_refusals_are_stripe_error_bodies(emulator, sdk, recorder, check):
         with pytest.raises(stripe.InvalidRequestError):
             refuse()
     assert sum(1 for _where, answer in recorder.answers if "error" in answer) == len(refusals)
+
+
+def _saved_card(emulator, sdk: stripe.StripeClient, card: str) -> tuple[str, str]:
+    """A Customer whose card (one of the hosted page's test cards) was saved at Checkout."""
+    customer = sdk.v1.customers.create(params={"email": "saver@example.com", "metadata": {"user_id": "7"}})
+    session = _session(
+        sdk,
+        customer_email=None,
+        customer=customer.id,
+        payment_intent_data={"metadata": {"purchase_id": "7"}, "setup_future_usage": "off_session"},
+    )
+    emulator.pay(session.id, card=card)
+    return customer.id, sdk.v1.payment_methods.list(params={"customer": customer.id, "type": "card"}).data[
+        0
+    ].id
+
+
+def _charge_off_session(sdk: stripe.StripeClient, customer: str, method: str, key: str):
+    params = {
+        "amount": 2000,
+        "currency": "usd",
+        "customer": customer,
+        "payment_method": method,
+        "off_session": True,
+        "confirm": True,
+        "metadata": {"purchase_id": "8"},
+    }
+    return sdk.v1.payment_intents.create(params=params, options={"idempotency_key": key})
+
+
+def test_saved_cards_and_off_session_charges_match_stripe(emulator, sdk, check):
+    customer, method = _saved_card(emulator, sdk, "4242")
+    sdk.v1.customers.retrieve(customer)
+    sdk.v1.payment_methods.retrieve(method)
+    intent = _charge_off_session(sdk, customer, method, "fidelity-ok")
+    replayed = _charge_off_session(sdk, customer, method, "fidelity-ok")
+    assert intent.status == replayed.status == "succeeded" and intent.id == replayed.id
+    sdk.v1.charges.retrieve(intent.latest_charge)
+    sdk.v1.payment_intents.list(params={"customer": customer})
+    sdk.v1.payment_methods.detach(method)
+
+
+@pytest.mark.parametrize(("card", "code"), [("0341", "card_declined"), ("3184", "authentication_required")])
+def test_off_session_declines_match_stripe(emulator, sdk, check, card, code):
+    customer, method = _saved_card(emulator, sdk, card)
+    with pytest.raises(stripe.CardError) as raised:
+        _charge_off_session(sdk, customer, method, f"fidelity-{card}")
+    assert raised.value.code == code
+    intent = raised.value.error.payment_intent
+    assert intent.status == ("requires_payment_method" if card == "0341" else "requires_action")
+    sdk.v1.payment_intents.retrieve(intent.id)

@@ -41,6 +41,8 @@ class Ids:
     dispute: str
     event: str
     endpoint: str
+    customer: str
+    payment_method: str
 
 
 @pytest.fixture
@@ -53,6 +55,17 @@ def ids(emulator, stripe_client, create_session, price_ids) -> Ids:
     refund = stripe_client.v1.refunds.create(params={"charge": charge, "amount": 1})
     price = stripe_client.v1.prices.retrieve(price_ids["credits_500"])
     endpoint = stripe_client.v1.webhook_endpoints.list().data[0]
+    customer = stripe_client.v1.customers.create(params={"email": "probe@example.com"})
+    saving = stripe_client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "line_items": [{"price": price.id, "quantity": 1}],
+            "customer": customer.id,
+            "payment_intent_data": {"setup_future_usage": "off_session"},
+            "success_url": "http://127.0.0.1:5999/ok",
+        }
+    )
+    saved = emulator.pay(saving.id)["session"]["payment_intent"]
     return Ids(
         product=price.product,
         price=price.id,
@@ -64,6 +77,8 @@ def ids(emulator, stripe_client, create_session, price_ids) -> Ids:
         dispute=dispute["id"],
         event=stripe_client.v1.events.list().data[0].id,
         endpoint=endpoint.id,
+        customer=customer.id,
+        payment_method=stripe_client.v1.payment_intents.retrieve(saved).payment_method,
     )
 
 
@@ -95,6 +110,12 @@ def concrete(ids: Ids) -> dict[str, tuple[str, dict[str, Any]]]:
         ),
         "GET /v1/payment_intents": ("/v1/payment_intents", {}),
         "GET /v1/payment_intents/{intent}": (f"/v1/payment_intents/{ids.intent}", {}),
+        "POST /v1/payment_intents": ("/v1/payment_intents", {"amount": 500, "currency": "usd"}),
+        "POST /v1/customers": ("/v1/customers", {}),
+        "GET /v1/customers/{customer}": (f"/v1/customers/{ids.customer}", {}),
+        "GET /v1/payment_methods": ("/v1/payment_methods", {"customer": ids.customer}),
+        "GET /v1/payment_methods/{payment_method}": (f"/v1/payment_methods/{ids.payment_method}", {}),
+        "POST /v1/payment_methods/{payment_method}/detach": ("/v1/payment_methods/pm_missing/detach", {}),
         "GET /v1/charges": ("/v1/charges", {}),
         "GET /v1/charges/{charge}": (f"/v1/charges/{ids.charge}", {}),
         "GET /v1/charges/{charge}/refunds": (f"/v1/charges/{ids.charge}/refunds", {}),

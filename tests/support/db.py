@@ -22,6 +22,8 @@ TABLES = [
     "credit_adjustments",
     "credit_spends",
     "api_keys",
+    "notifications",
+    "auto_recharge_settings",
     "credit_purchases",
     "users",
 ]

@@ -49,6 +49,7 @@ class EmulatorProcess:
         start: bool = True,
     ) -> None:
         self.port = port
+        self.smtp_port: int | None = None
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.google_client_id = google_client_id
@@ -72,6 +73,19 @@ class EmulatorProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def smtp_url(self) -> str:
+        """Return the value for ``SMTP_URL`` (the stand-ins' SMTP sink)."""
+        return f"smtp://127.0.0.1:{self.smtp_port}"
+
+    def mail(self, to: str | None = None) -> list[dict[str, Any]]:
+        """The e-mails the SMTP sink received, newest first (only those to ``to``)."""
+        response = self.http.get(
+            f"{self.base_url}/_emulator/mail", params={"to": to} if to else None, timeout=10
+        )
+        response.raise_for_status()
+        return response.json()
+
+    @property
     def google_discovery_url(self) -> str:
         """Return the value for ``GOOGLE_DISCOVERY_URL``."""
         return f"{self.base_url}/google/.well-known/openid-configuration"
@@ -89,9 +103,11 @@ class EmulatorProcess:
         raise EmulatorError(f"emulator did not start on port {self.port}:\n{self.log_text()}")
 
     def _spawn(self) -> None:
+        self.smtp_port = free_port()
         env = {key: value for key, value in os.environ.items() if not key.startswith("EMULATOR_")}
         env.update(
             EMULATOR_PORT=str(self.port),
+            EMULATOR_SMTP_PORT=str(self.smtp_port),
             EMULATOR_WEBHOOK_URL=self.webhook_url,
             STRIPE_WEBHOOK_SECRET=self.webhook_secret,
             EMULATOR_WEBHOOKS_ENABLED="true" if self.webhooks_enabled else "false",

@@ -1,0 +1,238 @@
+"""What a balance decrease starts, inside its own transaction: a top-up, a low-balance e-mail.
+
+Every decrease (a hold, a job's hold, a clawback moving credits out) calls `after_decrease`
+right after its balance update, while it holds the user row. That lock is what makes the
+rules atomic: every decrease of one user runs one at a time here.
+
+- **Automatic top-up.** When the balance is left below the threshold, auto top-up is on
+  with a saved card, no top-up is in flight, the monthly cap (top-ups pending or completed
+  this calendar month, UTC) is not reached and the last failure is at least
+  `AUTO_RECHARGE_RETRY_MINUTES` old, one `INSERT … SELECT` writes the pending
+  `auto_recharge` purchase. The partial unique index (one pending top-up per user) is the
+  guarantee; `ON CONFLICT DO NOTHING` on it turns a second one into nothing.
+- **Low-balance e-mail.** When the decrease takes the balance from at or above the
+  person's alert level to below it, an e-mail is written to the outbox. The crossing is
+  read from the balance before and after, so it fires once per crossing and is re-armed by
+  any increase that brings the balance back to the level.
+
+Lock order (package docstring): the user row is already held; the settings row is locked
+next (`FOR UPDATE`), then the purchase is inserted. The insert never waits on another
+transaction: it skips when a committed pending top-up exists (a completion or failure in
+progress still shows it pending), and any other insert of one would need the user row.
+
+The queue is told after the commit: the caller passes the returned `Effects` to
+`dispatch` (the ORM-session callers get that done by the session's commit hook).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from creditapp.extensions import db
+from creditapp.ledger._core import purchases, users
+from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, utcnow
+from creditapp.services import notifications
+from creditapp.sql import conflict_insert
+
+log = logging.getLogger("creditapp.ledger")
+
+settings_table = AutoRechargeSettings.__table__
+PENDING_EFFECTS = "creditapp.pending_effects"
+
+
+@dataclass
+class Effects:
+    """Work a committed transaction started: a top-up to charge, e-mails to send."""
+
+    recharges: list[int] = field(default_factory=list)
+    emails: list[int] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.recharges or self.emails)
+
+    def add(self, other: Effects) -> None:
+        """Merge another transaction part's effects into these."""
+        self.recharges += other.recharges
+        self.emails += other.emails
+
+
+# What the rules need to know about the user, returned by the debit itself (no extra round
+# trip on the hot path): the e-mail, the alert level, the threshold when auto top-up is on.
+RULES = (
+    users.c.email,
+    users.c.low_balance_alert_level,
+    sa.select(settings_table.c.threshold)
+    .where(settings_table.c.user_id == users.c.id, settings_table.c.enabled)
+    .scalar_subquery()
+    .label("recharge_threshold"),
+)
+USER_RULES = sa.select(*RULES).where(users.c.id == sa.bindparam("user_id"))
+LOCK_SETTINGS = (
+    sa.select(settings_table.c.user_id)
+    .where(settings_table.c.user_id == sa.bindparam("user_id"))
+    .with_for_update()
+)
+_p = purchases.alias("p")
+_RECHARGE_COLUMNS = [
+    "user_id", "stripe_price_id", "credits_purchased", "amount_paid",
+    "currency", "status", "source", "created_at",
+]  # fmt: skip
+_RECHARGE_ROW = sa.select(
+    settings_table.c.user_id,
+    settings_table.c.stripe_price_id,
+    settings_table.c.pack_credits,
+    settings_table.c.pack_amount,
+    settings_table.c.currency,
+    sa.literal_column("'pending'"),
+    sa.literal_column("'auto_recharge'"),
+    sa.bindparam("now", type_=sa.DateTime(timezone=True)),
+).where(
+    settings_table.c.user_id == sa.bindparam("user_id"),
+    settings_table.c.enabled,
+    settings_table.c.payment_method_id.is_not(None),
+    settings_table.c.stripe_price_id.is_not(None),
+    settings_table.c.pack_credits > 0,
+    sa.bindparam("balance", type_=sa.BigInteger) < settings_table.c.threshold,
+    sa.or_(
+        settings_table.c.consecutive_failures == 0,
+        settings_table.c.last_attempt_at.is_(None),
+        settings_table.c.last_attempt_at <= sa.bindparam("retry_after", type_=sa.DateTime(timezone=True)),
+    ),
+    # A committed pending top-up: skip without touching the unique index (see above).
+    ~sa.exists().where(
+        _p.c.user_id == settings_table.c.user_id,
+        _p.c.source == sa.literal_column("'auto_recharge'"),
+        _p.c.status == sa.literal_column("'pending'"),
+    ),
+    sa.select(sa.func.count())
+    .select_from(_p)
+    .where(
+        _p.c.user_id == settings_table.c.user_id,
+        _p.c.source == sa.literal_column("'auto_recharge'"),
+        _p.c.status.in_([sa.literal_column("'pending'"), sa.literal_column("'completed'")]),
+        _p.c.created_at >= sa.bindparam("month_start", type_=sa.DateTime(timezone=True)),
+    )
+    .scalar_subquery()
+    < settings_table.c.monthly_cap,
+)
+_start_recharge_statements: dict[str, sa.Insert] = {}
+
+
+def _start_recharge_statement() -> sa.Insert:
+    """The `INSERT … SELECT … ON CONFLICT DO NOTHING` for this database, built once.
+
+    The conflict target is the partial unique index, its predicate as literal SQL: as a
+    bound parameter, a prepared statement's generic plan could not match the index.
+    """
+    dialect = db.engine.dialect.name
+    if dialect not in _start_recharge_statements:
+        _start_recharge_statements[dialect] = (
+            conflict_insert(purchases)
+            .from_select(_RECHARGE_COLUMNS, _RECHARGE_ROW)
+            .on_conflict_do_nothing(index_elements=["user_id"], index_where=sa.text(RECHARGE_IN_FLIGHT))
+            .returning(purchases.c.id)
+        )
+    return _start_recharge_statements[dialect]
+
+
+def after_decrease(
+    conn: sa.Connection | sa.orm.Session,
+    user_id: int,
+    before: int,
+    after: int,
+    cause: str | None = None,
+    rules: sa.Row | None = None,
+) -> Effects:
+    """Inside a decreasing transaction, after the user row's update: start what it asks for.
+
+    `rules` is the debit's row when it returned RULES; otherwise they are read here.
+    """
+    effects = Effects()
+    if rules is None:
+        rules = conn.execute(USER_RULES, {"user_id": user_id}).one_or_none()
+        if rules is None:
+            return effects
+    if rules.recharge_threshold is not None and after < rules.recharge_threshold:
+        recharge = _start_recharge(conn, user_id, after)
+        if recharge is not None:
+            effects.recharges.append(recharge)
+    level = rules.low_balance_alert_level
+    if level is not None and before >= level > after:
+        key = f"low-balance:{user_id}:{cause or uuid.uuid4().hex}"
+        payload = {"balance": after, "level": level}
+        email = notifications.queue_email(
+            conn, "low_balance", user_id, rules.email, key, payload, _base_url()
+        )
+        if email is not None:
+            effects.emails.append(email)
+    if effects and isinstance(conn, sa.orm.Session):
+        conn.info.setdefault(PENDING_EFFECTS, Effects()).add(effects)
+    return effects
+
+
+def _start_recharge(conn: sa.Connection | sa.orm.Session, user_id: int, balance: int) -> int | None:
+    """Write the pending top-up if every rule allows it; its purchase id, else None."""
+    conn.execute(LOCK_SETTINGS, {"user_id": user_id})
+    now = utcnow()
+    retry = timedelta(minutes=float(current_app.config["AUTO_RECHARGE_RETRY_MINUTES"]))
+    purchase_id = conn.execute(
+        _start_recharge_statement(),
+        {
+            "user_id": user_id,
+            "balance": balance,
+            "now": now,
+            "retry_after": now - retry,
+            "month_start": month_start(now),
+        },
+    ).scalar_one_or_none()
+    if purchase_id is not None:
+        conn.execute(
+            sa.update(settings_table).where(settings_table.c.user_id == user_id).values(last_attempt_at=now)
+        )
+        log.info(
+            "auto top-up started", extra={"user_id": user_id, "purchase_id": purchase_id, "balance": balance}
+        )
+    return purchase_id
+
+
+def month_start(now: datetime) -> datetime:
+    """The first instant of `now`'s calendar month, UTC."""
+    now = now.astimezone(UTC)
+    return datetime(now.year, now.month, 1, tzinfo=UTC)
+
+
+def _base_url() -> str:
+    return current_app.config["APP_BASE_URL"].rstrip("/")
+
+
+def dispatch(effects: Effects) -> None:
+    """After the commit: queue the top-up charges and the e-mails (the sweep covers a lost one)."""
+    if not effects:
+        return
+    from creditapp.jobs.queue import current_queue
+
+    queue = current_queue()
+    for purchase_id in effects.recharges:
+        queue.enqueue_task("charge_recharge", purchase_id)
+    for notification_id in effects.emails:
+        queue.enqueue_task("send_email", notification_id)
+
+
+def _after_commit(session: sa.orm.Session) -> None:
+    effects = session.info.pop(PENDING_EFFECTS, None)
+    if effects:
+        dispatch(effects)
+
+
+def _after_rollback(session: sa.orm.Session) -> None:
+    session.info.pop(PENDING_EFFECTS, None)
+
+
+sa.event.listen(sa.orm.Session, "after_commit", _after_commit)
+sa.event.listen(sa.orm.Session, "after_soft_rollback", lambda session, _tx: _after_rollback(session))

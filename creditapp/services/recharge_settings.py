@@ -1,0 +1,191 @@
+"""Automatic top-up settings: the saved card (saved at Checkout, removed by detaching), and
+the threshold, pack and monthly cap the person chose. Nothing here moves credits."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+
+from creditapp import stripe_client
+from creditapp.extensions import db
+from creditapp.ledger.triggers import month_start, settings_table
+from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.services.packs import Pack
+from creditapp.sql import conflict_insert
+
+log = logging.getLogger("creditapp.recharge")
+
+purchases = CreditPurchase.__table__
+users = User.__table__
+
+
+class RechargeRefused(Exception):
+    """The settings cannot be saved as asked (no card, a value out of range); nothing changed."""
+
+
+@dataclass(frozen=True)
+class RechargeSettings:
+    """What the auto top-up page shows."""
+
+    enabled: bool
+    threshold: int
+    stripe_price_id: str | None
+    pack_credits: int | None
+    pack_amount: int | None
+    currency: str | None
+    monthly_cap: int
+    card_brand: str | None
+    card_last4: str | None
+    consecutive_failures: int
+    disabled_reason: str | None
+    this_month: int  # top-ups pending or completed this calendar month (UTC)
+
+    @property
+    def has_card(self) -> bool:
+        return self.card_last4 is not None
+
+
+DEFAULTS = RechargeSettings(False, 100, None, None, None, None, 3, None, None, 0, None, 0)
+
+
+# --- the settings page ------------------------------------------------------------------------
+
+
+def settings_for(user_id: int) -> RechargeSettings:
+    """The person's auto top-up settings (the defaults when never set)."""
+    row = db.session.execute(
+        sa.select(settings_table).where(settings_table.c.user_id == user_id)
+    ).one_or_none()
+    count = db.session.execute(
+        sa.select(sa.func.count())
+        .select_from(purchases)
+        .where(
+            purchases.c.user_id == user_id,
+            purchases.c.source == "auto_recharge",
+            purchases.c.status.in_(("pending", "completed")),
+            purchases.c.created_at >= month_start(utcnow()),
+        )
+    ).scalar_one()
+    db.session.commit()
+    if row is None:
+        return DEFAULTS
+    return RechargeSettings(
+        row.enabled,
+        row.threshold,
+        row.stripe_price_id,
+        row.pack_credits,
+        row.pack_amount,
+        row.currency,
+        row.monthly_cap,
+        row.card_brand,
+        row.card_last4,
+        row.consecutive_failures,
+        row.disabled_reason,
+        count,
+    )
+
+
+def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, monthly_cap: int) -> None:
+    """Save threshold, pack and cap; switching on needs a saved card and clears a past switch-off."""
+    if not 0 <= threshold <= 1_000_000:
+        raise RechargeRefused("The threshold must be between 0 and 1,000,000 credits.")
+    if not 1 <= monthly_cap <= 100:
+        raise RechargeRefused("The monthly cap must be between 1 and 100 top-ups.")
+    current = settings_for(user_id)
+    if enabled and not current.has_card:
+        raise RechargeRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
+    values: dict[str, Any] = {
+        "enabled": enabled,
+        "threshold": threshold,
+        "stripe_price_id": pack.price_id,
+        "pack_credits": pack.credits,
+        "pack_amount": pack.unit_amount,
+        "currency": pack.currency,
+        "monthly_cap": monthly_cap,
+        "updated_at": utcnow(),
+    }
+    if enabled:
+        values.update(consecutive_failures=0, disabled_reason=None)
+    _upsert(user_id, values)
+
+
+def remove_card(user_id: int) -> bool:
+    """Detach the saved card at Stripe and forget it; auto top-up goes off. False: no card."""
+    method = db.session.execute(
+        sa.select(settings_table.c.payment_method_id).where(settings_table.c.user_id == user_id)
+    ).scalar_one_or_none()
+    db.session.commit()
+    if method is None:
+        return False
+    try:
+        stripe_client.client().v1.payment_methods.detach(method)
+    except stripe.InvalidRequestError as exc:
+        # Already detached (or gone): forgetting it here is all that is left to do.
+        log.info("payment method %s was not attached: %s", method, exc.code)
+    _upsert(user_id, {"payment_method_id": None, "card_brand": None, "card_last4": None, "enabled": False})
+    return True
+
+
+def _upsert(user_id: int, values: dict[str, Any]) -> None:
+    db.session.execute(
+        conflict_insert(settings_table)
+        .values(user_id=user_id, **{"updated_at": utcnow(), **values})
+        .on_conflict_do_update(index_elements=["user_id"], set_=values)
+    )
+    db.session.commit()
+
+
+# --- saving a card at Checkout ------------------------------------------------------------------
+
+
+def customer_for(user_id: int, email: str) -> str:
+    """The person's Stripe Customer, created the first time a card is saved."""
+    row = db.session.execute(
+        sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
+    ).one()
+    db.session.commit()
+    if row.stripe_customer_id:
+        return row.stripe_customer_id
+    customer = stripe_client.client().v1.customers.create(
+        params={"email": email, "metadata": {"user_id": str(user_id)}},
+        options={"idempotency_key": f"customer-user-{user_id}-{row.created_at.timestamp():.6f}"},
+    )
+    db.session.execute(
+        sa.update(users)
+        .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
+        .values(stripe_customer_id=customer.id)
+    )
+    db.session.commit()
+    return db.session.execute(sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)).scalar_one()
+
+
+def save_card_from_session(user_id: int, session: dict[str, Any]) -> bool:
+    """After a paid Checkout that asked to save the card: store its brand and last 4."""
+    if (session.get("metadata") or {}).get("save_card") != "1" or not session.get("customer"):
+        return False
+    intent = session.get("payment_intent")
+    intent_id = intent.get("id") if isinstance(intent, dict) else intent
+    if not intent_id:
+        return False
+    db.session.commit()  # no transaction open while Stripe answers
+    paid = stripe_client.client().v1.payment_intents.retrieve(
+        intent_id, params={"expand": ["payment_method"]}
+    )
+    method = paid.payment_method
+    if method is None or getattr(method, "customer", None) != session["customer"]:
+        return False
+    card = method.card
+    _upsert(
+        user_id,
+        {
+            "payment_method_id": method.id,
+            "card_brand": card.brand,
+            "card_last4": card.last4,
+            "consecutive_failures": 0,
+        },
+    )
+    return True
