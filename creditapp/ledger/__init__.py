@@ -24,7 +24,10 @@ wait for each other only in one direction and never deadlock:
    balance takes anyway, which lets inserts referencing the user check their foreign key);
 3. that user's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
    a decrease below the threshold locks to count the month's top-ups (`triggers`), and a
-   failed top-up locks to count the failure (`recharges`: purchase, user, then settings);
+   failed top-up locks to count the failure (`recharges`: purchase, user, then settings),
+   and the spending API key's row (`key_limits`, `FOR UPDATE`) that a job hold locks to
+   count the key's month. Both are locked only while their user's row is held, so the
+   user lock orders them whatever comes between;
 4. only then that user's spend and adjustment rows, and the new rows a decrease writes
    (a pending top-up purchase, an outbox e-mail: `triggers`).
 

@@ -23,10 +23,8 @@ import sqlalchemy as sa
 from creditapp.extensions import db
 from creditapp.ledger import triggers
 from creditapp.ledger._core import (
-    InsufficientCredits,
     InvalidAmount,
     SpendResult,
-    UnknownUser,
     add_to_balance,
     log,
     log_write,
@@ -34,9 +32,8 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.ledger.key_limits import refusal as key_refusal
-from creditapp.ledger.spending import DEBIT, INSERT_HELD, SETTLE, _spend_by_key
+from creditapp.ledger.spending import SETTLE, _spend_by_key, debit, insert_held
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
-from creditapp.sql import conflict_insert
 
 jobs = FeatureJob.__table__
 
@@ -81,22 +78,10 @@ def hold_for_job(
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
-        debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
-        balance = debited.credits if debited is not None else None
-        if balance is None:
-            current = conn.execute(
-                sa.select(users.c.credits).where(users.c.id == user_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise UnknownUser(f"no user with id {user_id}")
-            existing = _spend_by_key(conn, user_id, idempotency_key)
-            if existing is not None:
-                return JobHold(existing, _job_for_spend(conn, existing.spend_id))
-            log.info(
-                "ledger hold refused",
-                extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
-            )
-            raise InsufficientCredits(current, cost)
+        debited, existing = debit(conn, user_id, cost, idempotency_key)
+        if existing is not None:
+            return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+        balance = debited.credits
         refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
         if refused is not None:
             conn.rollback()
@@ -104,26 +89,9 @@ def hold_for_job(
             if existing is not None:
                 return JobHold(existing, _job_for_spend(conn, existing.spend_id))
             raise refused
-        row = {
-            "user_id": user_id,
-            "feature_used": feature,
-            "credits_spent": cost,
-            "status": "held",
-            "idempotency_key": idempotency_key,
-            "request_fingerprint": fingerprint,
-            "created_at": now,
-            "api_key_id": api_key_id,
-        }
-        if idempotency_key is None:
-            spend_id = conn.execute(INSERT_HELD, row).scalar_one()
-        else:
-            insert = (
-                conflict_insert(spends)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-                .returning(spends.c.id)
-            )
-            spend_id = conn.execute(insert).scalar_one_or_none()
+        spend_id = insert_held(
+            conn, user_id, feature, cost, idempotency_key, fingerprint, now, api_key_id=api_key_id
+        )
         if spend_id is None:
             # The key was used before (perhaps a moment ago by a racing request, whose
             # commit we waited for): undo this deduction and answer with the original.

@@ -88,43 +88,11 @@ def hold(
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     with db.engine.connect() as conn:
-        debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
-        balance = debited.credits if debited is not None else None
-        if balance is None:
-            current = conn.execute(
-                sa.select(users.c.credits).where(users.c.id == user_id)
-            ).scalar_one_or_none()
-            if current is None:
-                raise UnknownUser(f"no user with id {user_id}")
-            existing = _spend_by_key(conn, user_id, idempotency_key)
-            if existing is not None:
-                return existing
-            log.info(
-                "ledger hold refused",
-                extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
-            )
-            raise InsufficientCredits(current, cost)
-        row = {
-            "user_id": user_id,
-            "feature_used": feature,
-            "credits_spent": cost,
-            "status": "held",
-            "idempotency_key": idempotency_key,
-            "request_fingerprint": fingerprint,
-            "created_at": utcnow(),
-        }
-        if idempotency_key is None:
-            # No key cannot conflict; a plain INSERT is also compiled once and cached,
-            # which the dialect's ON CONFLICT insert never is.
-            spend_id = conn.execute(INSERT_HELD, row).scalar_one()
-        else:
-            insert = (
-                conflict_insert(spends)
-                .values(row)
-                .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
-                .returning(spends.c.id)
-            )
-            spend_id = conn.execute(insert).scalar_one_or_none()
+        debited, existing = debit(conn, user_id, cost, idempotency_key)
+        if existing is not None:
+            return existing
+        balance = debited.credits
+        spend_id = insert_held(conn, user_id, feature, cost, idempotency_key, fingerprint, utcnow())
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
@@ -139,6 +107,65 @@ def hold(
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},
     )
     return SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
+
+
+def debit(
+    conn: sa.Connection, user_id: int, cost: int, idempotency_key: str | None
+) -> tuple[sa.Row | None, SpendResult | None]:
+    """Deduct `cost` with the user row locked: (the debited row, None), or (None, the
+    original spend) when the balance is short but the key was used before.
+
+    The debited row carries the new balance (`credits`) and what the top-up rules read.
+    Raises InsufficientCredits or UnknownUser; nothing is deducted then.
+    """
+    debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
+    if debited is not None:
+        return debited, None
+    current = conn.execute(sa.select(users.c.credits).where(users.c.id == user_id)).scalar_one_or_none()
+    if current is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    existing = _spend_by_key(conn, user_id, idempotency_key)
+    if existing is not None:
+        return None, existing
+    log.info(
+        "ledger hold refused",
+        extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
+    )
+    raise InsufficientCredits(current, cost)
+
+
+def insert_held(
+    conn: sa.Connection,
+    user_id: int,
+    feature: str,
+    cost: int,
+    idempotency_key: str | None,
+    fingerprint: str | None,
+    now: datetime,
+    **columns: object,
+) -> int | None:
+    """Insert the held spend; its id, or None when this user used the key before."""
+    row = {
+        "user_id": user_id,
+        "feature_used": feature,
+        "credits_spent": cost,
+        "status": "held",
+        "idempotency_key": idempotency_key,
+        "request_fingerprint": fingerprint,
+        "created_at": now,
+        **columns,
+    }
+    if idempotency_key is None:
+        # No key cannot conflict; a plain INSERT is also compiled once and cached,
+        # which the dialect's ON CONFLICT insert never is.
+        return conn.execute(INSERT_HELD, row).scalar_one()
+    insert = (
+        conflict_insert(spends)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        .returning(spends.c.id)
+    )
+    return conn.execute(insert).scalar_one_or_none()
 
 
 def _spend_by_key(conn: sa.Connection, user_id: int, key: str | None) -> SpendResult | None:
