@@ -21,6 +21,7 @@ from creditapp.extensions import db
 from creditapp.services import auth as auth_service
 from tests.conftest import app_settings
 from tests.support.db import truncate_all
+from tests.support.system import missing
 
 RUNS = 25  # > psycopg's 5 executions before preparing + PostgreSQL's 5 custom plans
 
@@ -29,7 +30,7 @@ RUNS = 25  # > psycopg's 5 executions before preparing + PostgreSQL's 5 custom p
 def one_connection_app(database_url: str, emulator) -> Iterator[Flask]:
     """An app whose pool holds exactly one connection, so every statement reuses it."""
     if not database_url.startswith("postgresql"):
-        pytest.skip("prepared statements are a PostgreSQL matter")
+        missing("prepared statements are a PostgreSQL matter: run with TEST_DATABASE_URL on PostgreSQL")
     settings = app_settings(
         database_url,
         emulator.base_url,

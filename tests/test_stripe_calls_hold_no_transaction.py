@@ -23,6 +23,7 @@ from creditapp.services import packs
 from tests.conftest import STRIPE_KEY
 from tests.support import stripe_helpers
 from tests.support.stripe_helpers import csrf_token, paid_without_webhook, price_id
+from tests.support.system import missing
 
 stripe_env = stripe_helpers.stripe_env
 
@@ -73,7 +74,7 @@ class SlowObservedStripe(stripe.RequestsClient):
 def slow_stripe(app, stripe_env, database_url, monkeypatch) -> Iterator[SlowObservedStripe]:
     """Route the app's Stripe calls through SlowObservedStripe (same stand-in, same SDK)."""
     if not database_url.startswith("postgresql"):
-        pytest.skip("pg_stat_activity is PostgreSQL's")
+        missing("pg_stat_activity is PostgreSQL's: run with TEST_DATABASE_URL on PostgreSQL")
     conninfo = sa.make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     http = SlowObservedStripe(conninfo, timeout=stripe_client.TIMEOUT_SECONDS)
     client = stripe.StripeClient(
