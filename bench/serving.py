@@ -1,5 +1,9 @@
 """`GET /credits/badge` vs a bare route of the same app under the same gunicorn; worker RSS.
 
+A third route, the bare one plus a single `SELECT 1`, is measured in the same rounds: the
+badge must read the balance fresh on every request, so one database round trip is the
+floor under its ratio on the machine the bench runs on.
+
 Load comes from wrk when installed (C, keep-alive), else from a small Python generator.
 Rounds alternate between the two routes so machine drift hits both alike; the ratio is the
 median of the rounds' ratios, printed with the lowest and highest round.
@@ -162,21 +166,24 @@ def run() -> list[Figure]:
         server = Gunicorn(env, workers=2, app_module="bench.wsgi:app")
         try:
             badge, bare = f"{server.url}/credits/badge", f"{server.url}/bench/bare"
+            trip = f"{server.url}/bench/round-trip"
             answer = requests.get(badge, headers={"Cookie": cookie}, timeout=10)
             assert answer.status_code == 200 and "credits" in answer.text, answer.text[:300]
-            served = load(bare, cookie, 1)[1] + load(badge, cookie, 1)[1]  # warm up both workers
+            # Warm up both workers on every route.
+            served = load(bare, cookie, 1)[1] + load(trip, cookie, 1)[1] + load(badge, cookie, 1)[1]
             rss_before = {pid: rss_mb(pid) for pid in server.workers()}
             cpu = ServerCpu(server, url)
-            badge_rates, bare_rates, badge_cpu, bare_cpu = [], [], [], []
+            badge_rates, bare_rates, trip_rates, badge_cpu, bare_cpu, trip_cpu = [], [], [], [], [], []
             for _ in range(ROUNDS):
-                rate, n, per_request = measured(bare, cookie, cpu)
-                bare_rates.append(rate)
-                bare_cpu.append(per_request)
-                served += n
-                rate, n, per_request = measured(badge, cookie, cpu)
-                badge_rates.append(rate)
-                badge_cpu.append(per_request)
-                served += n
+                for url, rates, costs in (
+                    (bare, bare_rates, bare_cpu),
+                    (trip, trip_rates, trip_cpu),
+                    (badge, badge_rates, badge_cpu),
+                ):
+                    rate, n, per_request = measured(url, cookie, cpu)
+                    rates.append(rate)
+                    costs.append(per_request)
+                    served += n
             cpu.close()
             while served < REQUESTS_FOR_RSS + 2000:
                 served += load(badge, cookie, 1)[1]
@@ -186,6 +193,9 @@ def run() -> list[Figure]:
     badge_rate, bare_rate = sum(badge_rates) / ROUNDS, sum(bare_rates) / ROUNDS
     ratios = sorted(badge / bare for badge, bare in zip(badge_rates, bare_rates, strict=True))
     cost_ratios = sorted(bare / badge for badge, bare in zip(badge_cpu, bare_cpu, strict=True))
+    trip_ratios = sorted(trip / bare for trip, bare in zip(trip_rates, bare_rates, strict=True))
+    badge_trip = sorted(badge / trip for badge, trip in zip(badge_rates, trip_rates, strict=True))
+    trip_cost_ratios = sorted(bare / trip for trip, bare in zip(trip_cpu, bare_cpu, strict=True))
     growth = max(rss_after[pid] - rss_before.get(pid, rss_after[pid]) for pid in rss_after)
     return [
         Figure("GET /credits/badge, gunicorn 2 workers", badge_rate, "req/s"),
@@ -198,6 +208,10 @@ def run() -> list[Figure]:
         at_least("bare CPU / badge CPU per request (median)", statistics.median(cost_ratios), 0.7),
         Figure("bare CPU / badge CPU, lowest round", cost_ratios[0]),
         Figure("bare CPU / badge CPU, highest round", cost_ratios[-1]),
+        Figure("floor: one SELECT 1 / bare (median)", statistics.median(trip_ratios)),
+        Figure("floor: bare CPU / SELECT 1 CPU (median)", statistics.median(trip_cost_ratios)),
+        Figure("server CPU per SELECT 1 request (median)", statistics.median(trip_cpu), "us"),
+        Figure("badge / one SELECT 1 (median)", statistics.median(badge_trip)),
         at_most(f"worker RSS after {served:,} requests (max)", max(rss_after.values()), RSS_LIMIT_MB, "MB"),
         Figure("worker RSS growth during the bench (max)", growth, "MB"),
     ]

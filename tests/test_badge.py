@@ -84,3 +84,15 @@ def test_a_signed_out_sign_in_gets_no_badge(app, client, emulator):
     response = stale.get("/credits/badge", headers={"HX-Request": "true"})
 
     assert response.status_code == 401 and response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_a_balance_rendered_before_keeps_the_url_prefix_of_each_request(client, make_user, sign_in_as):
+    # Each distinct balance is rendered once (blueprints.account.badge_fragment); the app's
+    # URL prefix is part of what the HTML depends on, so it must be part of that key.
+    sign_in_as(client, make_user(credits=500))
+
+    plain = client.get("/credits/badge").get_data(as_text=True)
+    prefixed = client.get("/credits/badge", environ_overrides={"SCRIPT_NAME": "/shop"})
+
+    assert 'hx-get="/credits/badge"' in plain
+    assert 'hx-get="/shop/credits/badge"' in prefixed.get_data(as_text=True)
