@@ -12,7 +12,7 @@ from bench.common import report
 BENCHES = {
     "ledger": "ledger hold+capture vs raw SQL (PostgreSQL, 8 threads)",
     "statements": "SQL statements per request (SQLAlchemy event hook)",
-    "serving": "GET /credits/badge vs a bare route under gunicorn, worker memory",
+    "serving": "GET /credits/badge vs a bare route and a one-statement route under gunicorn, worker memory",
     "history": "history page latency, 1,000,000 ledger rows vs 100",
     "slow_features": "150 image jobs within 3 s against an 8 s image API",
 }
