@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask, g, request_started
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
 
 from creditapp import create_app, ledger
 from creditapp.extensions import db
 from tests.support.db import throwaway_database, truncate_all
+from tests.support.live_server import live_server as serve_live
 
 WEBHOOK_SECRET = "whsec_test_suite_secret"
 GOOGLE_CLIENT_ID = "test-client-id.apps.example"
@@ -152,7 +152,7 @@ def sign_in_as(app: Flask):
 @pytest.fixture(scope="session")
 def live_server(_app: Flask, ports: dict[str, int]) -> Iterator[str]:
     """The app served over real HTTP (webhooks and browsers reach it here)."""
-    server = make_server("127.0.0.1", ports["live"], _app, threaded=True)
+    server = serve_live(_app, ports["live"])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{ports['live']}"
