@@ -5,7 +5,7 @@ badge must read the balance fresh on every request, so one database round trip i
 floor under its ratio on the machine the bench runs on.
 
 Load comes from wrk when installed (C, keep-alive), else from a small Python generator.
-Rounds alternate between the two routes so machine drift hits both alike; the ratio is the
+Rounds alternate between the routes so machine drift hits them alike; each ratio is the
 median of the rounds' ratios, printed with the lowest and highest round.
 
 Throughput on a shared machine swings with whatever else runs, so each round also reads
