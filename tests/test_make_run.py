@@ -146,10 +146,11 @@ def test_a_fresh_copy_with_env_example_starts_and_prints_the_url_last(started, p
         requests.get(f"{url}/healthz", timeout=5)
 
 
-def test_a_taken_port_is_a_clear_error_and_nothing_claims_to_run(tree, ports):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", int(ports["PORT"])))
-        taken.listen()
+@pytest.mark.parametrize("taken", ["PORT", "EMULATOR_PORT"])
+def test_a_taken_port_is_a_clear_error_and_nothing_claims_to_run(tree, ports, taken):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", int(ports[taken])))
+        holder.listen()
         run = Run(tree, **ports)
         try:
             assert not run.read_until(RUNNING, timeout=60)
@@ -158,22 +159,8 @@ def test_a_taken_port_is_a_clear_error_and_nothing_claims_to_run(tree, ports):
             run.stop()
     output = "\n".join(run.lines)
     assert code != 0
-    assert f"port {ports['PORT']} (PORT) is already in use" in output, output
+    assert f"port {ports[taken]} ({taken}) is already in use" in output, output
     assert "running" not in output
-
-
-def test_a_taken_stand_in_port_is_a_clear_error(tree, ports):
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", int(ports["EMULATOR_PORT"])))
-        taken.listen()
-        run = Run(tree, **ports)
-        try:
-            assert not run.read_until(RUNNING, timeout=60)
-            code = run.process.wait(timeout=20)
-        finally:
-            run.stop()
-    output = "\n".join(run.lines)
-    assert code != 0 and f"port {ports['EMULATOR_PORT']} (EMULATOR_PORT) is already in use" in output, output
 
 
 def test_a_second_make_run_fails_clearly_while_the_first_keeps_running(started, tree, ports):

@@ -79,7 +79,19 @@ def instance_env(database_url: str, emulator: EmulatorProcess, **extra: str) -> 
     }
 
 
-def _migrate(app: Flask) -> None:
+def emulator_for(*urls: str) -> EmulatorProcess:
+    """The stand-ins for app instances at `urls`: webhooks go to the first, sign-in returns to any."""
+    return EmulatorProcess(
+        webhook_url=f"{urls[0]}/webhooks/stripe",
+        webhook_secret=WEBHOOK_SECRET,
+        google_client_id=GOOGLE_CLIENT_ID,
+        google_client_secret=GOOGLE_CLIENT_SECRET,
+        google_redirect_uris=[f"{url}/auth/callback" for url in urls],
+    )
+
+
+def migrate(app: Flask) -> None:
+    """Migrate the app's database to head, then let go of its connections."""
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -101,16 +113,10 @@ def two_instances_behind_pgbouncer() -> Iterator[Deployment]:
     jobs = job_settings(results_dir)
     with (
         throwaway_database() as direct_url,
-        EmulatorProcess(
-            webhook_url=f"{urls[0]}/webhooks/stripe",
-            webhook_secret=WEBHOOK_SECRET,
-            google_client_id=GOOGLE_CLIENT_ID,
-            google_client_secret=GOOGLE_CLIENT_SECRET,
-            google_redirect_uris=[f"{url}/auth/callback" for url in urls],
-        ) as emulator,
+        emulator_for(*urls) as emulator,
     ):
         app = checking_app(direct_url, emulator, jobs)
-        _migrate(app)
+        migrate(app)
         name = sa.make_url(direct_url).database
         with psycopg.connect(_libpq(direct_url), autocommit=True) as conn:
             # Behind a transaction-mode bouncer, session options from the client are dropped;
@@ -173,16 +179,10 @@ def one_instance_on_own_cluster() -> Iterator[tuple[Deployment, PostgresCluster]
     try:
         with (
             throwaway_database(cluster.url) as database_url,
-            EmulatorProcess(
-                webhook_url=f"{url}/webhooks/stripe",
-                webhook_secret=WEBHOOK_SECRET,
-                google_client_id=GOOGLE_CLIENT_ID,
-                google_client_secret=GOOGLE_CLIENT_SECRET,
-                google_redirect_uris=[f"{url}/auth/callback"],
-            ) as emulator,
+            emulator_for(url) as emulator,
         ):
             app = checking_app(database_url, emulator, jobs)
-            _migrate(app)
+            migrate(app)
             deployment = Deployment(app, emulator, jobs=jobs)
             try:
                 deployment.instances.append(Gunicorn(instance_env(database_url, emulator, **jobs), port=port))

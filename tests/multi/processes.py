@@ -70,6 +70,18 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def stop_gracefully(process: subprocess.Popen, log: Path, grace: float) -> None:
+    """SIGTERM, `grace` seconds to finish, then SIGKILL for the whole group; deletes the log."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+    log.unlink(missing_ok=True)
+
+
 class Gunicorn:
     """`python -m gunicorn -c gunicorn.conf.py wsgi:app` on a port of its own (also used by bench/)."""
 
@@ -116,14 +128,7 @@ class Gunicorn:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), then SIGKILL for the whole group."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.unlink(missing_ok=True)
+        stop_gracefully(self.process, self.log, grace=20)
 
 
 class PostgresCluster:

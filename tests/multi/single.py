@@ -9,15 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import stripe
-from flask_migrate import upgrade
 
 from creditapp.extensions import db
-from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, STRIPE_KEY, WEBHOOK_SECRET
-from tests.multi.conftest import Deployment, checking_app, instance_env
+from tests.conftest import STRIPE_KEY
+from tests.multi.conftest import Deployment, checking_app, emulator_for, instance_env, migrate
 from tests.multi.processes import Gunicorn
 from tests.multi.workers import JobWorker, job_settings
 from tests.support.db import throwaway_database
-from tests.support.emulator import EmulatorProcess, free_port
+from tests.support.emulator import free_port
 
 
 @contextmanager
@@ -32,18 +31,10 @@ def single_instance(workers: int = 1, job_workers: int = 0, **env: str) -> Itera
     url = f"http://127.0.0.1:{port}"
     with (
         throwaway_database() as database_url,
-        EmulatorProcess(
-            webhook_url=f"{url}/webhooks/stripe",
-            webhook_secret=WEBHOOK_SECRET,
-            google_client_id=GOOGLE_CLIENT_ID,
-            google_client_secret=GOOGLE_CLIENT_SECRET,
-            google_redirect_uris=[f"{url}/auth/callback"],
-        ) as emulator,
+        emulator_for(url) as emulator,
     ):
         app = checking_app(database_url, emulator, jobs)
-        with app.app_context():
-            upgrade()
-            db.engine.dispose()
+        migrate(app)
         deployment = Deployment(app, emulator, jobs=jobs)
         try:
             deployment.instances.append(

@@ -21,25 +21,14 @@ import sqlalchemy as sa
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.models import CreditSpend, FeatureJob
-from tests.conftest import GOOGLE_CLIENT_ID, GOOGLE_CLIENT_SECRET, WEBHOOK_SECRET
 from tests.multi import traffic
-from tests.multi.conftest import Deployment, _migrate, checking_app, instance_env
+from tests.multi.conftest import Deployment, checking_app, emulator_for, instance_env, migrate
 from tests.multi.processes import Gunicorn
 from tests.multi.workers import JobWorker, job_settings, job_statuses, wait_for_jobs_to_end
 from tests.support.db import throwaway_database
 from tests.support.emulator import EmulatorProcess, free_port
 
 PROMPT = {"prompt": "a lighthouse at dusk", "size": 256}
-
-
-def _emulator(url: str) -> EmulatorProcess:
-    return EmulatorProcess(
-        webhook_url=f"{url}/webhooks/stripe",
-        webhook_secret=WEBHOOK_SECRET,
-        google_client_id=GOOGLE_CLIENT_ID,
-        google_client_secret=GOOGLE_CLIENT_SECRET,
-        google_redirect_uris=[f"{url}/auth/callback"],
-    )
 
 
 def images(emulator: EmulatorProcess, **settings) -> None:
@@ -59,7 +48,7 @@ def jobs_deployment() -> Iterator[Deployment]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     results_dir = Path(tempfile.mkdtemp(prefix="creditapp-results-"))
-    with throwaway_database() as database_url, _emulator(url) as emulator:
+    with throwaway_database() as database_url, emulator_for(url) as emulator:
         jobs = job_settings(results_dir)
         provider = {
             "IMAGE_PROVIDER": "openai",
@@ -68,7 +57,7 @@ def jobs_deployment() -> Iterator[Deployment]:
             "OPENAI_TIMEOUT_SECONDS": "3",
         }
         app = checking_app(database_url, emulator, jobs)
-        _migrate(app)
+        migrate(app)
         deployment = Deployment(app, emulator, jobs={**jobs, **provider})
         try:
             deployment.instances.append(
@@ -246,9 +235,9 @@ def test_the_embedded_default_runs_a_job_end_to_end_without_redis():
     database_url = f"sqlite:///{folder / 'creditapp.db'}"
     jobs = job_settings(folder / "results", broker_url=f"sqlite:///{folder / 'jobs.db'}")
     try:
-        with _emulator(url) as emulator:
+        with emulator_for(url) as emulator:
             app = checking_app(database_url, emulator, jobs)
-            _migrate(app)
+            migrate(app)
             env = instance_env(database_url, emulator, **jobs, IMAGE_LOCAL_DELAY_SECONDS="0.5")
             env.pop("REDIS_URL", None)
             deployment = Deployment(app, emulator, jobs=jobs)

@@ -16,6 +16,7 @@ from flask import Flask
 
 from creditapp.extensions import db
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob
+from tests.multi.processes import stop_gracefully
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -93,14 +94,7 @@ class JobWorker:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), then SIGKILL; deletes the log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.unlink(missing_ok=True)
+        stop_gracefully(self.process, self.log, grace=40)
 
 
 def job_statuses(app: Flask) -> dict[str, str]:
