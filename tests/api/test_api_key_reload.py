@@ -41,4 +41,3 @@ def test_reloading_after_creating_a_key_shows_nothing_new_and_creates_nothing(
     assert token not in reloaded.text and KEY_IN_PAGE.search(reloaded.text) is None
     assert key_count() == 1
     assert token[:20] in reloaded.text  # listed by its prefix
-
