@@ -145,7 +145,7 @@ def test_the_chart_link_without_javascript_opens_a_whole_page_not_a_fragment(cli
         and '<svg class="spend-chart"' in usage
     )
     assert "<html" not in fragment and '<svg class="spend-chart"' in fragment
-    assert '<dd class="summary-balance">500 credits</dd>' in fragment
+    assert '<dd class="summary-balance"><span data-balance>500</span> credits</dd>' in fragment
 
 
 def test_purchases_in_history_never_show_another_users_rows(client, make_user, sign_in_as):
