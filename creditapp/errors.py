@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, PendingRollbackError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from creditapp import db_health
+from creditapp.error_words import words_for
 from creditapp.extensions import db, login_manager
 from creditapp.htmx import is_htmx, wants_json
 
@@ -81,7 +82,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        response = make_response(*error_response(exc.code or 500, exc.description or exc.name))
+        response = make_response(*error_response(exc.code or 500, words_for(exc)))
         for name, value in exc.get_headers():  # what HTTP asks of the status: a 405's Allow, …
             if name.lower() != "content-type":
                 response.headers[name] = value

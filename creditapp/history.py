@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from creditapp.extensions import db
 from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
+from creditapp.purchase_words import PurchaseWords, describe
 from creditapp.services.packs import ZERO_DECIMAL
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
@@ -50,6 +51,7 @@ class Entry:
     currency: str | None = None
     paid_by_stripe: bool = False  # a purchase Stripe holds a payment for (receipt, or processing)
     balance_after: int | None = None  # the running balance once this line counted
+    words: PurchaseWords | None = None  # a purchase's status in words (None for other kinds)
 
     @property
     def processing(self) -> bool:
@@ -138,17 +140,11 @@ def page(
             p.created_at,
             sa.case((p.status == "completed", p.credits_purchased), else_=0).label("amount"),
             p.status,
-            (
-                sa.case(
-                    (p.source == "auto_recharge", sa.literal("Automatic top-up: ")),
-                    else_=sa.literal("Bought "),
-                )
-                + sa.cast(p.credits_purchased, sa.String)
-                + sa.literal(" credits")
-            ).label("description"),
+            p.source.label("description"),  # put into words below (purchase_words)
             p.amount_paid.label("money"),
             p.currency.label("currency"),
             p.stripe_payment_intent_id.is_not(None).label("paid_by_stripe"),
+            p.credits_purchased.label("credits"),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
@@ -164,6 +160,7 @@ def page(
             no_int.label("money"),
             no_text.label("currency"),
             sa.false().label("paid_by_stripe"),
+            no_int.label("credits"),
         )
         .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
@@ -179,6 +176,7 @@ def page(
             no_int.label("money"),
             no_text.label("currency"),
             sa.false().label("paid_by_stripe"),
+            no_int.label("credits"),
         )
         .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
@@ -191,6 +189,8 @@ def page(
     entries = []
     for r in rows[:limit]:
         amount = int(r.amount)
+        paid_by_stripe = bool(r.paid_by_stripe)
+        words = describe(r.status, r.description, r.credits, paid_by_stripe) if r.kind == "purchase" else None
         entries.append(
             Entry(
                 r.kind,
@@ -198,11 +198,12 @@ def page(
                 _aware(r.created_at),
                 amount,
                 r.status,
-                r.description or "",
+                words.what if words else r.description or "",
                 money=r.money,
                 currency=r.currency,
-                paid_by_stripe=bool(r.paid_by_stripe),
+                paid_by_stripe=paid_by_stripe,
                 balance_after=running,
+                words=words,
             )
         )
         if running is not None:
@@ -316,12 +317,14 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
     yield line(CSV_HEADER)
     for e in every_entry(user_id, balance):
         description = feature_title(e.description) if e.kind == "spend" else e.description
+        if e.words:
+            description = e.words.csv_description
         yield line(
             [
                 e.created_at.astimezone(UTC).isoformat(timespec="seconds"),
                 e.kind,
                 _safe_cell(description),
-                e.status,
+                e.words.csv_status if e.words else e.status,
                 e.amount,
                 "" if e.balance_after is None else e.balance_after,
                 _major_units(e.money, e.currency),

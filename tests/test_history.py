@@ -150,7 +150,8 @@ def test_each_kind_of_line_explains_itself(history_client):
         assert text in html
     assert "Bought 500 credits" not in html  # a checkout that moved no money is hidden by default
     everything = client.get("/history?all=1").get_data(as_text=True)
-    assert "Not paid" in everything and "Bought 500 credits" in everything
+    assert "Checkout not completed (cancelled or declined), nothing charged" in everything
+    assert "Checkout of 500 credits" in everything and "Bought 500 credits" not in everything
     assert ">-10<" in html and ">+100<" in html and ">-50<" in html
 
 

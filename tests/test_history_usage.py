@@ -72,8 +72,9 @@ def test_abandoned_checkouts_are_hidden_by_default_and_a_processing_one_stays(
     assert "Paid" in shown[0] and "Receipt" in shown[0]  # newest first
     assert "Processing" in shown[1] and "Bought 500 credits" in shown[1] and "$20.00" in shown[1]
     assert len(purchase_rows(everything)) == 5
-    assert everything.count("<td>Not paid</td>") == 2  # the cancelled and the declined checkouts
-    assert "Expired" in everything
+    not_completed = "<td>Checkout not completed (cancelled or declined), nothing charged</td>"
+    assert everything.count(not_completed) == 2  # the cancelled and the declined checkouts
+    assert "Checkout expired, nothing charged" in everything
     assert 'href="/history?all=1"' in default and "Show cancelled, declined and expired" in default
     assert stripe_helpers.purchase(cancelled).status == "pending"
 
@@ -125,7 +126,8 @@ def test_the_csv_export_streams_every_line_with_running_balance_and_defuses_form
         ("adjustment", "500", "500"),
     ]
     assert lines[0]["description"] == "'=HYPERLINK(evil)"
-    assert lines[2]["amount"] == "1.00" and lines[2]["currency"] == "USD" and lines[2]["status"] == "pending"
+    assert lines[2]["amount"] == "1.00" and lines[2]["currency"] == "USD"
+    assert lines[2]["status"] == "not_completed"  # an abandoned checkout, not a payment on its way
     assert lines[3]["time_utc"].endswith("+00:00")
 
 
@@ -143,7 +145,7 @@ def test_the_chart_link_without_javascript_opens_a_whole_page_not_a_fragment(cli
         and '<svg class="spend-chart"' in usage
     )
     assert "<html" not in fragment and '<svg class="spend-chart"' in fragment
-    assert '<dd class="summary-balance">500 credits</dd>' in fragment
+    assert '<dd class="summary-balance"><span data-balance>500</span> credits</dd>' in fragment
 
 
 def test_purchases_in_history_never_show_another_users_rows(client, make_user, sign_in_as):

@@ -80,7 +80,7 @@ def test_signed_in_home_shows_balance_links_and_the_live_badge(signed_in_client)
     html = client.get("/").get_data(as_text=True)
 
     assert "Welcome, Ada Lovelace" in html
-    assert 'You have <strong id="home-balance">500</strong> credits.' in html
+    assert 'You have <strong id="home-balance" data-balance>500</strong> credits.' in html
     for label, href in (("Home", "/"), ("Generate image", "/features/image"), ("History", "/history")):
         assert f'<a href="{href}"' in html and f">{label}</a>" in html
     assert re.search(r'<a href="/buy-credits"[^>]*>Buy credits</a>', html)

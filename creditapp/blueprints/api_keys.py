@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
+import dataclasses
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from creditapp.models import API_KEY_SCOPES
 from creditapp.services import api_keys
 
 bp = Blueprint("api_keys", __name__)
+
+# The key just made waits here for the one page that shows it (Post/Redirect/Get): a reload
+# of that page shows nothing new and creates nothing.
+NEW_KEY = "new_api_key"
 
 
 def _page(status: int = 200, **extra):
@@ -23,14 +39,17 @@ def _page(status: int = 200, **extra):
 @bp.get("/account/api-keys")
 @login_required
 def index():
-    """The keys, with the form that creates one."""
-    return _page(form={"scopes": list(API_KEY_SCOPES)})
+    """The keys, with the form that creates one, and a key just created, shown this once."""
+    shown = session.pop(NEW_KEY, None) or {}
+    owner = shown.pop("user_id", None)
+    created = api_keys.CreatedKey(**shown) if owner == current_user.id else None
+    return _page(created=created, form={"scopes": list(API_KEY_SCOPES)})
 
 
 @bp.post("/account/api-keys")
 @login_required
 def create():
-    """Create a key and show it, whole, this once (CSRF-checked)."""
+    """Create a key (CSRF-checked), then 303 to the page that shows it, whole, this once."""
     form = {
         "name": request.form.get("name", ""),
         "scopes": request.form.getlist("scopes"),
@@ -42,7 +61,8 @@ def create():
         created = api_keys.create_key(current_user.id, form["name"], form["scopes"], limit, live=live)
     except api_keys.InvalidKeyRequest as exc:
         return _page(422, form=form, error=str(exc), error_field=exc.field)
-    return _page(201, created=created, form={"scopes": list(API_KEY_SCOPES)})
+    session[NEW_KEY] = {"user_id": current_user.id, **dataclasses.asdict(created)}
+    return redirect(url_for("api_keys.index"), 303)
 
 
 @bp.get("/account/api-keys/<int:key_id>/revoke")

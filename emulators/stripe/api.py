@@ -210,7 +210,10 @@ def retrieve_charge(charge_id: str):
 @bp.get("/charges/<charge_id>/refunds")
 def list_charge_refunds(charge_id: str):
     """List the refunds of one Charge."""
-    current().store.get("charge", charge_id, param="charge")
+    params(schemas.CHARGE_REFUND_LIST)  # as Stripe: parameters are checked before the charge is looked up
+    store = current().store
+    with store.lock:
+        store.get("charge", charge_id, param="charge")
     return _list("refund", schemas.CHARGE_REFUND_LIST, extra=lambda refund: refund["charge"] == charge_id)
 
 

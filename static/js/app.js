@@ -117,11 +117,26 @@
     }
   });
 
-  // A badge that read a new balance tells the other tabs.
+  // A badge that read a new balance tells the other tabs, and every other place this page
+  // states the balance ([data-balance]) takes the badge's number, so a page never shows two.
   document.addEventListener("htmx:afterSettle", function () {
     var el = badge();
-    if (el && el.getAttribute("data-credits") !== announced) { announce(); }
+    if (!el) { return; }
+    mirrorBalance(el);
+    if (el.getAttribute("data-credits") !== announced) { announce(); }
   });
+
+  function mirrorBalance(el) {
+    // The badge's text starts with the balance as the server wrote it ("1,234 credits").
+    var text = (el.firstChild && el.firstChild.nodeValue || "").trim().split(" ")[0];
+    var negative = Number(el.getAttribute("data-credits")) < 0;
+    var places = document.querySelectorAll("[data-balance]");
+    for (var i = 0; i < places.length; i++) {
+      if (text && places[i].textContent !== text) { places[i].textContent = text; }
+    }
+    var notices = document.querySelectorAll("[data-balance-negative]");
+    for (var j = 0; j < notices.length; j++) { notices[j].hidden = !negative; }
+  }
 
   document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
 }());

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -41,7 +42,9 @@ def browser_session(app, sign_in_as):
         client = sign_in_as(app.test_client(), user_id)
         client.get("/account")
         http = requests.Session()
-        http.cookies.set("session", client.get_cookie("session").value)
+        # For the server's host, so a session the server rewrites replaces this cookie.
+        host = urlsplit(api).hostname
+        http.cookies.set("session", client.get_cookie("session").value, domain=host, path="/")
         page = http.get(f"{api}/account/api-keys", timeout=10)
         assert page.status_code == 200, page.text[:300]
         return http, CSRF_META.search(page.text).group(1)

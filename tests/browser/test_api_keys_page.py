@@ -38,8 +38,10 @@ def test_the_copy_button_copies_the_new_key_and_the_key_works(
         page.get_by_text("Copied.").wait_for()
         assert page.evaluate("navigator.clipboard.readText()") == shown
         assert "spend" in page.locator("table.api-keys").inner_text()
-        page.goto("/account/api-keys")
+        page.reload()  # a reload shows the list, neither the key again nor a second key
+        page.get_by_role("heading", name="Your keys").wait_for()
         assert page.get_by_label("API key").count() == 0  # shown once only
+        assert page.locator("table.api-keys tbody tr").count() == 1
     finally:
         context.close()
     assert problems == []  # no script error, no CSP refusal

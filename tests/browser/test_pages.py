@@ -233,8 +233,8 @@ def test_checkouts_settle_live_both_ways_and_history_tells_them_apart(live_serve
     assert [(r["kind"], r["status"], r["credits"]) for r in lines] == [
         ("purchase", "failed", "0"),
         ("purchase", "completed", "500"),
-        ("purchase", "pending", "0"),
-        ("purchase", "pending", "0"),
+        ("purchase", "not_completed", "0"),  # declined: nothing charged, not "pending"
+        ("purchase", "not_completed", "0"),  # cancelled
         ("adjustment", "signup_bonus", "500"),
     ]
     assert lines[1]["balance_after"] == "1000" and lines[1]["amount"] == "20.00"
