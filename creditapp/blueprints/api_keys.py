@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import json
 
+from cryptography.fernet import Fernet, InvalidToken
 from flask import (
     Blueprint,
     abort,
@@ -23,8 +27,33 @@ from creditapp.services import api_keys
 bp = Blueprint("api_keys", __name__)
 
 # The key just made waits here for the one page that shows it (Post/Redirect/Get): a reload
-# of that page shows nothing new and creates nothing.
+# of that page shows nothing new and creates nothing. The session cookie is signed, not
+# encrypted, so the key travels sealed (Fernet, keyed from SECRET_KEY) and for minutes only.
 NEW_KEY = "new_api_key"
+NEW_KEY_SECONDS = 300
+
+
+def _sealer() -> Fernet:
+    digest = hashlib.sha256(b"creditapp: new API key\0" + current_app.secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def _seal(user_id: int, created: api_keys.CreatedKey) -> str:
+    shown = json.dumps({"user_id": user_id, **dataclasses.asdict(created)})
+    return _sealer().encrypt(shown.encode()).decode()
+
+
+def _unseal(sealed: str | None, user_id: int) -> api_keys.CreatedKey | None:
+    """The key sealed for this user within the last minutes, else None."""
+    if not sealed:
+        return None
+    try:
+        shown = json.loads(_sealer().decrypt(sealed.encode(), ttl=NEW_KEY_SECONDS))
+    except (InvalidToken, ValueError, TypeError):
+        return None
+    if shown.pop("user_id", None) != user_id:
+        return None
+    return api_keys.CreatedKey(**shown)
 
 
 def _page(status: int = 200, **extra):
@@ -40,9 +69,7 @@ def _page(status: int = 200, **extra):
 @login_required
 def index():
     """The keys, with the form that creates one, and a key just created, shown this once."""
-    shown = session.pop(NEW_KEY, None) or {}
-    owner = shown.pop("user_id", None)
-    created = api_keys.CreatedKey(**shown) if owner == current_user.id else None
+    created = _unseal(session.pop(NEW_KEY, None), current_user.id)
     return _page(created=created, form={"scopes": list(API_KEY_SCOPES)})
 
 
@@ -61,7 +88,7 @@ def create():
         created = api_keys.create_key(current_user.id, form["name"], form["scopes"], limit, live=live)
     except api_keys.InvalidKeyRequest as exc:
         return _page(422, form=form, error=str(exc), error_field=exc.field)
-    session[NEW_KEY] = {"user_id": current_user.id, **dataclasses.asdict(created)}
+    session[NEW_KEY] = _seal(current_user.id, created)
     return redirect(url_for("api_keys.index"), 303)
 
 

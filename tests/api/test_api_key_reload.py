@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import sqlalchemy as sa
+from flask import current_app
 
 from creditapp.extensions import db
 from creditapp.models import ApiKey
 
 KEY_IN_PAGE = re.compile(r'value="(ca_test_[0-9a-f]{12}_[A-Za-z0-9]{40})"')
+
+
+def session_data(cookie: str) -> dict:
+    """What the app's signed session cookie holds, decoded as anyone holding it could."""
+    return current_app.session_interface.get_signing_serializer(current_app).loads(cookie)
 
 
 def key_count() -> int:
@@ -32,6 +39,9 @@ def test_reloading_after_creating_a_key_shows_nothing_new_and_creates_nothing(
     assert made.status_code == 303
     assert made.headers["Location"].endswith("/account/api-keys")
     assert "ca_test_" not in made.text  # the secret is never in the POST's answer
+    # The session cookie is signed, not encrypted: the secret never travels readable in it.
+    cookie = made.cookies.get("session")
+    assert cookie and "ca_test_" not in json.dumps(session_data(cookie))
 
     shown = http.get(f"{api}/account/api-keys", timeout=10)  # the page the browser lands on
     reloaded = http.get(f"{api}/account/api-keys", timeout=10)  # the person presses Reload
