@@ -8,14 +8,16 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from ..context import base_url, current
-from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas
+from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas, traffic
 from .errors import invalid_param
 from .params import Hash
 from .wire import authenticate, idempotent, params, request_info, stripe_headers
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
+bp.before_request(traffic.record_and_fail)
 bp.after_request(stripe_headers)
+bp.after_request(traffic.mark_fault)
 
 
 def _retrieve(kind: str, object_id: str, schema: Hash = schemas.RETRIEVE) -> dict[str, Any]:
