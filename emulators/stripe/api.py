@@ -168,13 +168,15 @@ def retrieve_customer(customer_id: str):
 
 @bp.get("/payment_methods")
 def list_payment_methods():
-    """List PaymentMethods, of one ``customer`` (only ``type=card`` exists here)."""
+    """List PaymentMethods, of one ``customer`` and ``type`` (the types the hosted page pays with)."""
     body = params(schemas.PAYMENT_METHOD_LIST)
-    if body.get("type") not in (None, "card"):
+    if body.get("type") not in (None, *customers.METHOD_TYPES):
         raise invalid_param(
-            "type", f"The local Stripe stand-in does not implement type={body['type']}, only card."
+            "type",
+            f"The local Stripe stand-in does not implement type={body['type']}, only "
+            f"{', '.join(customers.METHOD_TYPES)}.",
         )
-    return _list("payment_method", schemas.PAYMENT_METHOD_LIST, ("customer",))
+    return _list("payment_method", schemas.PAYMENT_METHOD_LIST, ("customer", "type"))
 
 
 @bp.get("/payment_methods/<payment_method_id>")
