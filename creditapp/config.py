@@ -85,6 +85,8 @@ class Config:
         # A Redis outage must not turn into 500s: count in memory until it is back.
         self.RATELIMIT_SWALLOW_ERRORS = True
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+        # Stripe reads a person's receipt pages may make (a settled purchase makes none).
+        self.RATELIMIT_STRIPE_READS = _str("RATELIMIT_STRIPE_READS", "20/minute")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

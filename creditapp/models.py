@@ -131,6 +131,11 @@ class CreditPurchase(db.Model):
     clawback_check_applied: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Read back from Stripe once after the purchase is credited, so its receipt pages need no
+    # Stripe call: the charge's receipt and what paid (services.payment_methods.MethodSummary).
+    receipt_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    payment_method: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    payment_recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CreditSpend(db.Model):
@@ -313,6 +318,9 @@ class AutoRechargeSettings(db.Model):
     payment_method_id: Mapped[str | None] = mapped_column(sa.String(255))
     card_brand: Mapped[str | None] = mapped_column(sa.String(32))
     card_last4: Mapped[str | None] = mapped_column(sa.String(4))
+    # The saved method of any type (a card, Link, a bank debit): a MethodSummary as JSON.
+    # card_brand and card_last4 stay filled for cards.
+    payment_method: Mapped[dict[str, Any] | None] = mapped_column(Json)
     consecutive_failures: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     disabled_reason: Mapped[str | None] = mapped_column(sa.String(255))
     last_attempt_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

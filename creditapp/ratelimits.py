@@ -15,6 +15,9 @@ from collections.abc import Callable
 
 from flask import Flask, current_app, make_response, request, session
 from flask_limiter import RateLimitExceeded, RouteLimit
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
 
 from creditapp import api_auth
 from creditapp.errors import error_response
@@ -106,6 +109,42 @@ def limited_endpoints(app: Flask) -> dict[str, str]:
     wanted |= {name: "spend" for name in spend_endpoints(app)}
     wanted |= {name: "api_key" for name in api_key_endpoints(app)}
     return {name: kind for name, kind in wanted.items() if name in app.view_functions}
+
+
+def stripe_read_allowed(user_id: int) -> bool:
+    """Take one Stripe read from the person's budget (RATELIMIT_STRIPE_READS); False once spent.
+
+    Counted only when a page really needs Stripe (a purchase still in flight), in the same
+    storage as the other limits. A storage outage allows the read, as for the other limits.
+    """
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return True
+    try:
+        return _stripe_reads().hit(*_stripe_read_limit(user_id))
+    except Exception:  # the storage is down: one Stripe read beats a broken page
+        return True
+
+
+def stripe_read_retry_after(user_id: int) -> int:
+    """Seconds until the person's Stripe-read budget has room again (at least 1)."""
+    try:
+        reset_at, _remaining = _stripe_reads().get_window_stats(*_stripe_read_limit(user_id))
+    except Exception:
+        return 60
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def _stripe_reads() -> FixedWindowRateLimiter:
+    reads = current_app.extensions.get("stripe_read_limiter")
+    if reads is None:
+        storage = storage_from_string(current_app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+        reads = current_app.extensions["stripe_read_limiter"] = FixedWindowRateLimiter(storage)
+    return reads
+
+
+def _stripe_read_limit(user_id: int) -> tuple:
+    limit = parse(current_app.config["RATELIMIT_STRIPE_READS"])
+    return limit, current_app.config.get("RATELIMIT_KEY_PREFIX", ""), "stripe-reads", str(user_id)
 
 
 def retry_after_seconds() -> int:

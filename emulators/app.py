@@ -15,6 +15,7 @@ from .openai import routes as openai_routes
 from .stripe import api as stripe_api
 from .stripe import catalog, checkout_page
 from .stripe import controls as stripe_controls
+from .stripe import traffic as stripe_traffic
 from .stripe.errors import StripeError
 from .stripe.state import Store
 from .stripe.webhooks import WebhookDispatcher
@@ -31,6 +32,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         stripe_api.bp,
         checkout_page.bp,
         stripe_controls.bp,
+        stripe_traffic.bp,
         controls.bp,
         google_routes.bp,
         openai_routes.bp,

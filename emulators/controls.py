@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, request
 
 from .context import current
-from .stripe import catalog
+from .stripe import catalog, traffic
 from .stripe.controls import body
 from .stripe.errors import invalid_param
 from .stripe.refunds import INITIAL_STATUSES
@@ -74,5 +74,6 @@ def reset():
         catalog.seed(emulator.store)
     emulator.settings["new_refund_status"] = "succeeded"
     emulator.google.reset()
+    traffic.traffic().reset()
     current_app.extensions["mail_sink"].clear()
     return {"status": "reset"}

@@ -22,7 +22,7 @@ from flask import (
 )
 from flask_login import current_user, login_required, logout_user
 
-from creditapp import auth_setup, history, ledger
+from creditapp import auth_setup, history, ledger, ratelimits
 from creditapp.api_auth import requires_scope
 from creditapp.blueprints.billing import SESSION_ID
 from creditapp.errors import error_response
@@ -31,7 +31,7 @@ from creditapp.features import registry, usage
 from creditapp.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.htmx import redirect as hx_redirect
 from creditapp.models import utcnow
-from creditapp.services import billing, sessions
+from creditapp.services import receipts, sessions
 from creditapp.services.packs import format_money
 
 bp = Blueprint("account", __name__)
@@ -188,11 +188,24 @@ def history_csv():
 @bp.get("/history/purchases/<int:purchase_id>/receipt")
 @login_required
 def purchase_receipt(purchase_id: int):
-    """Stripe's receipt for one of the user's paid purchases (read from the charge, then 303)."""
-    try:
-        url = billing.receipt_url_for_purchase(current_user.id, purchase_id)
-    except stripe.StripeError:
-        return error_response(503, "Stripe could not be reached for the receipt. Please try again shortly.")
+    """Stripe's receipt for one of the user's paid purchases (303 to it; stored, else read once)."""
+    receipt = receipts.stored_receipt(current_user.id, purchase_id)
+    if receipt is None:
+        return error_response(404, "There is no receipt for that purchase.")
+    url = receipt.receipt_url
+    if url is None and receipt.payment_intent_id:
+        if not ratelimits.stripe_read_allowed(current_user.id):
+            retry = ratelimits.stripe_read_retry_after(current_user.id)
+            body, status = error_response(
+                429, f"Too many receipts asked of Stripe just now. Please try again in {retry} seconds."
+            )
+            return body, status, {"Retry-After": str(retry)}
+        try:
+            url = receipts.read_receipt(receipt)
+        except stripe.StripeError:
+            return error_response(
+                503, "Stripe could not be reached for the receipt. Please try again shortly."
+            )
     if not url:
         return error_response(404, "There is no receipt for that purchase.")
     return redirect(url, code=303)

@@ -10,10 +10,11 @@ import stripe
 from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request
 from flask_login import current_user, login_required
 
+from creditapp import ratelimits
 from creditapp.errors import error_response
 from creditapp.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 from creditapp.htmx import redirect as hx_redirect
-from creditapp.services import billing, packs
+from creditapp.services import billing, packs, receipts
 
 bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditapp.billing")
@@ -122,14 +123,20 @@ def checkout_success():
     """Back from Stripe: a receipt that fulfils the paid session and follows it to the end.
 
     htmx polls it (`poll=n`, backing off); the answer is 286 (stop) with `HX-Trigger:
-    credits-changed` once the purchase is paid, failed or expired.
+    credits-changed` once the purchase is paid, failed or expired. A settled purchase is
+    answered from the database; one in flight asks Stripe within the person's budget of
+    Stripe reads, and past it is shown as the database knows it (the page keeps polling).
     """
     session_id = request.args.get("session_id", "")
     if not SESSION_ID.fullmatch(session_id):
         abort(404)
-    confirmation = billing.confirm_checkout(current_user.id, session_id)
+    confirmation = receipts.stored_confirmation(current_user.id, session_id)
     if confirmation is None:
         abort(404)
+    if not confirmation.settled and ratelimits.stripe_read_allowed(current_user.id):
+        confirmation = receipts.confirm_checkout(current_user.id, session_id)
+        if confirmation is None:
+            abort(404)
     try:
         poll = max(0, min(int(request.args.get("poll", "0")), 50))
     except ValueError:

@@ -80,18 +80,36 @@ def save_auto_recharge():
     return redirect(url_for("topups.auto_recharge_page"), code=303)
 
 
+@bp.get("/auto-recharge/card/remove")
+@login_required
+def confirm_remove_card():
+    """Ask before removing the saved card (the page the remove button leads to)."""
+    return _render_remove_card()
+
+
 @bp.post("/auto-recharge/card/remove")
 @login_required
 def remove_card():
-    """Remove the saved card (detached at Stripe); automatic top-up goes off (CSRF-checked)."""
+    """Remove the saved card (detached at Stripe) once confirmed; automatic top-up goes off (CSRF-checked).
+
+    Without `confirm=yes` (the button on the top-up page) this only shows the confirmation.
+    """
+    if request.form.get("confirm") != "yes":
+        return _render_remove_card()
     try:
         removed = recharge_settings.remove_card(current_user.id)
     except stripe.StripeError:
-        return _render_recharge(
-            502, {"card": "Stripe could not be reached; the card is still saved. Try again."}
-        )
+        return _render_remove_card(502, "Stripe could not be reached; the card is still saved. Try again.")
     flash("The card was removed." if removed else "No card was saved.", "success")
     return redirect(url_for("topups.auto_recharge_page"), code=303)
+
+
+def _render_remove_card(status: int = 200, error: str | None = None):
+    settings = recharge_settings.settings_for(current_user.id)
+    if not settings.has_card:
+        return redirect(url_for("topups.auto_recharge_page"), code=303)
+    errors = {"card": error} if error else {}
+    return render_template("account/remove_card.html", settings=settings, errors=errors), status
 
 
 @bp.get("/notifications")

@@ -17,7 +17,7 @@ import stripe
 from creditapp import ledger, stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, User, utcnow
-from creditapp.services import clawbacks, recharge_settings
+from creditapp.services import clawbacks, purchase_payments, recharge_settings
 from creditapp.services.packs import Pack
 
 log = logging.getLogger("creditapp.billing")
@@ -36,30 +36,11 @@ class CheckoutUnavailable(Exception):
 
 
 @dataclass(frozen=True)
-class Confirmation:
-    """What the success page shows about one of the user's purchases."""
-
-    session_id: str
-    status: str
-    credits: int
-    payment_status: str | None
-    amount: int = 0
-    currency: str = "usd"
-    receipt_url: str | None = None
-    balance: int | None = None
-
-    @property
-    def processing(self) -> bool:
-        """Paid with a delayed method (a bank debit) that has not settled yet."""
-        return self.status == "pending" and self.payment_status == "unpaid"
-
-
-@dataclass(frozen=True)
 class ReconcileLine:
     """The outcome for one Checkout Session seen by `reconcile`."""
 
     session_id: str
-    outcome: str  # credited | already_completed | unpaid | not_pending | unknown
+    outcome: str  # credited | already_completed | unpaid | not_pending | unknown | unread
     message: str
 
 
@@ -142,8 +123,9 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
 
 
 def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
-    """Credit the purchase if the session is paid; True when this call credited it.
+    """Credit the purchase if the session is paid, then read its payment back; True when this call credited.
 
+    Raises `stripe.StripeError` when that read fails (the credit stays: crediting is idempotent).
     A session completed but unpaid (a delayed method) records its PaymentIntent on the
     pending purchase: that is how History tells a payment in progress from a checkout
     that was abandoned.
@@ -158,12 +140,9 @@ def fulfil_session(purchase_id: int, session: dict[str, Any]) -> bool:
     credited = ledger.complete_purchase(
         purchase_id, intent or None, int(session.get("amount_total") or 0), session.get("currency") or "usd"
     )
-    if credited and (session.get("metadata") or {}).get("save_card") == "1":
-        user_id = int(session["metadata"]["user_id"])
-        try:
-            recharge_settings.save_card_from_session(user_id, session)
-        except stripe.StripeError as exc:
-            log.warning("card of purchase %s not stored: %s", purchase_id, exc.__class__.__name__)
+    # On every paid delivery, not only the one that credited: until the payment has been read
+    # back (and the method saved, if asked) this tries again, and raises if Stripe fails.
+    purchase_payments.record(purchase_id, session)
     return credited
 
 
@@ -260,90 +239,6 @@ def _from_metadata(metadata: dict[str, Any] | None) -> int:
     return purchase_id
 
 
-def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
-    """Fulfil the user's paid session if the webhook has not yet; None when it is not theirs."""
-    purchase_id = db.session.execute(
-        sa.select(purchases.c.id).where(
-            purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
-        )
-    ).scalar_one_or_none()
-    # End the read before calling Stripe: no transaction (and no pooled connection) may stay
-    # open while an HTTP call runs.
-    db.session.commit()
-    if purchase_id is None:
-        return None
-    payment_status = None
-    receipt_url = None
-    try:
-        session = (
-            stripe_client.client()
-            .v1.checkout.sessions.retrieve(session_id, params={"expand": ["payment_intent.latest_charge"]})
-            .to_dict()
-        )
-    except stripe.InvalidRequestError:
-        return None
-    except stripe.StripeError as exc:
-        # Stripe is unreachable: the webhook will credit it; the page keeps polling.
-        log.warning("could not retrieve checkout session %s: %s", session_id, exc.__class__.__name__)
-    else:
-        if session.get("client_reference_id") != str(user_id):
-            return None
-        payment_status = session.get("payment_status")
-        receipt_url = _receipt_url(session.get("payment_intent"))
-        fulfil_session(purchase_id, session)
-    row = db.session.execute(
-        sa.select(
-            purchases.c.status,
-            purchases.c.credits_purchased,
-            purchases.c.amount_paid,
-            purchases.c.currency,
-            users.c.credits,
-        )
-        .join(users, users.c.id == purchases.c.user_id)
-        .where(purchases.c.id == purchase_id)
-    ).one()
-    db.session.commit()
-    return Confirmation(
-        session_id,
-        row.status,
-        row.credits_purchased,
-        payment_status,
-        amount=row.amount_paid,
-        currency=row.currency,
-        receipt_url=receipt_url,
-        balance=row.credits,
-    )
-
-
-def _receipt_url(intent: Any) -> str | None:
-    """The receipt Stripe keeps for the payment's charge (`charge.receipt_url`), once charged."""
-    if not isinstance(intent, dict):
-        return None
-    charge = intent.get("latest_charge")
-    return charge.get("receipt_url") if isinstance(charge, dict) else None
-
-
-def receipt_url_for_purchase(user_id: int, purchase_id: int) -> str | None:
-    """The Stripe receipt of one of the user's completed purchases, read from Stripe.
-
-    The row is read and the transaction ended before Stripe is called.
-    """
-    intent_id = db.session.execute(
-        sa.select(purchases.c.stripe_payment_intent_id).where(
-            purchases.c.id == purchase_id, purchases.c.user_id == user_id, purchases.c.status == "completed"
-        )
-    ).scalar_one_or_none()
-    db.session.commit()
-    if not intent_id:
-        return None
-    intent = (
-        stripe_client.client()
-        .v1.payment_intents.retrieve(intent_id, params={"expand": ["latest_charge"]})
-        .to_dict()
-    )
-    return _receipt_url(intent)
-
-
 def reconcile(since_hours: float) -> list[ReconcileLine]:
     """Fulfil every paid Checkout Session created in the window that is not credited yet."""
     since = int(time.time() - since_hours * 3600)
@@ -364,7 +259,16 @@ def _reconcile_one(session: dict[str, Any]) -> ReconcileLine:
         return ReconcileLine(session_id, "unknown", f"no matching purchase ({exc}); skipped")
     if session.get("payment_status") not in PAID:
         return ReconcileLine(session_id, "unpaid", f"purchase {purchase_id}: waiting for payment")
-    if fulfil_session(purchase_id, session):
+    try:
+        credited = fulfil_session(purchase_id, session)
+    except stripe.StripeError as exc:
+        return ReconcileLine(
+            session_id,
+            "unread",
+            f"purchase {purchase_id}: Stripe failed reading its payment back ({exc.__class__.__name__}); "
+            "run reconcile again",
+        )
+    if credited:
         row = db.session.execute(
             sa.select(purchases.c.user_id, purchases.c.credits_purchased).where(purchases.c.id == purchase_id)
         ).one()

@@ -1,5 +1,5 @@
-"""Automatic top-up settings: the saved card (saved at Checkout, removed by detaching), and
-the threshold, pack and monthly cap the person chose. Nothing here moves credits."""
+"""Automatic top-up settings: the saved payment method (saved at Checkout, removed by
+detaching), and the threshold, pack and monthly cap the person chose. Nothing here moves credits."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from creditapp.extensions import db
 from creditapp.ledger.triggers import month_start, settings_table
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.services.packs import Pack
+from creditapp.services.payment_methods import MethodSummary
 from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.recharge")
@@ -43,10 +44,17 @@ class RechargeSettings:
     consecutive_failures: int
     disabled_reason: str | None
     this_month: int  # top-ups pending or completed this calendar month (UTC)
+    payment_method: MethodSummary | None = None  # the saved method, of any type
 
     @property
     def has_card(self) -> bool:
-        return self.card_last4 is not None
+        """Whether a payment method is saved (a card, Link or a bank debit)."""
+        return self.payment_method is not None
+
+    @property
+    def can_top_up(self) -> bool:
+        """Whether the saved method can pay automatic top-ups (payment_methods.TOP_UP_TYPES)."""
+        return self.payment_method is not None and self.payment_method.can_top_up
 
 
 DEFAULTS = RechargeSettings(False, 100, None, None, None, None, 3, None, None, 0, None, 0)
@@ -86,6 +94,16 @@ def settings_for(user_id: int) -> RechargeSettings:
         row.consecutive_failures,
         row.disabled_reason,
         count,
+        _summary(row),
+    )
+
+
+def _summary(row: Any) -> MethodSummary | None:
+    """The saved method; a card saved before summaries were stored is read from its columns."""
+    if row.payment_method_id is None:
+        return None
+    return MethodSummary.from_json(row.payment_method) or MethodSummary(
+        "card", brand=row.card_brand, last4=row.card_last4
     )
 
 
@@ -98,6 +116,11 @@ def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, mon
     current = settings_for(user_id)
     if enabled and not current.has_card:
         raise RechargeRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
+    if enabled and not current.can_top_up:
+        raise RechargeRefused(
+            f"{current.payment_method.label} cannot pay automatic top-ups: a bank debit takes days "
+            "to settle. Save a card or Link instead: buy a pack and tick “Save this card”."
+        )
     values: dict[str, Any] = {
         "enabled": enabled,
         "threshold": threshold,
@@ -126,7 +149,16 @@ def remove_card(user_id: int) -> bool:
     except stripe.InvalidRequestError as exc:
         # Already detached (or gone): forgetting it here is all that is left to do.
         log.info("payment method %s was not attached: %s", method, exc.code)
-    _upsert(user_id, {"payment_method_id": None, "card_brand": None, "card_last4": None, "enabled": False})
+    _upsert(
+        user_id,
+        {
+            "payment_method_id": None,
+            "payment_method": None,
+            "card_brand": None,
+            "card_last4": None,
+            "enabled": False,
+        },
+    )
     return True
 
 
@@ -163,29 +195,32 @@ def customer_for(user_id: int, email: str) -> str:
     return db.session.execute(sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)).scalar_one()
 
 
-def save_card_from_session(user_id: int, session: dict[str, Any]) -> bool:
-    """After a paid Checkout that asked to save the card: store its brand and last 4."""
-    if (session.get("metadata") or {}).get("save_card") != "1" or not session.get("customer"):
-        return False
-    intent = session.get("payment_intent")
-    intent_id = intent.get("id") if isinstance(intent, dict) else intent
-    if not intent_id:
-        return False
-    db.session.commit()  # no transaction open while Stripe answers
-    paid = stripe_client.client().v1.payment_intents.retrieve(
-        intent_id, params={"expand": ["payment_method"]}
+def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) -> None:
+    """Keep the method a Checkout payment saved for top-ups (idempotent: the same method again is a no-op).
+
+    A method top-ups cannot charge is kept and shown, and switches automatic top-up off.
+    """
+    card = summary.type == "card"
+    values: dict[str, Any] = {
+        "payment_method_id": method_id,
+        "payment_method": summary.to_json(),
+        "card_brand": summary.brand if card else None,
+        "card_last4": summary.last4 if card else None,
+        "consecutive_failures": 0,
+        "updated_at": utcnow(),
+    }
+    update = dict(values)
+    if not summary.can_top_up:
+        values["enabled"] = False
+        update["enabled"] = sa.false()
+        # Say why only to someone who had it on: it was switched off for them.
+        update["disabled_reason"] = sa.case(
+            (settings_table.c.enabled, f"{summary.label} cannot pay automatic top-ups"[:255]),
+            else_=settings_table.c.disabled_reason,
+        )
+    db.session.execute(
+        conflict_insert(settings_table)
+        .values(user_id=user_id, **values)
+        .on_conflict_do_update(index_elements=["user_id"], set_=update)
     )
-    method = paid.payment_method
-    if method is None or getattr(method, "customer", None) != session["customer"]:
-        return False
-    card = method.card
-    _upsert(
-        user_id,
-        {
-            "payment_method_id": method.id,
-            "card_brand": card.brand,
-            "card_last4": card.last4,
-            "consecutive_failures": 0,
-        },
-    )
-    return True
+    db.session.commit()

@@ -8,14 +8,16 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from ..context import base_url, current
-from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas
+from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas, traffic
 from .errors import invalid_param
 from .params import Hash
 from .wire import authenticate, idempotent, params, request_info, stripe_headers
 
 bp = Blueprint("stripe_api", __name__, url_prefix="/v1")
 bp.before_request(authenticate)
+bp.before_request(traffic.record_and_fail)
 bp.after_request(stripe_headers)
+bp.after_request(traffic.mark_fault)
 
 
 def _retrieve(kind: str, object_id: str, schema: Hash = schemas.RETRIEVE) -> dict[str, Any]:
@@ -166,13 +168,15 @@ def retrieve_customer(customer_id: str):
 
 @bp.get("/payment_methods")
 def list_payment_methods():
-    """List PaymentMethods, of one ``customer`` (only ``type=card`` exists here)."""
+    """List PaymentMethods, of one ``customer`` and ``type`` (the types the hosted page pays with)."""
     body = params(schemas.PAYMENT_METHOD_LIST)
-    if body.get("type") not in (None, "card"):
+    if body.get("type") not in (None, *customers.METHOD_TYPES):
         raise invalid_param(
-            "type", f"The local Stripe stand-in does not implement type={body['type']}, only card."
+            "type",
+            f"The local Stripe stand-in does not implement type={body['type']}, only "
+            f"{', '.join(customers.METHOD_TYPES)}.",
         )
-    return _list("payment_method", schemas.PAYMENT_METHOD_LIST, ("customer",))
+    return _list("payment_method", schemas.PAYMENT_METHOD_LIST, ("customer", "type"))
 
 
 @bp.get("/payment_methods/<payment_method_id>")

@@ -20,6 +20,12 @@ PAGES = Path(__file__).with_name("pages")
 STYLE = (PAGES / "checkout.css").read_text(encoding="utf-8")
 PAGE = (PAGES / "checkout.html").read_text(encoding="utf-8")
 
+METHOD_LABELS = {
+    "card": "Card",
+    "link": "Link (pays with what the Link account holds)",
+    "us_bank_account": "US bank account (ACH Direct Debit; settles later)",
+    "sepa_debit": "SEPA Direct Debit (settles later)",
+}
 FORM_ACTIONS = {"pay": "succeeded", "pay_delayed": "async_pending", "decline": "declined"}
 
 
@@ -45,6 +51,7 @@ def _render(session: dict[str, Any], message: str = "", status: int = 200):
         style=STYLE,
         done_url=success_redirect(session) if session.get("success_url") else "",
         cards=customers.CARDS,
+        methods=METHOD_LABELS,
     )
     return html, status
 
@@ -84,6 +91,7 @@ def act(session_id: str):
                 FORM_ACTIONS[action],
                 discount_percent=request.form.get("discount_percent") or None,
                 card=request.form.get("card") or None,
+                method=request.form.get("method") or None,
             )
         except StripeError as exc:
             return _render(session, exc.message, 400)
@@ -106,6 +114,7 @@ def _act_json(session_id: str, body: dict[str, Any]):
             discount_percent=body.get("discount_percent"),
             email=body.get("email"),
             card=body.get("card"),
+            method=body.get("method"),
         )
         if outcome == "declined":
             error = {
@@ -122,8 +131,10 @@ RECEIPT = """<!doctype html>
 <body><p>Test mode - local Stripe emulator. No real money moved.</p>
 <h1>Receipt</h1><p>Amount: {{ money(charge.amount) }}{% if charge.amount_refunded %},
 refunded {{ money(charge.amount_refunded) }}{% endif %}</p>
-{% set card = charge.payment_method_details.card %}
-<p>Paid with {{ card.brand }} ending {{ card.last4 }}.</p></body></html>"""
+{% set details = charge.payment_method_details %}{% set paid = details[details.type] %}
+<p>Paid with {% if details.type == "card" %}{{ paid.brand }} ending {{ paid.last4 }}
+{%- elif details.type == "link" %}Link
+{%- else %}{{ paid.bank_name or "bank account" }} ending {{ paid.last4 }}{% endif %}.</p></body></html>"""
 
 
 @bp.get("/c/receipts/<charge_id>")

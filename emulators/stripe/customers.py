@@ -1,10 +1,11 @@
-"""Customers and their saved cards (PaymentMethods), with Stripe's test-card behaviours.
+"""Customers and their saved payment methods (PaymentMethods), with Stripe's test-card behaviours.
 
-A card is saved when a Checkout payment for a Customer sets
-``payment_intent_data[setup_future_usage]``. Which card the person "typed" is chosen on the
-hosted Checkout page, and decides how later off-session charges behave, as Stripe's test
-cards do: 4242 always succeeds, …0341 pays on the page but declines off-session charges
-(``card_declined``), …3184 needs authentication off-session (``authentication_required``).
+A payment method is saved when a Checkout payment for a Customer sets
+``payment_intent_data[setup_future_usage]``. What the person paid with is chosen on the
+hosted Checkout page: a card, Link, or a bank debit (``METHOD_TYPES``). The card decides how
+later off-session charges behave, as Stripe's test cards do: 4242 always succeeds, …0341
+pays on the page but declines off-session charges (``card_declined``), …3184 needs
+authentication off-session (``authentication_required``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from . import payment_objects
 from .errors import StripeError, invalid_param
 from .objects import new_id, now
 from .state import Store
@@ -23,6 +25,11 @@ CARDS: dict[str, tuple[str, str, str]] = {
     "3184": ("3184", "authentication_off_session", "Visa 4000 0027 6000 3184 (needs authentication later)"),
 }
 DEFAULT_CARD = "4242"
+# What the hosted page can pay with. Bank debits are delayed methods: their payment stays
+# ``processing`` until it settles (``/_emulator/sessions/<id>/settle``), as at Stripe.
+METHOD_TYPES = ("card", "link", "us_bank_account", "sepa_debit")
+BANK_DEBITS = ("us_bank_account", "sepa_debit")
+DEFAULT_METHOD = "card"
 
 
 def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
@@ -60,16 +67,23 @@ def create_customer(store: Store, params: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def card_payment_method(card: str, customer: str | None, email: str | None) -> dict[str, Any]:
-    """Return a card PaymentMethod for one of the test cards in CARDS."""
-    last4 = CARDS[card][0]
+def payment_method(kind: str, card: str, customer: str | None, email: str | None) -> dict[str, Any]:
+    """Return a PaymentMethod of type ``kind`` (for a card, one of the test cards in CARDS)."""
     created = now()
-    return {
+    method: dict[str, Any] = {
         "id": new_id("pm_"),
         "object": "payment_method",
         "allow_redisplay": "unspecified",
         "billing_details": {"address": None, "email": email, "name": None, "phone": None},
-        "card": {
+        "created": created,
+        "customer": customer,
+        "livemode": False,
+        "metadata": {},
+        "type": kind,
+    }
+    if kind == "card":
+        last4 = CARDS[card][0]
+        method["card"] = {
             "brand": "visa",
             "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": "pass"},
             "country": "US",
@@ -83,13 +97,56 @@ def card_payment_method(card: str, customer: str | None, email: str | None) -> d
             "networks": {"available": ["visa"], "preferred": None},
             "three_d_secure_usage": {"supported": True},
             "wallet": None,
-        },
-        "created": created,
-        "customer": customer,
-        "livemode": False,
-        "metadata": {},
-        "type": "card",
-    }
+        }
+    elif kind == "link":
+        method["link"] = {"email": email}
+    else:
+        method[kind] = dict(BANK_ACCOUNTS[kind], fingerprint=f"emulator{kind}")
+    return method
+
+
+# Stripe's test bank accounts: ACH 000123456789 at routing 110000000, and the IBAN DE89…3000.
+BANK_ACCOUNTS: dict[str, dict[str, Any]] = {
+    "us_bank_account": {
+        "account_holder_type": "individual",
+        "account_type": "checking",
+        "bank_name": "STRIPE TEST BANK",
+        "financial_connections_account": None,
+        "last4": "6789",
+        "networks": {"preferred": "ach", "supported": ["ach"]},
+        "routing_number": "110000000",
+        "status_details": None,
+    },
+    "sepa_debit": {
+        "bank_code": "37040044",
+        "branch_code": "",
+        "country": "DE",
+        "generated_from": None,
+        "last4": "3000",
+    },
+}
+
+
+def charge_details(method: dict[str, Any] | None, created: int) -> dict[str, Any]:
+    """Return a Charge's ``payment_method_details`` for what paid it (a 4242 card when unknown)."""
+    kind = method["type"] if method else "card"
+    if kind == "card":
+        details = payment_objects.card_details(created)
+        if method is not None:
+            details["card"]["last4"] = method["card"]["last4"]
+        return details
+    if kind == "link":
+        return {"type": "link", "link": {"country": "US"}}
+    account = method[kind]
+    if kind == "us_bank_account":
+        fields = ("account_holder_type", "account_type", "bank_name", "fingerprint", "last4")
+        fields += ("routing_number",)
+        return {
+            "type": kind,
+            kind: {**{name: account[name] for name in fields}, "payment_reference": None},
+        }
+    fields = ("bank_code", "branch_code", "country", "fingerprint", "last4")
+    return {"type": kind, kind: {**{name: account[name] for name in fields}, "mandate": None}}
 
 
 def behaviour(payment_method: dict[str, Any]) -> str:
@@ -118,3 +175,12 @@ def check_card_choice(card: Any) -> str:
     if card not in CARDS:
         raise invalid_param("card", f"card must be one of {', '.join(CARDS)}.")
     return card
+
+
+def check_method_choice(method: Any) -> str:
+    """The hosted page's payment method type, defaulting to a card."""
+    if method in (None, ""):
+        return DEFAULT_METHOD
+    if method not in METHOD_TYPES:
+        raise invalid_param("method", f"method must be one of {', '.join(METHOD_TYPES)}.")
+    return method

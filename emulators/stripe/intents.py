@@ -68,6 +68,7 @@ def create(store: Store, params: dict[str, Any], receipts: str) -> dict[str, Any
         payment_method=method["id"] if method else None,
         confirmation_method=params.get("confirmation_method") or "automatic",
         capture_method="automatic_async",
+        payment_method_types=[method["type"] if method else "card"],
     )
     store.emit("payment_intent.created", intent)
     if not params.get("confirm"):
@@ -76,7 +77,7 @@ def create(store: Store, params: dict[str, Any], receipts: str) -> dict[str, Any
     if outcome == "succeeds":
         charge = store.add(payment_objects.charge(intent, method["billing_details"]["email"], receipts))
         charge.update(customer=customer_id or None, payment_method=method["id"])
-        charge["payment_method_details"]["card"]["last4"] = method["card"]["last4"]
+        charge["payment_method_details"] = customers.charge_details(method, charge["created"])
         intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
         store.emit("charge.succeeded", charge)
         store.emit("payment_intent.succeeded", intent)
@@ -100,7 +101,7 @@ def create(store: Store, params: dict[str, Any], receipts: str) -> dict[str, Any
             seller_message="The bank did not return any further details with this decline.",
             type="issuer_declined",
         )
-        charge["payment_method_details"]["card"]["last4"] = method["card"]["last4"]
+        charge["payment_method_details"] = customers.charge_details(method, charge["created"])
         error = {
             "charge": charge["id"],
             "code": "card_declined",

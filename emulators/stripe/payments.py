@@ -85,13 +85,19 @@ def pay(
     discount_percent: Any = None,
     email: str | None = None,
     card: str | None = None,
+    method: str | None = None,
 ) -> dict[str, Any]:
     """Apply a hosted-checkout outcome (``succeeded``/``async_pending``/``declined``).
 
-    ``card`` picks the test card paid with (``customers.CARDS``); a session for a Customer
-    with ``setup_future_usage`` saves it on that Customer.
+    ``method`` is what the person paid with (``customers.METHOD_TYPES``, a card by default)
+    and ``card`` which test card (``customers.CARDS``); a session for a Customer with
+    ``setup_future_usage`` saves it on that Customer. A bank debit is never paid at once: its
+    payment is ``processing`` until settled, as at Stripe.
     """
     card = customers.check_card_choice(card)
+    kind = customers.check_method_choice(method)
+    if kind in customers.BANK_DEBITS and outcome == "succeeded":
+        outcome = "async_pending"
     session = store.get("checkout.session", session_id)
     if session["status"] != "open":
         raise StripeError(
@@ -104,9 +110,11 @@ def pay(
         return session
     if discount_percent not in (None, ""):
         _apply_discount(session, discount_percent)
+    # A session for a Customer is paid as that Customer, with its e-mail, as at Stripe.
+    customer = store.objects["customer"].get(session["customer"] or "") or {}
     session["customer_details"] = {
         "address": None,
-        "email": email or session["customer_email"] or DEFAULT_EMAIL,
+        "email": email or session["customer_email"] or customer.get("email") or DEFAULT_EMAIL,
         "name": None,
         "phone": None,
         "tax_exempt": "none",
@@ -127,14 +135,16 @@ def pay(
             )
         )
         saving = session["customer"] if extras.get("setup_future_usage") else None
-        method = store.add(customers.card_payment_method(card, saving, session["customer_details"]["email"]))
+        email = session["customer_details"]["email"]
+        paid_with = store.add(customers.payment_method(kind, card, saving, email))
         intent.update(
             customer=session["customer"],
-            payment_method=method["id"],
+            payment_method=paid_with["id"],
+            payment_method_types=[kind],
             setup_future_usage=extras.get("setup_future_usage"),
         )
         if saving:
-            store.emit("payment_method.attached", method)
+            store.emit("payment_method.attached", paid_with)
         session["payment_intent"] = intent["id"]
         if outcome == "succeeded":
             _charge(store, intent, session)
@@ -164,8 +174,7 @@ def _charge(store: Store, intent: dict[str, Any], session: dict[str, Any]) -> di
     charge = store.add(payment_objects.charge(intent, email, receipts))
     method = store.objects["payment_method"].get(intent["payment_method"] or "")
     charge["customer"] = intent["customer"]
-    if method is not None:
-        charge["payment_method_details"]["card"]["last4"] = method["card"]["last4"]
+    charge["payment_method_details"] = customers.charge_details(method, charge["created"])
     intent.update(status="succeeded", amount_received=intent["amount"], latest_charge=charge["id"])
     return charge
 

@@ -252,3 +252,27 @@ def test_off_session_declines_match_stripe(emulator, sdk, check, card, code):
     intent = raised.value.error.payment_intent
     assert intent.status == ("requires_payment_method" if card == "0341" else "requires_action")
     sdk.v1.payment_intents.retrieve(intent.id)
+
+
+@pytest.mark.parametrize("method", ["link", "us_bank_account", "sepa_debit"])
+def test_link_and_bank_debits_saved_at_checkout_match_stripe(emulator, sdk, check, method):
+    customer = sdk.v1.customers.create(params={"email": "saver@example.com"})
+    session = _session(
+        sdk,
+        customer_email=None,
+        customer=customer.id,
+        payment_intent_data={"metadata": {"purchase_id": "7"}, "setup_future_usage": "off_session"},
+    )
+    paid = emulator.pay(session.id, method=method)["session"]
+    if method != "link":  # a bank debit is processing until it settles
+        assert paid["payment_status"] == "unpaid"
+        emulator.settle(session.id, "succeeded")
+    [saved] = sdk.v1.payment_methods.list(params={"customer": customer.id, "type": method}).data
+    assert saved.type == method
+    intent = sdk.v1.payment_intents.retrieve(
+        paid["payment_intent"], params={"expand": ["latest_charge", "payment_method"]}
+    )
+    assert intent.latest_charge.payment_method_details.type == method
+    if method == "link":  # Link is charged off-session like a card
+        assert _charge_off_session(sdk, customer.id, saved.id, "fidelity-link").status == "succeeded"
+    _read_everything(sdk, session.id)

@@ -28,13 +28,26 @@ def test_the_page_shows_the_saved_card_and_the_cap_in_money(app, topups, client,
     assert settings(user).pack_credits == 500
 
 
-def test_removing_the_card_detaches_it_at_stripe_and_switches_off(app, topups, client, card_user):
+def test_removing_the_card_is_a_quiet_button_that_asks_first_then_detaches_and_switches_off(
+    app, topups, client, card_user
+):
     user = card_user(start=100)
     method = settings(user).payment_method_id
+    offer = client.get("/account/auto-recharge").get_data(as_text=True)
 
-    response = client.post("/account/auto-recharge/card/remove", data={"csrf_token": csrf_token(client)})
+    # Without JavaScript: the button's POST only asks; nothing is removed yet.
+    asked = client.post("/account/auto-recharge/card/remove", data={"csrf_token": csrf_token(client)})
+    kept = settings(user).payment_method_id
+    confirmed = client.post(
+        "/account/auto-recharge/card/remove", data={"csrf_token": csrf_token(client), "confirm": "yes"}
+    )
 
-    assert response.status_code == 303
+    assert '<button type="submit" class="secondary danger">Remove this card…</button>' in offer
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "Remove Visa ending in 4242?" in page
+    assert 'name="confirm" value="yes"' in page and 'class="danger">Remove the card</button>' in page
+    assert kept == method
+    assert confirmed.status_code == 303
     assert stripe_client.client().v1.payment_methods.retrieve(method).customer is None
     assert settings(user).payment_method_id is None and not settings(user).enabled
     assert "No card saved." in client.get("/account/auto-recharge").get_data(as_text=True)

@@ -281,6 +281,18 @@ class EmulatorProcess:
                 raise TimeoutError(f"webhook deliveries still pending after {timeout}s")
             time.sleep(0.02)
 
+    def stripe_requests(self, path: str = "/v1/") -> list[dict[str, Any]]:
+        """The ``/v1`` requests the Stripe stand-in received since the last reset (path prefix)."""
+        seen = self._call("GET", "/_emulator/requests")["requests"]
+        return [request for request in seen if request["path"].startswith(path)]
+
+    def fail_next(self, path: str, method: str | None = None, times: int = 1, status: int = 500) -> None:
+        """Answer the next ``times`` ``/v1`` requests to ``path`` (a prefix) with a Stripe api_error."""
+        fault: dict[str, Any] = {"path": path, "times": times, "status": status}
+        if method is not None:
+            fault["method"] = method
+        self._call("POST", "/_emulator/faults", fault)
+
     def configure(self, **cfg: Any) -> dict[str, Any]:
         """Change run-time settings (``webhook_url``, ``webhooks_enabled``, ``max_attempts``,
         ``retry_base_seconds``, ``webhook_secret``, ``google_redirect_uris``, and
