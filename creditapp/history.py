@@ -140,6 +140,7 @@ def page(
             p.status,
             (
                 sa.case(
+                    (p.status == "canceled", sa.literal("Automatic top-up canceled, nothing charged: ")),
                     (p.source == "auto_recharge", sa.literal("Automatic top-up: ")),
                     else_=sa.literal("Bought "),
                 )

@@ -122,9 +122,10 @@ def queue_email(
     dedupe_key: str,
     payload: dict[str, Any],
     base_url: str,
+    status: str = "pending",
 ) -> int | None:
     """Inside the caller's transaction: write one e-mail to the outbox; its id, or None if
-    an e-mail with this dedupe key exists already."""
+    an e-mail with this dedupe key exists already. `deferred`: kept until a top-up decides it."""
     email = compose(kind, payload, base_url)
     return conn.execute(
         conflict_insert(notifications)
@@ -137,7 +138,7 @@ def queue_email(
             body_text=email.text,
             body_html=email.html,
             payload=payload,
-            status="pending",
+            status=status,
             attempts=0,
             created_at=utcnow(),
         )
