@@ -84,6 +84,8 @@ def test_a_queued_top_up_no_longer_allowed_is_canceled_and_charges_nothing(
     assert ledger.audit() == []
     history = client.get("/history?all=1").get_data(as_text=True)
     assert "Automatic top-up canceled, nothing charged: 100 credits" in history
+    exported = client.get("/history.csv").get_data(as_text=True)
+    assert ",Automatic top-up canceled, nothing charged: 100 credits,canceled,0," in exported.replace('"', "")
 
 
 def test_the_charge_waits_for_a_switch_off_in_progress_and_then_charges_nothing(
