@@ -106,6 +106,8 @@ class Config:
         self.JOBS_QUEUE_NAME = env.get("JOBS_QUEUE_NAME") or "creditapp"
         # Threads per worker process: image calls wait on the network, not the CPU.
         self.JOB_WORKER_CONCURRENCY = _int("JOB_WORKER_CONCURRENCY", 16)
+        # Threads per worker process for the money queue (top-ups, e-mails): quick, never waiting on features.
+        self.MONEY_WORKER_CONCURRENCY = _int("MONEY_WORKER_CONCURRENCY", 2)
         self.JOB_DEADLINE_SECONDS = _int("JOB_DEADLINE_SECONDS", 300)
         self.JOB_MAX_ATTEMPTS = _int("JOB_MAX_ATTEMPTS", 3)
         self.JOB_RETRY_BASE_SECONDS = _float("JOB_RETRY_BASE_SECONDS", 2.0)

@@ -16,12 +16,16 @@ from creditapp.extensions import db
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 Json = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
 
-PURCHASE_STATUSES = ("pending", "completed", "failed", "expired")
+# `canceled`: an automatic top-up that was no longer allowed when its turn came (switched
+# off, over the cap, card removed): nothing was charged.
+PURCHASE_STATUSES = ("pending", "completed", "failed", "expired", "canceled")
 SPEND_STATUSES = ("held", "captured", "released")
 ADJUSTMENT_REASONS = ("signup_bonus", "admin", "refund", "dispute", "dispute_won")
 EVENT_STATUSES = ("processed", "ignored", "failed")
 PURCHASE_SOURCES = ("checkout", "auto_recharge")
-NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed")
+# `deferred`: a low-balance e-mail waiting on the top-up in flight (sent if it fails, `dropped`
+# if it refills the balance).
+NOTIFICATION_STATUSES = ("pending", "sending", "sent", "failed", "deferred", "dropped")
 # The partial unique index's predicate, as literal SQL: rendered as bound parameters, a
 # prepared statement's generic plan could not match the index (see the ledger).
 RECHARGE_IN_FLIGHT = "source = 'auto_recharge' AND status = 'pending'"
@@ -136,6 +140,9 @@ class CreditPurchase(db.Model):
     receipt_url: Mapped[str | None] = mapped_column(sa.String(2048))
     payment_method: Mapped[dict[str, Any] | None] = mapped_column(Json)
     payment_recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # An automatic top-up: when its PaymentIntent was last sent to Stripe. Set before the
+    # request, so a top-up without it has certainly never reached Stripe.
+    charge_attempted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CreditSpend(db.Model):

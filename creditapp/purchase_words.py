@@ -30,7 +30,7 @@ class PurchaseWords:
 NOTHING_CHARGED = {
     "expired": "Checkout expired, nothing charged",
     "failed": "Payment failed, nothing charged",
-    "canceled": "Cancelled, nothing charged",
+    "canceled": "Canceled, nothing charged",
 }
 
 

@@ -99,7 +99,7 @@ def app(_app: Flask) -> Iterator[Flask]:
     """The app, with every table emptied before the test and an app context pushed."""
     with _app.app_context():
         truncate_all(db.engine)
-        _app.extensions["jobs"].huey.flush()
+        _app.extensions["jobs"].flush()
         yield _app
         db.session.remove()
 

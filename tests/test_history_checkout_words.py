@@ -70,7 +70,7 @@ def test_cancelled_declined_expired_and_failed_checkouts_say_nothing_was_charged
         ("completed", "auto_recharge", True, "Automatic top-up: 1,000 credits", "Paid"),
         ("pending", "checkout", True, "Bought 1,000 credits", "Processing"),
         ("pending", "auto_recharge", False, "Automatic top-up: 1,000 credits", "Not charged yet"),
-        ("canceled", "auto_recharge", False, "Automatic top-up: 1,000 credits", "Cancelled, nothing charged"),
+        ("canceled", "auto_recharge", False, "Automatic top-up: 1,000 credits", "Canceled, nothing charged"),
         ("refunded_somehow", "checkout", True, "Checkout of 1,000 credits", "Status: refunded_somehow"),
     ],
 )

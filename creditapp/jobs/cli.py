@@ -9,7 +9,9 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from huey import Huey
 from huey.constants import WORKER_THREAD
+from huey.consumer import Consumer
 
 from creditapp.jobs import sweep as sweeping
 from creditapp.jobs.queue import current_queue
@@ -36,14 +38,52 @@ def init_app(app: Flask) -> None:
     help="Also run the sweep every N seconds from this process (0: never; cron does it).",
 )
 def worker_command(concurrency: int | None, sweep_every: int) -> None:
-    """Run job workers (Huey's consumer, threads) until SIGTERM or SIGINT."""
+    """Run job workers (Huey's consumers, threads) until SIGTERM or SIGINT.
+
+    Two consumers in this one process: the paid features' queue and the money queue
+    (top-ups, e-mails) with threads of its own, so money work never waits behind features.
+    """
     app = current_app._get_current_object()
     threads = concurrency or int(app.config["JOB_WORKER_CONCURRENCY"])
+    money_threads = int(app.config["MONEY_WORKER_CONCURRENCY"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     queue = current_queue()
     if sweep_every:
         _schedule_sweeps(app, sweep_every)
-    consumer = queue.huey.create_consumer(
+    money = _consumer(Consumer, queue.money_huey, money_threads)
+    consumer = _consumer(PairedConsumer, queue.huey, threads)
+    consumer.partner = money
+    money.start()  # its signal handlers are replaced by the main consumer's, which stops both
+    click.echo(
+        f"job worker: {threads} threads on {_broker(app.config['JOBS_BROKER_URL'])}, "
+        f"{money_threads} on its money queue"
+    )
+    consumer.run()
+
+
+class PairedConsumer(Consumer):
+    """Huey's consumer, stopping a partner consumer (the money queue's) when it stops itself."""
+
+    partner: Consumer | None = None
+
+    def stop(self, graceful: bool = False) -> None:
+        """Stop both: neither takes new work, then each finishes what it has in hand."""
+        if self.partner is not None:
+            self.partner.stop_flag.set()
+        super().stop(graceful)
+        if self.partner is not None:
+            self.partner.stop(graceful)
+
+    def check_worker_health(self) -> bool:
+        """Restart dead threads of both consumers (only this one runs the health loop)."""
+        if self.partner is not None:
+            self.partner.check_worker_health()
+        return super().check_worker_health()
+
+
+def _consumer(kind: type[Consumer], huey: Huey, threads: int) -> Consumer:
+    return kind(
+        huey,
         workers=threads,
         worker_type=WORKER_THREAD,
         # Poll an idle queue at least every half second (Redis blocks on the queue anyway).
@@ -52,8 +92,6 @@ def worker_command(concurrency: int | None, sweep_every: int) -> None:
         graceful_signal="TERM",
         shutdown_timeout=30,
     )
-    click.echo(f"job worker: {threads} threads on {_broker(app.config['JOBS_BROKER_URL'])}")
-    consumer.run()
 
 
 def _broker(url: str) -> str:
@@ -98,6 +136,8 @@ def sweep_command(lost_after: int) -> None:
         f"sweep: {len(report.failed)} overdue job(s) failed, {len(report.requeued)} re-queued, "
         f"{report.results_deleted} expired result(s) deleted"
     )
+    for purchase_id, outcome in report.recharges_recovered.items():
+        click.echo(f"automatic top-up {purchase_id} older than 24 h, read from Stripe: {outcome}")
     click.echo(
         f"sweep: {report.recharges_requeued} automatic top-up(s) and "
         f"{report.emails_requeued} e-mail(s) queued again"

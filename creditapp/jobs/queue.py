@@ -1,9 +1,14 @@
-"""The queue engine (Huey) for this app: which storage, the one task, enqueueing.
+"""The queue engine (Huey) for this app: which storage, the tasks, enqueueing.
 
 `JOBS_BROKER_URL` picks the storage: `redis://…` (RedisHuey: any number of workers on
 any machine), `sqlite:///path` (SqliteHuey, the embedded default: no server; workers on
 the same machine), `memory://` (tests driving the queue in-process). Messages carry only
 a job id; the database row is the truth, so a lost or repeated message is harmless.
+
+Two queues on that storage: `JOBS_QUEUE_NAME` for paid features (slow: a minute per image)
+and `<JOBS_QUEUE_NAME>-money` for money work (charging a top-up, sending an e-mail), each
+consumed by its own threads of `flask jobs worker`, so a crowd of images never delays a
+charge or a receipt.
 """
 
 from __future__ import annotations
@@ -21,10 +26,11 @@ from huey.api import TaskWrapper
 log = logging.getLogger("creditapp.jobs")
 
 TASK_NAME = "creditapp.run_job"
+MONEY_QUEUE_SUFFIX = "-money"
 
 
 class JobQueue:
-    """The app's Huey instance and its task, kept in `app.extensions["jobs"]`.
+    """The app's two Huey instances and their tasks, kept in `app.extensions["jobs"]`.
 
     Built on first use, so creating an app (a CLI command, a test) touches no queue storage.
     """
@@ -33,14 +39,31 @@ class JobQueue:
         self._app = app
         self._lock = threading.Lock()
         self._huey: Huey | None = None
+        self._money_huey: Huey | None = None
         self._run_job: TaskWrapper | None = None
         self._tasks: dict[str, TaskWrapper] = {}
 
     @property
     def huey(self) -> Huey:
-        """The Huey instance on the configured storage."""
+        """The paid features' queue on the configured storage."""
         self._build()
         return self._huey
+
+    @property
+    def money_huey(self) -> Huey:
+        """The money work's queue (top-ups, e-mails) on the same storage, under its own name."""
+        self._build()
+        return self._money_huey
+
+    @property
+    def hueys(self) -> tuple[Huey, Huey]:
+        """Both queues: money first."""
+        return (self.money_huey, self.huey)
+
+    def flush(self) -> None:
+        """Drop every message of both queues (tests; an operator starting over)."""
+        for huey in self.hueys:
+            huey.flush()
 
     @property
     def run_job(self) -> TaskWrapper:
@@ -54,6 +77,7 @@ class JobQueue:
                 return
             app = self._app
             huey = build_huey(app.config)
+            money = build_huey(app.config, app.config["JOBS_QUEUE_NAME"] + MONEY_QUEUE_SUFFIX)
 
             @huey.task(name=TASK_NAME)
             def run_job(job_id: str) -> None:
@@ -64,8 +88,8 @@ class JobQueue:
 
             from creditapp.jobs import money_tasks
 
-            self._tasks = money_tasks.register(huey, app)
-            self._huey, self._run_job = huey, run_job
+            self._tasks = money_tasks.register(money, app)
+            self._huey, self._money_huey, self._run_job = huey, money, run_job
 
     def enqueue(self, job_id: uuid.UUID, delay: float | None = None) -> bool:
         """Queue one run of the job (after `delay` seconds); False when the broker is down.
@@ -84,7 +108,7 @@ class JobQueue:
         return True
 
     def enqueue_task(self, name: str, row_id: int, delay: float | None = None) -> bool:
-        """Queue one of the money tasks (`charge_recharge`, `send_email`) for a row id.
+        """Queue one of the money tasks (`charge_recharge`, `send_email`) for a row id, on the money queue.
 
         False when the broker is down: the row waits, and `flask jobs sweep` queues it again.
         """
@@ -100,10 +124,13 @@ class JobQueue:
         return True
 
 
-def build_huey(config: dict[str, Any] | Any) -> Huey:
-    """A Huey instance on the storage JOBS_BROKER_URL names (no Huey result store: we keep our own)."""
+def build_huey(config: dict[str, Any] | Any, name: str | None = None) -> Huey:
+    """A Huey instance on the storage JOBS_BROKER_URL names (no Huey result store: we keep our own).
+
+    `name`: the queue's name (default JOBS_QUEUE_NAME).
+    """
     url: str = config["JOBS_BROKER_URL"]
-    name: str = config["JOBS_QUEUE_NAME"]
+    name = name or config["JOBS_QUEUE_NAME"]
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisHuey(name, results=False, url=url)
     if url.startswith("sqlite:///"):

@@ -6,7 +6,9 @@
    the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
 4. delete results older than RESULT_TTL_DAYS;
 5. queue again the automatic top-ups still pending and the e-mails still unsent after
-   `lost_after` (or whose sender's lease ran out): both are safe to repeat.
+   `lost_after` (or whose sender's lease ran out): both are safe to repeat. A top-up older
+   than Stripe keeps idempotency keys (24 h) is never charged again: it is settled from
+   Stripe's record of it, or canceled when Stripe has none.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class SweepReport:
     requeued: list[uuid.UUID] = field(default_factory=list)
     results_deleted: int = 0
     recharges_requeued: int = 0
+    recharges_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
     emails_requeued: int = 0
 
 
@@ -51,9 +54,10 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
         results.delete(config, key)
         report.results_deleted += 1
     report.results_deleted += results.delete_older_than(config, ttl.total_seconds())
-    report.recharges_requeued = sum(
-        queue.enqueue_task("charge_recharge", p) for p in recharge.lost(lost_after)
-    )
+    to_charge, too_old = recharge.lost(lost_after)
+    report.recharges_requeued = sum(queue.enqueue_task("charge_recharge", p) for p in to_charge)
+    for purchase_id in too_old:
+        report.recharges_recovered[purchase_id] = recharge.recover(purchase_id)
     report.emails_requeued = sum(
         queue.enqueue_task("send_email", n) for n in notifications.unsent(lost_after)
     )

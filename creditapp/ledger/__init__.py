@@ -23,13 +23,15 @@ wait for each other only in one direction and never deadlock:
    with, the balance update of a grant or a purchase (NO KEY: the lock an `UPDATE` of the
    balance takes anyway, which lets inserts referencing the user check their foreign key);
 3. that user's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
-   a decrease below the threshold locks to count the month's top-ups (`triggers`), and a
-   failed top-up locks to count the failure (`recharges`: purchase, user, then settings),
+   a decrease below the threshold locks to count the month's top-ups (`triggers`), a
+   failed top-up locks to count the failure, and a top-up about to be charged locks to check
+   it may still run (`recharges`: purchase, user, then settings),
    and the spending API key's row (`key_limits`, `FOR UPDATE`) that a job hold locks to
    count the key's month. Both are locked only while their user's row is held, so the
    user lock orders them whatever comes between;
 4. only then that user's spend and adjustment rows, and the new rows a decrease writes
-   (a pending top-up purchase, an outbox e-mail: `triggers`).
+   (a pending top-up purchase, an outbox e-mail: `triggers`), and the outbox e-mails a
+   settling top-up sends or drops (`triggers.settle_deferred_alerts`).
 
 A path that knows only a spend id (`release`) looks its user up and locks that row first.
 `capture` touches the spend row alone and waits for nothing else. Inserting a new ledger

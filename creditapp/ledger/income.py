@@ -18,7 +18,8 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.ledger.clawbacks import apply_clawback_target
-from creditapp.ledger.recharges import reset_failures
+from creditapp.ledger.recharges import after_topup_completed, reset_failures
+from creditapp.ledger.triggers import Effects, dispatch
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.sql import conflict_insert
 
@@ -138,8 +139,10 @@ def complete_purchase(
 
     Whoever arrives first (webhook, success page, reconcile) wins; the conditional
     status update makes every later call a no-op. A refund or dispute Stripe reported
-    before the purchase completed is taken back in the same transaction.
+    before the purchase completed is taken back in the same transaction. An automatic
+    top-up's receipt e-mail is written in it too, so it exists exactly when the credits do.
     """
+    effects = Effects()
     with transaction() as session:
         row = session.execute(
             sa.update(purchases)
@@ -151,7 +154,7 @@ def complete_purchase(
                 amount_paid=amount_paid,
                 currency=currency.lower(),
             )
-            .returning(purchases.c.user_id, purchases.c.credits_purchased)
+            .returning(purchases.c.user_id, purchases.c.credits_purchased, purchases.c.source)
         ).one_or_none()
         if row is None:
             if session.get(CreditPurchase, purchase_id) is None:
@@ -159,7 +162,10 @@ def complete_purchase(
             return False
         balance = add_to_balance(session, row.user_id, row.credits_purchased)
         reset_failures(session, purchase_id, row.user_id)
+        if row.source == "auto_recharge":
+            effects.emails += after_topup_completed(session, purchase_id, row.user_id, balance)
         apply_clawback_target(session, purchase_id)
+    dispatch(effects)
     log.info(
         "ledger purchase",
         extra={

@@ -13,7 +13,10 @@ rules atomic: every decrease of one user runs one at a time here.
 - **Low-balance e-mail.** When the decrease takes the balance from at or above the
   person's alert level to below it, an e-mail is written to the outbox. The crossing is
   read from the balance before and after, so it fires once per crossing and is re-armed by
-  any increase that brings the balance back to the level.
+  any increase that brings the balance back to the level. While a top-up is in flight
+  (started by this decrease, or already pending) the e-mail is written `deferred`: the
+  top-up's outcome decides it in its own transaction (`settle_deferred_alerts`): sent if
+  the top-up fails or is canceled, dropped if it refills the balance.
 
 Lock order (package docstring): the user row is already held; the settings row is locked
 next (`FOR UPDATE`), then the purchase is inserted. The insert never waits on another
@@ -36,13 +39,14 @@ from flask import current_app
 
 from creditapp.extensions import db
 from creditapp.ledger._core import purchases, users
-from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, utcnow
+from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, Notification, utcnow
 from creditapp.services import notifications
 from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.ledger")
 
 settings_table = AutoRechargeSettings.__table__
+outbox = Notification.__table__
 PENDING_EFFECTS = "creditapp.pending_effects"
 
 
@@ -164,12 +168,21 @@ def after_decrease(
             effects.recharges.append(recharge)
     level = rules.low_balance_alert_level
     if level is not None and before >= level > after:
+        # A top-up in flight may refill the balance in a moment: the e-mail waits for it.
+        waits = bool(effects.recharges) or _recharge_pending(conn, user_id)
         key = f"low-balance:{user_id}:{cause or uuid.uuid4().hex}"
         payload = {"balance": after, "level": level}
         email = notifications.queue_email(
-            conn, "low_balance", user_id, rules.email, key, payload, _base_url()
+            conn,
+            "low_balance",
+            user_id,
+            rules.email,
+            key,
+            payload,
+            _base_url(),
+            status="deferred" if waits else "pending",
         )
-        if email is not None:
+        if email is not None and not waits:
             effects.emails.append(email)
     if effects and isinstance(conn, sa.orm.Session):
         conn.info.setdefault(PENDING_EFFECTS, Effects()).add(effects)
@@ -199,6 +212,60 @@ def _start_recharge(conn: sa.Connection | sa.orm.Session, user_id: int, balance:
             "auto top-up started", extra={"user_id": user_id, "purchase_id": purchase_id, "balance": balance}
         )
     return purchase_id
+
+
+def _recharge_pending(conn: sa.Connection | sa.orm.Session, user_id: int) -> bool:
+    """A committed top-up is in flight (one being settled right now still counts: its
+    settling transaction waits on the user row this one holds, then sees the deferred e-mail)."""
+    return (
+        conn.execute(
+            sa.select(purchases.c.id).where(purchases.c.user_id == user_id, sa.text(RECHARGE_IN_FLIGHT))
+        ).first()
+        is not None
+    )
+
+
+def settle_deferred_alerts(
+    conn: sa.Connection | sa.orm.Session, user_id: int, balance: int, send: bool
+) -> list[int]:
+    """Inside a top-up's settling transaction, after the user row's lock: decide the
+    low-balance e-mails that waited on it; returns the ids to send.
+
+    `send` (the top-up failed or was canceled): the newest one goes out with the balance as
+    it is now, if that is still below the level; otherwise (it succeeded, or the balance is
+    back up) they are dropped.
+    """
+    waiting = conn.execute(
+        sa.select(outbox.c.id)
+        .where(outbox.c.user_id == user_id, outbox.c.status == "deferred")
+        .order_by(outbox.c.id.desc())
+    ).scalars()
+    waiting = list(waiting)
+    if not waiting:
+        return []
+    level = conn.execute(
+        sa.select(users.c.low_balance_alert_level).where(users.c.id == user_id)
+    ).scalar_one_or_none()
+    sending = waiting[0] if send and level is not None and balance < level else None
+    if sending is not None:
+        payload = {"balance": balance, "level": level}
+        email = notifications.compose("low_balance", payload, _base_url())
+        conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id == sending)
+            .values(
+                status="pending",
+                payload=payload,
+                subject=email.subject,
+                body_text=email.text,
+                body_html=email.html,
+                created_at=utcnow(),
+            )
+        )
+    dropped = [row_id for row_id in waiting if row_id != sending]
+    if dropped:
+        conn.execute(sa.update(outbox).where(outbox.c.id.in_(dropped)).values(status="dropped"))
+    return [sending] if sending is not None else []
 
 
 def month_start(now: datetime) -> datetime:

@@ -31,6 +31,7 @@ from markupsafe import escape
 
 from creditapp.extensions import db
 from creditapp.models import Notification, utcnow
+from creditapp.services.packs import format_money
 from creditapp.sql import conflict_insert
 
 log = logging.getLogger("creditapp.notifications")
@@ -51,13 +52,18 @@ class Email:
 
 
 def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
-    """The subject and both bodies of one kind of e-mail, with the balance and a link."""
-    balance = payload.get("balance")
+    """The subject and both bodies of one kind of e-mail, with the balance and a link.
+
+    Credits are written as the pages write them (thousands separators), money with
+    `format_money` as the pages do.
+    """
+    balance = _credits(payload.get("balance"))
     if kind == "low_balance":
         link = f"{base_url}/buy-credits"
+        level = _credits(payload["level"])
         subject = f"Your balance is {balance} credits"
         lines = [
-            f"Your creditapp balance fell to {balance} credits, below the {payload['level']} "
+            f"Your creditapp balance fell to {balance} credits, below the {level} "
             "credits you asked to be told about.",
             "Buy credits before you run out:",
         ]
@@ -67,14 +73,32 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
             link,
             "Buy credits",
             "You get this e-mail once each time the balance "
-            f"falls below {payload['level']} credits; change the level at {base_url}/account/notifications.",
+            f"falls below {level} credits; change the level at {base_url}/account/notifications.",
+        )
+    if kind == "topup_receipt":
+        credits = _credits(payload["credits"])
+        amount = format_money(int(payload["amount"]), str(payload["currency"]))
+        subject = f"Receipt: automatic top-up of {credits} credits"
+        lines = [
+            f"Your balance was low, so we topped it up automatically: {credits} credits for {amount}, "
+            f"charged to your saved card ({payload.get('card') or 'card on file'}).",
+            f"Your balance is now {balance} credits.",
+            f"Stripe's receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
+            "Every purchase and spend is in your history:",
+        ]
+        return _email(
+            subject,
+            lines,
+            f"{base_url}/history",
+            "Your history",
+            f"Change or switch off automatic top-up at {base_url}/account/auto-recharge.",
         )
     if kind == "recharge_failed":
         link = f"{base_url}/buy-credits"
         why = payload.get("message") or "The payment did not go through."
         subject = "Automatic top-up failed"
         lines = [
-            f"We tried to top up {payload['credits']} credits with your saved card "
+            f"We tried to top up {_credits(payload['credits'])} credits with your saved card "
             f"({payload.get('card') or 'card'}), and it did not go through: {why}",
             f"Your balance is {balance} credits. Nothing was charged. Buy credits by hand here:",
         ]
@@ -96,6 +120,11 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
         ]
         return _email(subject, lines, link, "Automatic top-up settings", "")
     raise ValueError(f"no e-mail of kind {kind!r}")
+
+
+def _credits(value: Any) -> str:
+    """A number of credits as the pages write it: 12,345 (a negative balance too)."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def _email(subject: str, lines: list[str], link: str, link_text: str, footer: str) -> Email:
@@ -122,9 +151,10 @@ def queue_email(
     dedupe_key: str,
     payload: dict[str, Any],
     base_url: str,
+    status: str = "pending",
 ) -> int | None:
     """Inside the caller's transaction: write one e-mail to the outbox; its id, or None if
-    an e-mail with this dedupe key exists already."""
+    an e-mail with this dedupe key exists already. `deferred`: kept until a top-up decides it."""
     email = compose(kind, payload, base_url)
     return conn.execute(
         conflict_insert(notifications)
@@ -137,7 +167,7 @@ def queue_email(
             body_text=email.text,
             body_html=email.html,
             payload=payload,
-            status="pending",
+            status=status,
             attempts=0,
             created_at=utcnow(),
         )

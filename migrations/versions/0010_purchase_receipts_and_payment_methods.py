@@ -1,7 +1,7 @@
 """Receipts and payment methods stored on purchases; saved payment methods of any type
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-10 10:00:00
 
 A purchase keeps its charge's receipt URL and a summary of what paid for it, read from
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

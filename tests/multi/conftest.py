@@ -44,7 +44,7 @@ class Deployment:
             worker.stop()
         self.workers.clear()
         if self.jobs:
-            self.app.extensions["jobs"].huey.flush()
+            self.app.extensions["jobs"].flush()
 
 
 def checking_app(database_url: str, emulator: EmulatorProcess, jobs: dict[str, str] | None = None) -> Flask:

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from creditapp import stripe_client
 from creditapp.extensions import db
-from creditapp.models import AutoRechargeSettings, CreditPurchase
+from creditapp.models import AutoRechargeSettings, CreditPurchase, User, utcnow
 from tests.support import stripe_helpers
 from tests.support.stripe_helpers import checkout, csrf_token, price_id, wait_for, wait_for_credits
 
@@ -83,3 +84,27 @@ def card_user(topups, client: FlaskClient, make_user, sign_in_as):
         return user
 
     return make
+
+
+def charge_answer_lost(user_id: int, purchase_id: int) -> dict[str, Any]:
+    """The worker's request reached Stripe and charged the card, but its answer (and the
+    webhook) never arrived: the PaymentIntent exists only at Stripe."""
+    purchase = db.session.get(CreditPurchase, purchase_id, populate_existing=True)
+    method = db.session.get(AutoRechargeSettings, user_id, populate_existing=True).payment_method_id
+    customer = db.session.get(User, user_id).stripe_customer_id
+    table = CreditPurchase.__table__
+    db.session.execute(sa.update(table).where(table.c.id == purchase_id).values(charge_attempted_at=utcnow()))
+    db.session.commit()
+    intent = stripe_client.client().v1.payment_intents.create(
+        params={
+            "amount": purchase.amount_paid,
+            "currency": purchase.currency,
+            "customer": customer,
+            "payment_method": method,
+            "off_session": True,
+            "confirm": True,
+            "metadata": {"purchase_id": str(purchase_id), "user_id": str(user_id), "source": "auto_recharge"},
+        }
+    )
+    assert intent.status == "succeeded"
+    return intent.to_dict()

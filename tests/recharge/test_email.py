@@ -110,7 +110,7 @@ def test_an_email_whose_worker_died_mid_send_is_sent_once_after_restart(
     set_alert(client, 100)
     ledger.hold(user, "image", 60)  # the crossing writes the e-mail in the outbox
     [email] = outbox()
-    app.extensions["jobs"].huey.flush()  # the worker that would have sent it is the one we kill
+    app.extensions["jobs"].money_huey.flush()  # the worker that would have sent it is the one we kill
     stuck = SilentSmtp()
     worker = subprocess.Popen(
         [

@@ -38,7 +38,7 @@ def test_every_decrease_below_the_threshold_starts_a_top_up_on_a_warm_connection
             sa.select(CreditPurchase.id).where(CreditPurchase.status == "pending")
         ).all()
         db.session.commit()
-        recharges.fail_recharge(pending, "no_card", "test", count=False)
+        recharges.cancel_recharge(pending, attempted_at=None)
 
     started = db.session.execute(
         sa.select(sa.func.count()).select_from(CreditPurchase).where(CreditPurchase.source == "auto_recharge")

@@ -13,21 +13,21 @@ from creditapp.jobs import records
 
 
 def run_queued(app: Flask, limit: int = 100) -> int:
-    """Execute every message waiting in the app's (in-memory) queue; returns how many ran."""
-    huey = app.extensions["jobs"].huey
+    """Execute every message waiting in the app's (in-memory) queues, money first; returns how many ran."""
+    hueys = app.extensions["jobs"].hueys
     ran = 0
     while ran < limit:
-        task = huey.dequeue()
-        if task is None:
+        found = next(((huey, task) for huey in hueys if (task := huey.dequeue()) is not None), None)
+        if found is None:
             return ran
-        huey.execute(task)
+        found[0].execute(found[1])
         ran += 1
     raise AssertionError(f"more than {limit} messages: a job keeps re-queueing itself")
 
 
 def queued_messages(app: Flask) -> int:
-    """How many messages wait in the app's queue."""
-    return app.extensions["jobs"].huey.pending_count()
+    """How many messages wait in the app's queues."""
+    return sum(huey.pending_count() for huey in app.extensions["jobs"].hueys)
 
 
 def job(job_id: str | uuid.UUID) -> records.Job:
@@ -40,16 +40,16 @@ def job(job_id: str | uuid.UUID) -> records.Job:
 @contextmanager
 def worker_threads(app: Flask, threads: int = 2) -> Iterator[None]:
     """Threads that run the app's in-memory queue as `flask jobs worker` would, until the block ends."""
-    huey = app.extensions["jobs"].huey
+    hueys = app.extensions["jobs"].hueys
     stop = threading.Event()
 
     def work() -> None:
         while not stop.is_set():
-            task = huey.dequeue()
-            if task is None:
+            found = next(((huey, task) for huey in hueys if (task := huey.dequeue()) is not None), None)
+            if found is None:
                 stop.wait(0.05)
             else:
-                huey.execute(task)
+                found[0].execute(found[1])
 
     pool = [threading.Thread(target=work, name=f"job-worker-{i}", daemon=True) for i in range(threads)]
     for thread in pool:
