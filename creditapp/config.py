@@ -119,6 +119,9 @@ class Config:
         self.SMTP_URL = env.get("SMTP_URL") or ""
         self.MAIL_FROM = env.get("MAIL_FROM") or "creditapp <no-reply@creditapp.local>"
         self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 10.0)
+        # PEM file of the CA(s) to trust for the SMTP server's certificate (a private CA);
+        # empty: the system's trusted CAs.
+        self.SMTP_CA_FILE = env.get("SMTP_CA_FILE") or None
         self.NOTIFICATION_MAX_ATTEMPTS = _int("NOTIFICATION_MAX_ATTEMPTS", 8)
         self.NOTIFICATION_RETRY_SECONDS = _float("NOTIFICATION_RETRY_SECONDS", 30.0)
         # How long a sender may take before another may send the same e-mail (see notifications).
