@@ -56,6 +56,9 @@ class Config:
         self.STRIPE_SECRET_KEY = _str("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = _str("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = env.get("STRIPE_API_BASE") or None
+        # All the calls to Stripe one webhook makes wait this long together, not retried;
+        # past it the webhook answers 503 and Stripe delivers again (stripe_client.budget).
+        self.STRIPE_WEBHOOK_BUDGET_SECONDS = _float("STRIPE_WEBHOOK_BUDGET_SECONDS", 5.0)
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
