@@ -14,6 +14,11 @@ import multiprocessing
 import os
 from pathlib import Path
 
+# Empty means unset, as for every setting: prometheus_client would otherwise run in
+# multiprocess mode with no directory and write its files into the working directory.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +12,24 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def drop_empty_metrics_dir() -> None:
+    """An empty PROMETHEUS_MULTIPROC_DIR means unset, as an empty value does for every setting.
+
+    prometheus_client switches to multiprocess mode when the variable merely exists and then
+    writes counter_<pid>.db files into the working directory; .env.example lists it empty.
+    Called before anything imports prometheus_client (creditapp.observability).
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+
+
+drop_empty_metrics_dir()
+
+
 def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     """Application factory: `config` is a config name or a dict of overrides."""
     load_dotenv(ROOT / ".env")
+    drop_empty_metrics_dir()  # .env may have just set it empty
     app = Flask(
         __name__,
         instance_path=str(ROOT / "instance"),

@@ -56,6 +56,9 @@ class Config:
         self.STRIPE_SECRET_KEY = _str("STRIPE_SECRET_KEY", "")
         self.STRIPE_WEBHOOK_SECRET = _str("STRIPE_WEBHOOK_SECRET", "")
         self.STRIPE_API_BASE = env.get("STRIPE_API_BASE") or None
+        # All the calls to Stripe one webhook makes wait this long together, not retried;
+        # past it the webhook answers 503 and Stripe delivers again (stripe_client.budget).
+        self.STRIPE_WEBHOOK_BUDGET_SECONDS = _float("STRIPE_WEBHOOK_BUDGET_SECONDS", 5.0)
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
@@ -123,6 +126,9 @@ class Config:
         self.SMTP_URL = env.get("SMTP_URL") or ""
         self.MAIL_FROM = env.get("MAIL_FROM") or "creditapp <no-reply@creditapp.local>"
         self.SMTP_TIMEOUT_SECONDS = _float("SMTP_TIMEOUT_SECONDS", 10.0)
+        # PEM file of the CA(s) to trust for the SMTP server's certificate (a private CA);
+        # empty: the system's trusted CAs.
+        self.SMTP_CA_FILE = env.get("SMTP_CA_FILE") or None
         self.NOTIFICATION_MAX_ATTEMPTS = _int("NOTIFICATION_MAX_ATTEMPTS", 8)
         self.NOTIFICATION_RETRY_SECONDS = _float("NOTIFICATION_RETRY_SECONDS", 30.0)
         # How long a sender may take before another may send the same e-mail (see notifications).

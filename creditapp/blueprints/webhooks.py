@@ -8,7 +8,7 @@ import logging
 import stripe
 from flask import Blueprint, current_app, jsonify, request
 
-from creditapp import observability
+from creditapp import observability, stripe_client
 from creditapp.extensions import csrf, limiter
 from creditapp.services import stripe_events
 
@@ -47,7 +47,10 @@ def stripe_webhook():
         log.warning("webhook rejected: malformed Stripe-Signature header")
         return _answer(400, error="bad_signature")
     try:
-        receipt = stripe_events.receive(event)
+        # Stripe waits ~10 s for an answer and then retries anyway: the calls back to Stripe
+        # get a few seconds in all, and a Stripe that does not answer gets a quick 503.
+        with stripe_client.budget(current_app.config["STRIPE_WEBHOOK_BUDGET_SECONDS"]):
+            receipt = stripe_events.receive(event)
     except stripe_events.RetryLater:
         observability.count_webhook(event["type"], "retry")
         return _answer(503, error="unavailable")

@@ -294,25 +294,32 @@ def reconcile_clawbacks(since_hours: float) -> list[ClawbackLine]:
     since = int(time.time() - since_hours * 3600)
     client = stripe_client.client()
     db.session.rollback()  # no transaction stays open while Stripe answers
-    touched: dict[str, dict[str, Any]] = {}
+    found: list[dict[str, Any]] = []
     created = {"created": {"gte": since}, "limit": 100}
     for listed in (client.v1.refunds.list(params=created), client.v1.disputes.list(params=created)):
-        for obj in listed.auto_paging_iter():
-            touched.setdefault(clawbacks.charge_of(obj.to_dict()), obj.to_dict())
+        found += [obj.to_dict() for obj in listed.auto_paging_iter()]
     events = client.v1.events.list(params={**created, "types": list(clawbacks.EVENTS)})
-    for evt in events.auto_paging_iter():
-        obj = evt.to_dict()["data"]["object"]
-        touched.setdefault(clawbacks.charge_of(obj), obj)
-    return [_reconcile_clawback(charge_id, obj) for charge_id, obj in touched.items()]
+    found += [evt.to_dict()["data"]["object"] for evt in events.auto_paging_iter()]
+    touched: dict[str, dict[str, Any]] = {}
+    unplaced: dict[str, ClawbackLine] = {}
+    for obj in found:
+        charge_id = clawbacks.charge_or_intents_charge(obj)
+        if charge_id is None:
+            name = f"{obj.get('object')} {obj.get('id')}"
+            unplaced[name] = ClawbackLine(name, "unknown", "names no charge and no payment; skipped")
+        else:
+            touched.setdefault(charge_id, obj)
+    lines = [_reconcile_clawback(charge_id, obj) for charge_id, obj in touched.items()]
+    return lines + list(unplaced.values())
 
 
 def _reconcile_clawback(charge_id: str, obj: dict[str, Any]) -> ClawbackLine:
     try:
-        intent, metadata = clawbacks.payment_of(obj)
+        intent, metadata = clawbacks.payment_of({**obj, "charge": obj.get("charge") or charge_id})
         purchase_id = purchase_for_payment(intent, metadata)
     except ledger.UnknownPurchase as exc:
         return ClawbackLine(charge_id, "unknown", f"no matching purchase ({exc}); skipped")
-    move = clawbacks.converge(purchase_id, charge_id)
+    move = clawbacks.converge(purchase_id, charge_id, payment_intent_id=intent)
     state = f"{move.clawed_back} of {move.credits_purchased} credits taken back"
     if not move.completed:
         return ClawbackLine(

@@ -41,10 +41,15 @@ DISPUTE_HOLDS_NOTHING = frozenset(
 )
 
 
-def held_back(charge_id: str) -> ledger.HeldBack:
-    """What Stripe holds back from a charge right now: its live refunds and withdrawn disputes."""
+def held_back(charge_id: str, payment_intent_id: str | None = None) -> ledger.HeldBack:
+    """What Stripe holds back from a charge right now: its live refunds and withdrawn disputes.
+
+    With the PaymentIntent known, refunds are listed by it: some payment methods' refunds
+    name no charge (`charge: null`) and only a list by PaymentIntent finds them.
+    """
     client = stripe_client.client()
-    refunds = client.v1.refunds.list(params={"charge": charge_id, "limit": 100})
+    by = {"payment_intent": payment_intent_id} if payment_intent_id else {"charge": charge_id}
+    refunds = client.v1.refunds.list(params={**by, "limit": 100})
     refunded = sum(
         int(refund.amount) for refund in refunds.auto_paging_iter() if refund.status not in REFUND_RETURNED
     )
@@ -57,14 +62,17 @@ def held_back(charge_id: str) -> ledger.HeldBack:
     return ledger.HeldBack(refunded=refunded, disputed=disputed)
 
 
-def converge(purchase_id: int, charge_id: str, cause: str | None = None) -> ledger.ClawbackMove:
+def converge(
+    purchase_id: int, charge_id: str, cause: str | None = None, payment_intent_id: str | None = None
+) -> ledger.ClawbackMove:
     """Move a purchase's clawback to what Stripe holds back from its charge now.
 
-    `cause` is the refund, dispute or charge that made us look (kept on the adjustment).
+    `cause` is the refund, dispute or charge that made us look (kept on the adjustment);
+    `payment_intent_id`, when known, finds the refunds that name no charge too.
     """
     db.session.rollback()  # never hold a transaction open across the calls to Stripe
     ticket = ledger.start_clawback_check(purchase_id)
-    state = held_back(charge_id)
+    state = held_back(charge_id, payment_intent_id)
     move = ledger.move_clawback(purchase_id, state, stripe_object_id=cause or charge_id, ticket=ticket)
     if not move.applied:
         log.info("purchase %s: a newer read of charge %s was applied already", purchase_id, charge_id)
@@ -81,6 +89,23 @@ def charge_of(obj: dict[str, Any]) -> str:
     if not charge:
         raise ledger.UnknownPurchase(f"{obj.get('object')} {obj.get('id')} names no charge")
     return charge
+
+
+def charge_or_intents_charge(obj: dict[str, Any]) -> str | None:
+    """The charge an object is about; for a refund that names none (`charge: null`, as Stripe
+    sends for some payment methods), its PaymentIntent's latest charge; None when neither."""
+    try:
+        return charge_of(obj)
+    except ledger.UnknownPurchase:
+        pass
+    intent = obj.get("payment_intent")
+    if isinstance(intent, dict):
+        intent = intent.get("id")
+    if not intent:
+        return None
+    db.session.rollback()
+    latest = stripe_client.client().v1.payment_intents.retrieve(intent).to_dict().get("latest_charge")
+    return (latest.get("id") if isinstance(latest, dict) else latest) or None
 
 
 def payment_of(obj: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:

@@ -242,7 +242,7 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
 
 
 def deliver(config: Mapping[str, Any], to: str, subject: str, text: str, html: str, dedupe_key: str) -> None:
-    """Hand one message to the SMTP server `SMTP_URL` names (smtp://, or smtps:// for TLS)."""
+    """Hand one message to the SMTP server `SMTP_URL` names, over TLS whenever it can (README: SMTP)."""
     url = config.get("SMTP_URL") or ""
     if not url:
         raise smtplib.SMTPException("SMTP_URL is not set")
@@ -258,17 +258,42 @@ def deliver(config: Mapping[str, Any], to: str, subject: str, text: str, html: s
     timeout = float(config["SMTP_TIMEOUT_SECONDS"])
     host = parts.hostname or "127.0.0.1"
     if parts.scheme == "smtps":
-        smtp: smtplib.SMTP = smtplib.SMTP_SSL(host, parts.port or 465, timeout=timeout)
-    elif parts.scheme == "smtp":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, parts.port or 465, timeout=timeout, context=_tls_context(config)
+        )
+    elif parts.scheme in ("smtp", "smtp+insecure"):
         smtp = smtplib.SMTP(host, parts.port or 25, timeout=timeout)
     else:
-        raise smtplib.SMTPException(f"SMTP_URL must be smtp://… or smtps://…, not {parts.scheme}://")
+        raise smtplib.SMTPException(
+            f"SMTP_URL must be smtp://…, smtps://… or smtp+insecure://…, not {parts.scheme}://"
+        )
     with smtp:
-        if parts.scheme == "smtp" and parts.port == 587:
-            smtp.starttls(context=ssl.create_default_context())
+        if parts.scheme == "smtp":
+            _start_tls_if_offered(smtp, config, wants_login=bool(parts.username))
         if parts.username:
             smtp.login(unquote(parts.username), unquote(parts.password or ""))
         smtp.send_message(message)
+
+
+def _tls_context(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """A context that verifies the server's certificate and name: against `SMTP_CA_FILE` when
+    set (a private CA), else the system's trusted CAs."""
+    return ssl.create_default_context(cafile=config.get("SMTP_CA_FILE") or None)
+
+
+def _start_tls_if_offered(smtp: smtplib.SMTP, config: Mapping[str, Any], wants_login: bool) -> None:
+    """Upgrade a smtp:// connection with STARTTLS whenever the server offers it (whatever the
+    port); refuse to go on without TLS when a password would follow."""
+    smtp.ehlo()
+    if smtp.has_extn("starttls"):
+        # A certificate that does not verify raises ssl.SSLCertVerificationError: nothing is sent.
+        smtp.starttls(context=_tls_context(config))
+        smtp.ehlo()
+    elif wants_login:
+        raise smtplib.SMTPException(
+            "the SMTP server offers no STARTTLS: refusing to send the password in clear text "
+            "(use smtps://, or smtp+insecure:// for a server on a trusted network)"
+        )
 
 
 def unsent(older_than: timedelta) -> list[int]:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from creditapp.extensions import db
 from creditapp.models import RevokedSession, User
+from creditapp.sql import conflict_insert
 
 
 def new_sign_in_id() -> str:
@@ -39,7 +40,13 @@ def sign_out(user_id: int, session_token_id: str | None) -> None:
     if not session_token_id:
         sign_out_everywhere(user_id)
         return
-    db.session.add(RevokedSession(id=session_token_id, user_id=user_id))
+    # Two sign-outs of one session at once (a double click, two tabs) both land here: the
+    # second finds the row written and is done, as if it came after.
+    db.session.execute(
+        conflict_insert(RevokedSession.__table__)
+        .values(id=session_token_id, user_id=user_id)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
     db.session.commit()
 
 

@@ -73,6 +73,19 @@ def cancel_refund(refund_id: str):
         return refunds.cancel(store, refund_id)
 
 
+@bp.post("/payment_intents/<intent_id>/refund-without-charge")
+def refund_without_charge(intent_id: str):
+    """Refund a payment as Stripe does for methods whose refunds name no charge: ``{"amount"?: int}``.
+
+    The Refund says ``charge: null``; it is listed by ``payment_intent``, not by ``charge``.
+    """
+    sent = body("amount")
+    params = {"payment_intent": intent_id, **({"amount": sent["amount"]} if "amount" in sent else {})}
+    store = current().store
+    with store.lock:
+        return refunds.create(store, params, None, charge_less=True)
+
+
 @bp.post("/charges/<charge_id>/dispute")
 def dispute(charge_id: str):
     """File a dispute: ``{"amount"?: int, "reason"?: str, "inquiry"?: bool}``.

@@ -20,9 +20,17 @@ INITIAL_STATUSES = ("succeeded", "pending")
 
 
 def create(
-    store: Store, params: dict[str, Any], request: dict[str, Any] | None, status: str = "succeeded"
+    store: Store,
+    params: dict[str, Any],
+    request: dict[str, Any] | None,
+    status: str = "succeeded",
+    charge_less: bool = False,
 ) -> dict[str, Any]:
-    """Refund all or part of a charge, found by ``charge`` or ``payment_intent``."""
+    """Refund all or part of a charge, found by ``charge`` or ``payment_intent``.
+
+    ``charge_less``: the Refund names no charge (``charge: null``), as Stripe reports the
+    refunds of some payment methods; it still belongs to the PaymentIntent.
+    """
     charge = _refundable_charge(store, params.get("charge"), params.get("payment_intent"))
     if _chargeback_holds(store, charge["id"]):
         raise StripeError(
@@ -46,6 +54,8 @@ def create(
     refund = store.add(
         payment_objects.refund(charge, amount, params.get("reason"), params.get("metadata") or {}, status)
     )
+    if charge_less:
+        refund["charge"] = None
     previous = _move_charge(charge, amount)
     store.emit("refund.created", refund, request=request)
     store.emit("charge.refunded", charge, request=request, previous_attributes=previous)
@@ -78,7 +88,7 @@ def fail(store: Store, refund_id: str, reason: Any = None) -> dict[str, Any]:
     if refund["status"] not in ("pending", "succeeded"):
         raise state_error(f"Refund {refund_id} is {refund['status']} and can no longer fail.")
     previous = {"status": refund["status"]}
-    charge = store.get("charge", refund["charge"])
+    charge = _charge_of(store, refund)
     refund.update(status="failed", failure_reason=reason, failure_balance_transaction=objects.new_id("txn_"))
     _move_charge(charge, -refund["amount"])
     store.emit("refund.updated", refund, previous_attributes=previous)
@@ -93,12 +103,19 @@ def cancel(store: Store, refund_id: str) -> dict[str, Any]:
     if refund["status"] != "pending":
         raise state_error(f"Refund {refund_id} is {refund['status']}; only a pending refund can be canceled.")
     previous = {"status": refund["status"]}
-    charge = store.get("charge", refund["charge"])
+    charge = _charge_of(store, refund)
     refund["status"] = "canceled"
     _move_charge(charge, -refund["amount"])
     store.emit("refund.updated", refund, previous_attributes=previous)
     store.emit("charge.refund.updated", refund, previous_attributes=previous)
     return refund
+
+
+def _charge_of(store: Store, refund: dict[str, Any]) -> dict[str, Any]:
+    """The charge a refund moved: named, or (a charge-less refund) its PaymentIntent's."""
+    if refund["charge"]:
+        return store.get("charge", refund["charge"])
+    return store.get("charge", store.get("payment_intent", refund["payment_intent"])["latest_charge"])
 
 
 def _move_charge(charge: dict[str, Any], amount: int) -> dict[str, Any]:

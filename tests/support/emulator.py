@@ -157,6 +157,12 @@ class EmulatorProcess:
                 process.wait(timeout=5)
         return process.returncode
 
+    @property
+    def pid(self) -> int:
+        """The stand-ins' process id (SIGSTOP freezes them like a Stripe that stops answering)."""
+        assert self._process is not None, "the stand-ins are not running"
+        return self._process.pid
+
     def log_text(self) -> str:
         """Return what the emulator printed so far (request log, tracebacks)."""
         return Path(self._log_path).read_text(errors="replace")
