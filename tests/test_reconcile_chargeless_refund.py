@@ -1,12 +1,20 @@
-"""`flask credits reconcile` on a refund whose `charge` is null (Stripe sends such refunds for
-some payment methods): the purchase is found through the refund's PaymentIntent."""
+"""A refund whose `charge` is null (Stripe sends such refunds for some payment methods): the
+webhook and `flask credits reconcile` find the purchase through the refund's PaymentIntent."""
 
 from __future__ import annotations
 
 from creditapp import ledger, stripe_client
 from tests.support import stripe_helpers
 from tests.support.lifecycle import bought
-from tests.support.stripe_helpers import charge_id, credits, emulator_config, purchase
+from tests.support.stripe_helpers import (
+    charge_id,
+    credits,
+    emulator_config,
+    purchase,
+    stored_event,
+    wait_for,
+    wait_for_credits,
+)
 
 stripe_env = stripe_helpers.stripe_env  # the fixture, shared by the billing test modules
 
@@ -44,4 +52,23 @@ def test_reconcile_claws_back_a_refund_that_names_no_charge(
     assert again.exit_code == 0, again.output
     assert "already right (200 of 500 credits taken back)" in again.stdout
     assert credits(user) == 800
+    assert ledger.audit() == []
+
+
+def test_the_webhook_of_a_refund_that_names_no_charge_is_processed_and_claws_back_once(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    intent = purchase(session_id).stripe_payment_intent_id
+    made = refund_without_charge(stripe_env, intent, 800)  # 200 of the 500 credits, webhooks on
+
+    wait_for_credits(user, 800)
+    created = stripe_env.wait_for_deliveries(
+        lambda d: d.get("type") == "refund.created" and d.get("status_code") == 200
+    )
+    stored = wait_for(lambda: stored_event(created[0]["event_id"]), what="the refund.created event stored")
+    assert stored.status == "processed", stored.error  # not "failed: names no charge"
+    assert made["charge"] is None
+    stripe_env.wait_until_idle()
+    assert credits(user) == 800 and purchase(session_id).credits_clawed_back == 200
     assert ledger.audit() == []

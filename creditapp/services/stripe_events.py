@@ -70,12 +70,16 @@ def money_taken_back(obj: dict[str, Any]) -> None:
     """A refund or dispute changed: move the purchase's clawback to Stripe's current state.
 
     The event's object only says which charge to look at; its amounts and statuses may be
-    stale by the time it arrives, so the charge's refunds and disputes are read afresh.
+    stale by the time it arrives, so the charge's refunds and disputes are read afresh. A
+    refund that names no charge (some payment methods) is traced through its PaymentIntent.
     """
-    charge_id = clawbacks.charge_of(obj)
+    charge_id = clawbacks.charge_or_intents_charge(obj)
+    if charge_id is None:
+        raise ledger.UnknownPurchase(f"{obj.get('object')} {obj.get('id')} names no charge nor payment")
     intent, metadata = clawbacks.payment_of(obj)
     purchase_id = billing.purchase_for_payment(intent, metadata)
-    clawbacks.converge(purchase_id, charge_id, cause=obj.get("id"))
+    # By PaymentIntent when known: a listing by charge misses the refunds that name none.
+    clawbacks.converge(purchase_id, charge_id, cause=obj.get("id"), payment_intent_id=intent)
 
 
 def payment_intent_succeeded(intent: dict[str, Any]) -> None:
