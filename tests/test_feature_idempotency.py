@@ -117,7 +117,7 @@ def test_a_key_reused_for_a_different_prompt_at_the_same_price_is_refused(signed
 
 def _form_key(client) -> str:
     html = client.get("/features/image").get_data(as_text=True)
-    return re.search(r'name="form_key" id="form-key" value="([^"]+)"', html).group(1)
+    return re.search(r'name="form_key" value="([^"]+)"', html).group(1)
 
 
 def test_a_form_sent_twice_without_javascript_starts_one_job(signed_in, app):

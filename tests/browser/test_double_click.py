@@ -14,6 +14,7 @@ from tests.support.spending import balance, spends
 
 pytestmark = pytest.mark.browser
 
+FORM_KEY = "form.feature-form input[name=form_key]"
 JOB_ID = re.compile(r"^job-([0-9a-f-]{36})$")
 
 
@@ -35,12 +36,16 @@ def image_form(chromium, live_server, app, make_user, sign_in_as):
     page.set_default_timeout(15_000)
     answers: list[int] = []
     page.on("response", lambda r: _is_generate(r.request) and answers.append(r.status))
+    problems: list[str] = []
+    page.on("console", lambda message: message.type == "error" and problems.append(message.text))
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
     page.goto("/features/image")
     page.get_by_label("Size", exact=True).select_option("256")
     expect(page.locator("#quote")).to_contain_text("A 256 × 256 image costs")
     page.get_by_label("Describe the image").fill("a lighthouse at dusk, watercolour")
     yield page, user, answers
     context.close()
+    assert problems == []  # no script error, no CSP refusal
 
 
 def _is_generate(request) -> bool:
@@ -75,10 +80,10 @@ def test_a_double_click_starts_one_job_and_charges_once(image_form, app, gap_ms)
     expect(page.locator(f"#job-{job_id}-status")).to_contain_text("a lighthouse at dusk")
 
     # Once the result is shown the form has a fresh key: the next Generate is a new image.
-    first_key = page.locator("#form-key").input_value()
+    first_key = page.locator(FORM_KEY).input_value()
     run_queued(app)
     expect(page.locator(f"#job-{job_id}")).to_contain_text("Done")
-    expect(page.locator("#form-key")).not_to_have_value(first_key)
+    expect(page.locator(FORM_KEY)).not_to_have_value(first_key)
     generate.click()
     _wait_for(page, lambda: len(answers) == 3, "the third click's answer")
     assert answers[2] == 202
