@@ -17,6 +17,7 @@ from creditapp.features import image
 from creditapp.features.base import InvalidInput
 from creditapp.features.service import IdempotencyConflict, is_form_key, new_form_key
 from creditapp.htmx import is_htmx, trigger, vary_on_htmx
+from creditapp.input_checks import replace_unstorable
 from creditapp.jobs.service import Submission, submit
 from creditapp.ledger.key_limits import KeyLimitReached, KeyRevoked
 
@@ -168,7 +169,8 @@ def render_form_again(status: int, message: str, code: str) -> str:
         message=message,
         **_form_context(
             size=_size_or_default(form.get("size")),
-            prompt=form.get("prompt") or "",
+            # What was typed, with any character no database stores (the 422's reason) marked.
+            prompt=replace_unstorable(form.get("prompt") or ""),
             form_key=form.get("form_key"),
         ),
     )
