@@ -145,3 +145,20 @@ def test_each_rendered_form_and_each_changed_request_is_a_new_image(signed_in, a
     assert _form_key(client) != key
     assert len({first.headers["Location"], changed.headers["Location"], fresh.headers["Location"]}) == 3
     assert len(spends(user_id)) == 3 and balance(user_id) == 485
+
+
+def test_a_keyed_replay_after_the_balance_is_used_up_returns_the_original_job(signed_in, app):
+    client, user_id, token = signed_in(credits=5)
+    body = {"prompt": "a paper crane", "size": 256}
+    first = post_json(client, token, body, key="last-5")
+    assert balance(user_id) == 0
+
+    while_queued = post_json(client, token, body, key="last-5")
+    run_queued(app)
+    once_ended = post_json(client, token, body, key="last-5")
+
+    assert while_queued.status_code == 202  # the original job, not a 402 for the empty balance
+    assert once_ended.status_code == 200
+    assert while_queued.get_json()["id"] == once_ended.get_json()["id"] == first.get_json()["id"]
+    assert once_ended.get_json()["status"] == "succeeded"
+    assert [s.status for s in spends(user_id)] == ["captured"] and balance(user_id) == 0
