@@ -40,6 +40,7 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_static_files(app)
     register_blueprints(app)
+    register_input_checks(app)
     register_rate_limits(app)
     register_errorhandlers(app)
     register_commands(app)
@@ -93,6 +94,13 @@ def register_blueprints(app: Flask) -> None:
 
     for module in (auth, billing, webhooks, features, jobs, account, api_keys, openapi, topups):
         app.register_blueprint(module.bp)
+
+
+def register_input_checks(app: Flask) -> None:
+    """Refuse text no database can store (NUL, lone surrogates) with a 422, before any view."""
+    from creditapp import input_checks
+
+    input_checks.init_app(app)
 
 
 def register_rate_limits(app: Flask) -> None:

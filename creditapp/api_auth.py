@@ -13,11 +13,12 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, g, jsonify, make_response, request
+from flask import Flask, current_app, g, jsonify, make_response, request, session
 from flask.typing import ResponseReturnValue
 
 from creditapp.extensions import csrf
 from creditapp.services import api_keys
+from creditapp.services.sessions import parse_token
 
 REALM_CHALLENGE = 'Bearer realm="creditapp"'
 INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -32,6 +33,20 @@ def current_key_id() -> int | None:
     """The id of the request's API key, or None."""
     key = current_key()
     return key.key_id if key else None
+
+
+def idempotency_scope() -> str:
+    """Where this request's Idempotency-Key may replay: its API key, else its browser sign-in.
+
+    Read from the session's sign-in token (what Flask-Login stored), not the loaded user, so
+    it is the same on every request of one sign-in.
+    """
+    key_id = current_key_id()
+    if key_id is not None:
+        return f"key:{key_id}"
+    parsed = parse_token(str(session.get("_user_id") or ""))
+    sign_in = parsed[2] if parsed else ""
+    return f"session:{sign_in}" if sign_in else "session"
 
 
 def invalid_token(message: str):

@@ -48,7 +48,7 @@ def error_response(status: int, message: str, code: str | None = None):
 # A form posted without JavaScript that is refused before its view runs (an expired CSRF
 # token, a rate limit) comes back as the form, with what the person typed and the problem.
 FORMS_KEPT = {"features.create_image"}
-KEPT_STATUSES = {400, 429}
+KEPT_STATUSES = {400, 422, 429}
 
 
 def _form_again(status: int, message: str, code: str):

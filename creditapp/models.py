@@ -152,7 +152,10 @@ class CreditSpend(db.Model):
     __table_args__ = (
         sa.CheckConstraint(_in("status", SPEND_STATUSES), name="status"),
         sa.CheckConstraint("credits_spent > 0", name="credits_positive"),
-        sa.UniqueConstraint("user_id", "idempotency_key", name="uq_credit_spends_user_key"),
+        # A key replays only within the credential that used it (see idempotency_scope).
+        sa.UniqueConstraint(
+            "user_id", "idempotency_scope", "idempotency_key", name="uq_credit_spends_user_scope_key"
+        ),
         sa.Index("ix_credit_spends_user_created", "user_id", "created_at", "id"),
         sa.Index(
             "ix_credit_spends_api_key_created",
@@ -175,6 +178,9 @@ class CreditSpend(db.Model):
     credits_spent: Mapped[int] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(16), default="held")
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
+    # Who may replay the key: "key:<api key id>" for an API key, "session:<sign-in id>" for a
+    # browser sign-in, "" for the ledger's own callers. One key string never crosses scopes.
+    idempotency_scope: Mapped[str] = mapped_column(sa.String(64), default="", server_default="")
     # Hash of the request a key was first used for: the same key for another request is refused.
     request_fingerprint: Mapped[str | None] = mapped_column(sa.String(64))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from creditapp import ledger
 from creditapp.features import image_providers
 from tests.support import spending
@@ -111,3 +113,52 @@ def test_a_key_reused_for_a_different_prompt_at_the_same_price_is_refused(signed
     assert "id" not in response.get_json()
     assert len(spends(user_id)) == 1
     assert balance(user_id) == 495
+
+
+def _form_key(client) -> str:
+    html = client.get("/features/image").get_data(as_text=True)
+    return re.search(r'name="form_key" value="([^"]+)"', html).group(1)
+
+
+def test_a_form_sent_twice_without_javascript_starts_one_job(signed_in, app):
+    client, user_id, token = signed_in()
+    form = {"csrf_token": token, "prompt": "a paper crane", "size": "256", "form_key": _form_key(client)}
+
+    first = client.post("/features/image", data=form)
+    second = client.post("/features/image", data=form)
+
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] == second.headers["Location"]
+    assert queued_messages(app) == 1
+    assert len(spends(user_id)) == 1 and balance(user_id) == 495
+
+
+def test_each_rendered_form_and_each_changed_request_is_a_new_image(signed_in, app):
+    client, user_id, token = signed_in()
+    key = _form_key(client)
+    form = {"csrf_token": token, "prompt": "a paper crane", "size": "256", "form_key": key}
+
+    first = client.post("/features/image", data=form)
+    changed = client.post("/features/image", data={**form, "prompt": "two paper cranes"})
+    fresh = client.post("/features/image", data={**form, "form_key": _form_key(client)})
+
+    assert _form_key(client) != key
+    assert len({first.headers["Location"], changed.headers["Location"], fresh.headers["Location"]}) == 3
+    assert len(spends(user_id)) == 3 and balance(user_id) == 485
+
+
+def test_a_keyed_replay_after_the_balance_is_used_up_returns_the_original_job(signed_in, app):
+    client, user_id, token = signed_in(credits=5)
+    body = {"prompt": "a paper crane", "size": 256}
+    first = post_json(client, token, body, key="last-5")
+    assert balance(user_id) == 0
+
+    while_queued = post_json(client, token, body, key="last-5")
+    run_queued(app)
+    once_ended = post_json(client, token, body, key="last-5")
+
+    assert while_queued.status_code == 202  # the original job, not a 402 for the empty balance
+    assert once_ended.status_code == 200
+    assert while_queued.get_json()["id"] == once_ended.get_json()["id"] == first.get_json()["id"]
+    assert once_ended.get_json()["status"] == "succeeded"
+    assert [s.status for s in spends(user_id)] == ["captured"] and balance(user_id) == 0

@@ -154,6 +154,21 @@ def test_not_enough_credits_is_402_json_and_charges_nothing(signed_in, app):
     assert balance(user_id) == 5
 
 
+@pytest.mark.smoke
+def test_a_spend_of_exactly_the_balance_succeeds_and_one_credit_more_is_402(signed_in, app):
+    client, user_id, token = signed_in(credits=9)
+    ten = {"prompt": "a comet", "size": 512}
+
+    one_short = post_json(client, token, ten)
+    ledger.grant(user_id, 1, note="test: now exactly the price")
+    exact = post_json(client, token, ten)
+
+    assert one_short.status_code == 402
+    assert (one_short.get_json()["credits"], one_short.get_json()["required"]) == (9, 10)
+    assert exact.status_code == 202 and balance(user_id) == 0
+    assert [s.credits_spent for s in spends(user_id)] == [10] and ledger.audit() == []
+
+
 def test_not_enough_credits_in_the_form_offers_a_buy_link(signed_in, app):
     client, user_id, token = signed_in(credits=5)
 

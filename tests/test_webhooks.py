@@ -6,11 +6,12 @@ import json
 import threading
 import time
 
+import sqlalchemy as sa
 from werkzeug.serving import make_server
 
 from creditapp import create_app, ledger
 from creditapp.extensions import db
-from creditapp.models import CreditPurchase
+from creditapp.models import CreditAdjustment, CreditPurchase
 from tests.conftest import free_port
 from tests.support import stripe_helpers
 from tests.support.db import count_statements
@@ -63,6 +64,35 @@ def test_same_event_delivered_twice_at_once_credits_once(
 
     assert answers == [200, 200]
     assert credits(user) == 1000
+    assert event_count() == 1
+    assert ledger.audit() == []
+
+
+def test_the_same_completed_event_delivered_twice_credits_the_pack_once(
+    stripe_env, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = paid_without_webhook(stripe_env, live_server, client)
+    body = json.dumps(event("checkout.session.completed", session_id)).encode()
+
+    first = post_event(live_server, body)
+    second = post_event(live_server, body)
+
+    assert first.status_code == second.status_code == 200
+    assert second.json()["status"] == "duplicate"
+    assert credits(user) == 1000
+    db.session.rollback()
+    rows = db.session.execute(
+        sa.select(CreditPurchase.status, CreditPurchase.credits_purchased).where(
+            CreditPurchase.user_id == user
+        )
+    ).all()
+    assert [tuple(r) for r in rows] == [("completed", 500)]  # one ledger row for the pack
+    adjustments = db.session.execute(
+        sa.select(CreditAdjustment.reason, CreditAdjustment.amount).where(CreditAdjustment.user_id == user)
+    ).all()
+    assert [tuple(a) for a in adjustments] == [("signup_bonus", 500)]
     assert event_count() == 1
     assert ledger.audit() == []
 

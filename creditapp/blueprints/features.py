@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, request, url_for
@@ -12,8 +15,9 @@ from creditapp.blueprints.jobs import job_json, render_job_fragment
 from creditapp.errors import error_response
 from creditapp.features import image
 from creditapp.features.base import InvalidInput
-from creditapp.features.service import IdempotencyConflict
+from creditapp.features.service import IdempotencyConflict, is_form_key, new_form_key
 from creditapp.htmx import is_htmx, trigger, vary_on_htmx
+from creditapp.input_checks import replace_unstorable
 from creditapp.jobs.service import Submission, submit
 from creditapp.ledger.key_limits import KeyLimitReached, KeyRevoked
 
@@ -43,7 +47,25 @@ def image_page():
 def _form_context(**extra: Any) -> dict[str, Any]:
     costs = image.costs(current_app.config)
     size = extra.pop("size", DEFAULT_SIZE)
-    return {"costs": costs, "size": size, "cost": costs.get(size), "prompt": "", **extra}
+    # A form sent back with a problem keeps its key: nothing was spent with it.
+    form_key = extra.pop("form_key", None)
+    if not is_form_key(form_key):
+        form_key = new_form_key()
+    context = {"costs": costs, "size": size, "cost": costs.get(size), "prompt": "", "form_key": form_key}
+    return {**context, **extra}
+
+
+def _form_idempotency_key(form: Mapping[str, Any]) -> str | None:
+    """The key a form post spends under: its form's key bound to what it asks for.
+
+    A second submit of the same form (a double click, a resent no-JS post) finds the first
+    job; the same form changed to ask for something else is a new request, not a 409.
+    """
+    form_key = form.get("form_key")
+    if not form_key:
+        return None  # a form rendered before keys existed: nothing to replay
+    asked = json.dumps([form.get("prompt"), form.get("size")])
+    return f"form:{form_key}:{hashlib.sha256(asked.encode()).hexdigest()[:16]}"
 
 
 @bp.get("/features/image/quote")
@@ -67,7 +89,14 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
     """Hold the credits and queue the job; (HTTP status, details) for either renderer."""
     user_id = current_user.id  # read before the ledger commits and expires the loaded user
     try:
-        submission = submit(user_id, FEATURE, raw, key, api_key_id=api_auth.current_key_id())
+        submission = submit(
+            user_id,
+            FEATURE,
+            raw,
+            key,
+            api_key_id=api_auth.current_key_id(),
+            idempotency_scope=api_auth.idempotency_scope(),
+        )
     except InvalidInput as exc:
         return 422, {"error": "invalid_input", "message": str(exc), "field": exc.field}
     except ledger.InsufficientCredits as exc:
@@ -100,11 +129,14 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
 def create_image():
     """Hold credits and queue an image: htmx gets the job's progress fragment, a form post a 303."""
     raw = {"prompt": request.form.get("prompt"), "size": request.form.get("size")}
-    status, details = _attempt(raw, None)
+    status, details = _attempt(raw, _form_idempotency_key(request.form))
     if status in (200, 202):
         submission: Submission = details["submission"]
         if is_htmx():
-            response = make_response(render_job_fragment(submission.job), 202)
+            # The form's key is renewed once the result is shown (the fragment sends a fresh
+            # one when the job ends); until then a second click finds this job.
+            fragment = render_job_fragment(submission.job, submission.replayed, in_form=True)
+            response = make_response(fragment, 202)
         else:
             response = redirect(url_for("jobs.job_page", job_id=submission.job.id), 303)
     elif is_htmx():
@@ -113,7 +145,11 @@ def create_image():
         body = render_template(
             "features/image.html",
             status=status,
-            **_form_context(size=_size_or_default(raw["size"]), prompt=raw["prompt"] or ""),
+            **_form_context(
+                size=_size_or_default(raw["size"]),
+                prompt=raw["prompt"] or "",
+                form_key=request.form.get("form_key"),
+            ),
             **details,
         )
         response = make_response(body, status)
@@ -131,7 +167,12 @@ def render_form_again(status: int, message: str, code: str) -> str:
         status=status,
         error=code,
         message=message,
-        **_form_context(size=_size_or_default(form.get("size")), prompt=form.get("prompt") or ""),
+        **_form_context(
+            size=_size_or_default(form.get("size")),
+            # What was typed, with any character no database stores (the 422's reason) marked.
+            prompt=replace_unstorable(form.get("prompt") or ""),
+            form_key=form.get("form_key"),
+        ),
     )
 
 

@@ -6,11 +6,12 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, make_response, render_template, send_file, url_for
+from flask import Blueprint, current_app, jsonify, make_response, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from creditapp.api_auth import requires_scope
 from creditapp.errors import error_response
+from creditapp.features.service import new_form_key
 from creditapp.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 from creditapp.jobs import records, results
 from creditapp.jobs.service import JobNotCancelable, cancel
@@ -53,14 +54,20 @@ def job_json(job: records.Job) -> dict[str, Any]:
     }
 
 
-def render_job_fragment(job: records.Job, replayed: bool = False) -> str:
-    """The progress fragment the image form and the job page show."""
+def render_job_fragment(job: records.Job, replayed: bool = False, in_form: bool = False) -> str:
+    """The progress fragment the image form and the job page show.
+
+    `in_form`: it sits under the feature's form, which gets a fresh idempotency key (out of
+    band) once the job has ended, so the next Generate is a new request.
+    """
     return render_template(
         "jobs/_job.html",
         job=job,
         expired=job.result_expired(_ttl()),
         ttl_days=current_app.config["RESULT_TTL_DAYS"],
         replayed=replayed,
+        in_form=in_form,
+        form_key=new_form_key() if in_form and job.ended else None,
     )
 
 
@@ -121,7 +128,8 @@ def job_page(job_id: uuid.UUID):
         return error_response(404, NOT_FOUND)
     if not is_htmx():
         return vary_on_htmx(make_response(render_template("jobs/job.html", **_context(job))))
-    response = make_response(render_job_fragment(job), STOP_POLLING if job.ended else 200)
+    in_form = request.args.get("in") == "form"
+    response = make_response(render_job_fragment(job, in_form=in_form), STOP_POLLING if job.ended else 200)
     if job.ended:
         trigger(response, "credits-changed")  # the hold settled: the badge shows the final balance
     return vary_on_htmx(response)
@@ -133,4 +141,6 @@ def _context(job: records.Job) -> dict[str, Any]:
         "expired": job.result_expired(_ttl()),
         "ttl_days": current_app.config["RESULT_TTL_DAYS"],
         "replayed": False,
+        "in_form": False,
+        "form_key": None,
     }

@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import secrets
 from typing import Any
 
 from creditapp.features.base import InvalidInput
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+# A browser form's key: far shorter than any key, so the request's hash fits beside it.
+FORM_KEY_MAX = 64
 
 
 class IdempotencyConflict(Exception):
@@ -35,6 +38,18 @@ def check_idempotency_key(key: str | None) -> str | None:
             field="Idempotency-Key",
         )
     return key
+
+
+def new_form_key() -> str:
+    """A fresh idempotency key for one rendered feature form (its hidden `form_key` field)."""
+    return secrets.token_urlsafe(18)
+
+
+def is_form_key(value: Any) -> bool:
+    """Whether a posted `form_key` has the shape new_form_key makes (so it can be sent back)."""
+    if not isinstance(value, str):
+        return False
+    return 0 < len(value) <= FORM_KEY_MAX and value.isascii() and value.isprintable()
 
 
 def request_fingerprint(feature_name: str, params: Any) -> str:

@@ -48,12 +48,15 @@ def submit(
     idempotency_key: str | None = None,
     config: Mapping[str, Any] | None = None,
     api_key_id: int | None = None,
+    idempotency_scope: str = "",
 ) -> Submission:
     """Hold the credits and queue a job for one use of a feature.
 
     Raises InvalidInput or ledger.InsufficientCredits (nothing written), or
     IdempotencyConflict (the key belongs to another request, or to a spend with no job).
     With `api_key_id` (the API key making the request) also KeyLimitReached or KeyRevoked.
+    The key replays only within `idempotency_scope` (the API key or sign-in that sent it),
+    so one credential never gets another's job back by sending its key.
     """
     config = config if config is not None else current_app.config
     feature = registry.get(feature_name)
@@ -64,7 +67,15 @@ def submit(
     stored = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
     deadline = utcnow() + timedelta(seconds=int(config["JOB_DEADLINE_SECONDS"]))
     held = ledger_jobs.hold_for_job(
-        user_id, feature.name, cost, stored, deadline, key, fingerprint, api_key_id=api_key_id
+        user_id,
+        feature.name,
+        cost,
+        stored,
+        deadline,
+        key,
+        fingerprint,
+        api_key_id=api_key_id,
+        idempotency_scope=idempotency_scope,
     )
     spend = held.spend
     if spend.replayed:

@@ -66,37 +66,47 @@ def hold_for_job(
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
     api_key_id: int | None = None,
+    idempotency_scope: str = "",
 ) -> JobHold:
     """Deduct `cost`, record a held spend and its queued job in one transaction.
 
-    Raises InsufficientCredits (nothing written). A key this user already used returns
-    the original spend and its job (None for a spend made before jobs existed). With
-    `api_key_id`, the spend is that API key's: KeyLimitReached or KeyRevoked (nothing
-    written) when the key may not spend it, checked under the user row's lock.
+    Raises InsufficientCredits (nothing written). A key this user already used in this
+    `idempotency_scope` (the API key or sign-in that sent it) returns the original spend
+    and its job (None for a spend made before jobs existed). With `api_key_id`, the spend
+    is that API key's: KeyLimitReached or KeyRevoked (nothing written) when the key may
+    not spend it, checked under the user row's lock.
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
-        debited, existing = debit(conn, user_id, cost, idempotency_key)
+        debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
         balance = debited.credits
         refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
         if refused is not None:
             conn.rollback()
-            existing = _spend_by_key(conn, user_id, idempotency_key)
+            existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             if existing is not None:
                 return JobHold(existing, _job_for_spend(conn, existing.spend_id))
             raise refused
         spend_id = insert_held(
-            conn, user_id, feature, cost, idempotency_key, fingerprint, now, api_key_id=api_key_id
+            conn,
+            user_id,
+            feature,
+            cost,
+            idempotency_key,
+            fingerprint,
+            now,
+            api_key_id=api_key_id,
+            idempotency_scope=idempotency_scope,
         )
         if spend_id is None:
             # The key was used before (perhaps a moment ago by a racing request, whose
             # commit we waited for): undo this deduction and answer with the original.
             conn.rollback()
-            existing = _spend_by_key(conn, user_id, idempotency_key)
+            existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
         job_id = uuid.uuid4()
         conn.execute(

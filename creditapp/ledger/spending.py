@@ -77,26 +77,36 @@ def hold(
     cost: int,
     idempotency_key: str | None = None,
     fingerprint: str | None = None,
+    idempotency_scope: str = "",
 ) -> SpendResult:
     """Deduct `cost` and record a held spend, or raise InsufficientCredits.
 
-    With an idempotency key already used by this user, return the original spend and
-    charge nothing again (also when two requests with the same key race). The original
-    spend carries the `fingerprint` it was made with, so callers can refuse a key reused
-    for a different request.
+    With an idempotency key already used by this user in this `idempotency_scope` (the API
+    key or sign-in that sent it), return the original spend and charge nothing again (also
+    when two requests with the same key race). The original spend carries the `fingerprint`
+    it was made with, so callers can refuse a key reused for a different request.
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     with db.engine.connect() as conn:
-        debited, existing = debit(conn, user_id, cost, idempotency_key)
+        debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return existing
         balance = debited.credits
-        spend_id = insert_held(conn, user_id, feature, cost, idempotency_key, fingerprint, utcnow())
+        spend_id = insert_held(
+            conn,
+            user_id,
+            feature,
+            cost,
+            idempotency_key,
+            fingerprint,
+            utcnow(),
+            idempotency_scope=idempotency_scope,
+        )
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
-            return _spend_by_key(conn, user_id, idempotency_key)
+            return _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
         effects = triggers.after_decrease(
             conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
         )
@@ -110,7 +120,7 @@ def hold(
 
 
 def debit(
-    conn: sa.Connection, user_id: int, cost: int, idempotency_key: str | None
+    conn: sa.Connection, user_id: int, cost: int, idempotency_key: str | None, idempotency_scope: str = ""
 ) -> tuple[sa.Row | None, SpendResult | None]:
     """Deduct `cost` with the user row locked: (the debited row, None), or (None, the
     original spend) when the balance is short but the key was used before.
@@ -124,7 +134,7 @@ def debit(
     current = conn.execute(sa.select(users.c.credits).where(users.c.id == user_id)).scalar_one_or_none()
     if current is None:
         raise UnknownUser(f"no user with id {user_id}")
-    existing = _spend_by_key(conn, user_id, idempotency_key)
+    existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
     if existing is not None:
         return None, existing
     log.info(
@@ -144,13 +154,17 @@ def insert_held(
     now: datetime,
     **columns: object,
 ) -> int | None:
-    """Insert the held spend; its id, or None when this user used the key before."""
+    """Insert the held spend; its id, or None when this user used the key before in its scope.
+
+    `columns` may carry `idempotency_scope` (default "") and `api_key_id`.
+    """
     row = {
         "user_id": user_id,
         "feature_used": feature,
         "credits_spent": cost,
         "status": "held",
         "idempotency_key": idempotency_key,
+        "idempotency_scope": "",
         "request_fingerprint": fingerprint,
         "created_at": now,
         **columns,
@@ -162,14 +176,14 @@ def insert_held(
     insert = (
         conflict_insert(spends)
         .values(row)
-        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_key"])
+        .on_conflict_do_nothing(index_elements=["user_id", "idempotency_scope", "idempotency_key"])
         .returning(spends.c.id)
     )
     return conn.execute(insert).scalar_one_or_none()
 
 
-def _spend_by_key(conn: sa.Connection, user_id: int, key: str | None) -> SpendResult | None:
-    """The spend this user made with this idempotency key, if any."""
+def _spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str = "") -> SpendResult | None:
+    """The spend this user made with this idempotency key in this scope, if any."""
     if key is None:
         return None
     row = conn.execute(
@@ -181,7 +195,11 @@ def _spend_by_key(conn: sa.Connection, user_id: int, key: str | None) -> SpendRe
             users.c.credits,
         )
         .join(users, users.c.id == spends.c.user_id)
-        .where(spends.c.user_id == user_id, spends.c.idempotency_key == key)
+        .where(
+            spends.c.user_id == user_id,
+            spends.c.idempotency_scope == scope,
+            spends.c.idempotency_key == key,
+        )
     ).one_or_none()
     if row is None:
         return None

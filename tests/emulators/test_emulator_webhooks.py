@@ -119,7 +119,7 @@ def test_retries_stop_after_max_attempts(emulator, webhook_receiver, create_sess
     emulator.pay(create_session().id)
 
     emulator.wait_for_deliveries(lambda d: d["attempt"] == 2)
-    time.sleep(0.4)  # longer than the next backoff would have been
+    emulator.wait_until_idle()  # nothing queued, scheduled for retry or in flight: it gave up
 
     assert [a["attempt"] for a in emulator.deliveries()] == [1, 2]
     assert len(webhook_receiver.deliveries) == 2
@@ -143,7 +143,7 @@ def test_disabled_webhooks_record_events_but_deliver_nothing(
     emulator.pay(session.id)
 
     [event] = stripe_client.v1.events.list().data
-    time.sleep(0.3)
+    emulator.wait_until_idle()  # nothing was queued for it, nor is in flight
 
     assert event.type == "checkout.session.completed" and event.pending_webhooks == 0
     assert emulator.deliveries() == [] and webhook_receiver.deliveries == []

@@ -62,6 +62,56 @@ def held_ids(app) -> set[int]:
     return {spend_id for spend_id, row in spend_rows(app).items() if row.status == "held"}
 
 
+def wait_until(condition, seconds: float, what: str) -> None:
+    """Poll `condition` until it holds; fail after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting for {what} after {seconds}s"
+        time.sleep(0.01)
+
+
+def orphaned_holds(app, spend_ids: set[int]) -> set[int]:
+    """Of these spends, the held ones whose job is queued with no message for it on the queue.
+
+    Their request was killed between the commit and the enqueue: only the sweep runs them.
+    """
+    with app.app_context():
+        queued = dict(
+            db.session.execute(
+                sa.select(FeatureJob.spend_id, FeatureJob.id)
+                .join(CreditSpend, CreditSpend.id == FeatureJob.spend_id)
+                .where(
+                    FeatureJob.spend_id.in_(spend_ids),
+                    FeatureJob.status == "queued",
+                    CreditSpend.status == "held",
+                )
+            ).all()
+        )
+        huey = app.extensions["jobs"].huey
+        messages = {str(task.args[0]) for task in [*huey.pending(), *huey.scheduled()] if task.args}
+        db.session.remove()
+    return {spend_id for spend_id, job_id in queued.items() if str(job_id) not in messages}
+
+
+def wait_for_holds_to_settle_or_orphan(app, spend_ids: set[int], seconds: float = 90) -> set[int]:
+    """Wait until each of these holds was settled by the job workers or is orphaned; the orphans.
+
+    An orphan is seen twice in a row before it counts: a worker may have just taken its message.
+    """
+    deadline = time.monotonic() + seconds
+    seen: set[int] = set()
+    while True:
+        held = spend_ids & held_ids(app)
+        orphans = orphaned_holds(app, held)
+        if held and held == orphans == seen:
+            return orphans
+        if not held:
+            return set()
+        assert time.monotonic() < deadline, f"holds neither settled nor orphaned: {held - orphans}"
+        seen = orphans
+        time.sleep(0.05)
+
+
 def check_books(deployment, outcomes: list[Outcome], shoppers: list[Shopper]) -> None:
     """The checks every fault test ends with, once every job has ended."""
     app = deployment.app
@@ -112,8 +162,7 @@ def test_a_worker_killed_mid_spend_loses_no_acknowledged_spend(one_instance_on_o
                 os.kill(pid, signal.SIGKILL)
             kills += 1
             instance.wait_for_workers(2)
-            time.sleep(0.3)
-            if in_flight & held_ids(deployment.app):
+            if wait_for_holds_to_settle_or_orphan(deployment.app, in_flight):
                 break
         outcomes = [future.result() for future in futures]
     assert kills >= 1
@@ -134,7 +183,12 @@ def test_a_database_crash_mid_run_loses_no_acknowledged_spend(one_instance_on_ow
         while sum(f.done() for f in futures) < 100:
             time.sleep(0.01)
         cluster.crash()
-        time.sleep(1.0)  # requests meanwhile get a 503, never a hang
+        # Requests meanwhile get a 503, never a hang: the database comes back once one has.
+        wait_until(
+            lambda: any(f.done() and f.result().status == 503 for f in futures),
+            30,
+            "a spend answered 503 during the outage",
+        )
         cluster.start()
         outcomes = [future.result() for future in futures]
     statuses = {o.status for o in outcomes}
