@@ -1,7 +1,7 @@
 """credit_spends.idempotency_scope: an Idempotency-Key replays only for the credential that used it
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-05 10:00:00
 
 Keys were unique per user, so one API key could replay another key's request (and read its
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
