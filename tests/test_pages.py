@@ -201,4 +201,5 @@ def test_a_malformed_polling_target_is_a_400_not_a_database_error(client, make_u
 
     for until in ("\x00", "cs_" + "x" * 300, "not-a-session", ""):
         response = client.get("/credits/badge", query_string={"until": until})
-        assert response.status_code == 400, until
+        # A NUL is refused before any view by the request check (422); the others by the badge.
+        assert response.status_code == (422 if "\x00" in until else 400), until
