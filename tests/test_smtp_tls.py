@@ -180,19 +180,13 @@ def assert_refused(outcome: str, row: Notification, server: Server) -> None:
     assert server.logins == []
 
 
-def test_starttls_on_any_port_with_an_untrusted_certificate_sends_nothing(smtp_server, outbox_email):
-    server = smtp_server("starttls")
+@pytest.mark.parametrize("mode, scheme", [("starttls", "smtp"), ("implicit", "smtps")])
+def test_an_untrusted_certificate_gets_nothing_neither_by_starttls_on_any_port_nor_by_smtps(
+    smtp_server, outbox_email, mode, scheme
+):
+    server = smtp_server(mode)
 
-    outcome, row = outbox_email(f"smtp://mailer:{PASSWORD}@127.0.0.1:{server.port}")
-
-    assert_refused(outcome, row, server)
-    assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
-
-
-def test_smtps_with_an_untrusted_certificate_sends_nothing(smtp_server, outbox_email):
-    server = smtp_server("implicit")
-
-    outcome, row = outbox_email(f"smtps://mailer:{PASSWORD}@127.0.0.1:{server.port}")
+    outcome, row = outbox_email(f"{scheme}://mailer:{PASSWORD}@127.0.0.1:{server.port}")
 
     assert_refused(outcome, row, server)
     assert "CERTIFICATE_VERIFY_FAILED" in row.last_error
