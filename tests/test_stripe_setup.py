@@ -49,9 +49,9 @@ def test_handled_events_are_exactly_stripes_money_lifecycle():
     assert sorted(rereading) == sorted(clawbacks.EVENTS)  # reconcile looks for these in the window
 
 
-def test_readme_lists_exactly_the_handled_events_for_the_endpoint():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    stripe_section = readme.split("### Stripe\n", 1)[1].split("\n### ", 1)[0]
+def test_operations_doc_lists_exactly_the_handled_events_for_the_endpoint():
+    operations = (Path(__file__).resolve().parents[1] / "docs" / "operations.md").read_text()
+    stripe_section = operations.split("\n## Stripe\n", 1)[1].split("\n## ", 1)[0]
     endpoint_item = stripe_section.split("- Webhook endpoint:", 1)[1].split("\n- ", 1)[0]
     listed = re.findall(r"`((?:checkout\.session|charge|refund|payment_intent)\.[a-z_.]+)`", endpoint_item)
 
