@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ from tests.conftest import free_port
 ROOT = Path(__file__).resolve().parent.parent
 RUNNING = "creditapp is running at"
 # Deadlines for what normally takes seconds: only a hang gets near them.
+RESTORE_CTRL_C = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])"
+)
 START_DEADLINE = 240.0
 STOP_DEADLINE = 240.0
 HTTP_TIMEOUT = 30.0
@@ -52,7 +57,10 @@ class Run:
     def __init__(self, tree: Path, **env: str) -> None:
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "FLASK", "CREDITAPP"))}
         self.process = subprocess.Popen(
-            ["bash", "scripts/run.sh"],
+            # Ctrl-C must reach the script whoever started the suite: a runner started in the
+            # background of a non-interactive shell ignores SIGINT, children inherit that, and a
+            # shell cannot trap a signal ignored on entry; so the script starts with it restored.
+            [sys.executable, "-c", RESTORE_CTRL_C, "bash", "scripts/run.sh"],
             cwd=tree,
             env={**clean, **env},
             stdin=subprocess.DEVNULL,
