@@ -193,7 +193,7 @@ def engine_options(url: str) -> dict:
         # drops session options: set the timeouts on the database instead (README).
         connect_args = {"prepare_threshold": None, "connect_timeout": 5}
     return {
-        # No pool_pre_ping: creditapp.db_health pings only connections that sat idle.
+        # No pool_pre_ping: creditapp.platform.db_health pings only connections that sat idle.
         "pool_size": _int("DB_POOL_SIZE", 10),
         "max_overflow": _int("DB_MAX_OVERFLOW", 10),
         "pool_recycle": 1800,

@@ -1,1 +1,12 @@
-"""Paid features: each is a small module registered in `registry`, charged by `service`."""
+"""Paid features: the kit (`base`, `registry`, `idempotency`) and one subpackage per feature."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Each feature's pages and API."""
+    from creditapp.features.image import views as image_views
+
+    image_views.init_app(app)

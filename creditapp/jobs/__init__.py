@@ -13,8 +13,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Build the app's queue, register the worker's task and the `flask jobs` commands."""
-    from creditapp.jobs import cli, queue
+    """Build the app's queue, register the worker's task, the job pages and the `flask jobs` commands."""
+    from creditapp.jobs import cli, queue, views
 
     queue.init_app(app)
     cli.init_app(app)
+    app.register_blueprint(views.bp)

@@ -19,7 +19,7 @@ def register(huey: Huey, app: Flask) -> dict[str, TaskWrapper]:
 
     @huey.task(name=CHARGE_RECHARGE)
     def charge_recharge(purchase_id: int) -> None:
-        from creditapp.services import recharge
+        from creditapp.topups import charging as recharge
 
         with app.app_context():
             recharge.charge(int(purchase_id))
@@ -27,7 +27,7 @@ def register(huey: Huey, app: Flask) -> dict[str, TaskWrapper]:
     @huey.task(name=SEND_EMAIL)
     def send_email(notification_id: int) -> None:
         from creditapp.jobs.queue import current_queue
-        from creditapp.services import notifications
+        from creditapp.notifications import email as notifications
 
         with app.app_context():
             outcome = notifications.send(int(notification_id), app.config)

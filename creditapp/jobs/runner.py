@@ -19,10 +19,10 @@ from flask import current_app
 
 from creditapp.features import registry
 from creditapp.features.base import InvalidInput
-from creditapp.features.image_providers import ProviderError, provider_for
+from creditapp.features.image.providers import ProviderError, provider_for
 from creditapp.jobs import records, results
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds as ledger_jobs
 from creditapp.models import utcnow
 
 log = logging.getLogger("creditapp.jobs")

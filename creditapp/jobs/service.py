@@ -17,10 +17,10 @@ from typing import Any
 from flask import current_app
 
 from creditapp.features import registry
-from creditapp.features.service import IdempotencyConflict, check_idempotency_key, request_fingerprint
+from creditapp.features.idempotency import IdempotencyConflict, check_idempotency_key, request_fingerprint
 from creditapp.jobs import records
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds as ledger_jobs
 from creditapp.models import utcnow
 
 

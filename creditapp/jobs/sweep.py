@@ -21,9 +21,10 @@ from typing import Any
 
 from creditapp.jobs import records, results
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds as ledger_jobs
 from creditapp.models import utcnow
-from creditapp.services import notifications, recharge
+from creditapp.notifications import email as notifications
+from creditapp.topups import charging as recharge
 
 
 @dataclass

@@ -18,10 +18,10 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.ledger.clawbacks import apply_clawback_target
-from creditapp.ledger.recharges import after_topup_completed, reset_failures
+from creditapp.ledger.topups import after_topup_completed, reset_failures
 from creditapp.ledger.triggers import Effects, dispatch
 from creditapp.models import CreditPurchase, User, utcnow
-from creditapp.sql import conflict_insert
+from creditapp.platform.sql import conflict_insert
 
 
 def register_user(

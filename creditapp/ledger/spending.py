@@ -25,7 +25,7 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.models import utcnow
-from creditapp.sql import conflict_insert
+from creditapp.platform.sql import conflict_insert
 
 # The hot path's statements are built once: building and cache-keying a fresh statement
 # object on every call cost more Python time than the database round trip it sends.

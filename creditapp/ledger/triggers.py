@@ -40,8 +40,8 @@ from flask import current_app
 from creditapp.extensions import db
 from creditapp.ledger._core import purchases, users
 from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, Notification, utcnow
-from creditapp.services import notifications
-from creditapp.sql import conflict_insert
+from creditapp.notifications import email as notifications
+from creditapp.platform.sql import conflict_insert
 
 log = logging.getLogger("creditapp.ledger")
 
