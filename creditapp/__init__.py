@@ -40,6 +40,7 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_platform(app)
     register_domains(app)
+    register_relay(app)
     register_after_views(app)
     register_commands(app)
     register_context(app)
@@ -84,6 +85,13 @@ def register_domains(app: Flask) -> None:
 
     for domain in (accounts, billing, topups, features, jobs, history, api):
         domain.init_app(app)
+
+
+def register_relay(app: Flask) -> None:
+    """The one after-commit relay: outbox rows the ledger wrote go to the job queue once committed."""
+    from creditapp.jobs import relay
+
+    relay.init_app(app)
 
 
 def register_after_views(app: Flask) -> None:

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger.key_limits import month_start
 from creditapp.models import API_KEY_SCOPES, ApiKey, CreditSpend, FeatureJob, User, utcnow
+from creditapp.platform.clock import month_start
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40

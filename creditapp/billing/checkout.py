@@ -15,12 +15,11 @@ import sqlalchemy as sa
 import stripe
 
 from creditapp import ledger
-from creditapp.billing import clawbacks, purchase_payments
+from creditapp.billing import clawbacks, payment_methods, purchase_payments
 from creditapp.billing.packs import Pack
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
-from creditapp.topups import settings as recharge_settings
 
 log = logging.getLogger("creditapp.billing")
 
@@ -64,7 +63,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
     customer = None
     if save_card:
         try:
-            customer = recharge_settings.customer_for(user_id, email)
+            customer = payment_methods.customer_for(user_id, email)
         except stripe.StripeError as exc:
             log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
             raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc

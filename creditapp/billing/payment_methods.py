@@ -1,4 +1,5 @@
-"""What a Stripe PaymentMethod is, as we store and show it, and whether top-ups may charge it.
+"""What a Stripe PaymentMethod is, as we store and show it, whether top-ups may charge it, and
+the Stripe Customer a saved method belongs to.
 
 Checkout can pay with (and save) more than cards: Link, and bank debits such as ACH
 (`us_bank_account`) and SEPA. We keep a small summary of each (its type; brand and last 4
@@ -9,6 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
+
+from creditapp.extensions import db
+from creditapp.models import User
+from creditapp.platform import stripe_client
+
+users = User.__table__
 
 # Automatic top-ups charge these off-session and learn the outcome at once. Stripe can also
 # charge a saved bank debit off-session, but it settles days later and may fail after that,
@@ -91,3 +100,24 @@ class MethodSummary:
             bank = f"{self.bank_name} account" if self.bank_name else f"{name} account"
             return f"{bank} ending in {self.last4}" + (f" ({name})" if self.bank_name else "")
         return name
+
+
+def customer_for(user_id: int, email: str) -> str:
+    """The person's Stripe Customer, created the first time a card is saved."""
+    row = db.session.execute(
+        sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
+    ).one()
+    db.session.commit()
+    if row.stripe_customer_id:
+        return row.stripe_customer_id
+    customer = stripe_client.client().v1.customers.create(
+        params={"email": email, "metadata": {"user_id": str(user_id)}},
+        options={"idempotency_key": f"customer-user-{user_id}-{row.created_at.timestamp():.6f}"},
+    )
+    db.session.execute(
+        sa.update(users)
+        .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
+        .values(stripe_customer_id=customer.id)
+    )
+    db.session.commit()
+    return db.session.execute(sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)).scalar_one()

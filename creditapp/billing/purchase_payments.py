@@ -16,11 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from creditapp.billing import off_session
 from creditapp.billing.payment_methods import MethodSummary
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, utcnow
 from creditapp.platform import stripe_client
-from creditapp.topups import settings as recharge_settings
 
 log = logging.getLogger("creditapp.billing")
 
@@ -56,7 +56,7 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
     receipt_url = charge.get("receipt_url") if isinstance(charge, dict) else None
     if summary is not None and _wants_saving(session, method):
         # Saved before the purchase is marked recorded: a crash between the two saves it again.
-        recharge_settings.save_payment_method(row.user_id, method["id"], summary)
+        off_session.current().keep_payment_method(row.user_id, method["id"], summary)
     return _store(purchase_id, receipt_url, summary)
 
 

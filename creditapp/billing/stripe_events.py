@@ -21,12 +21,11 @@ import stripe
 
 from creditapp import ledger
 from creditapp.billing import checkout as billing
-from creditapp.billing import clawbacks
+from creditapp.billing import clawbacks, off_session
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
 from creditapp.platform import db_health
 from creditapp.platform.sql import conflict_insert
-from creditapp.topups import charging as recharge
 
 log = logging.getLogger("creditapp.stripe_events")
 
@@ -91,16 +90,18 @@ def payment_intent_succeeded(intent: dict[str, Any]) -> None:
     Checkout purchases are credited by their session's events, which carry the amount
     the session charged; they learn their PaymentIntent only then, so none is found here.
     """
-    purchase_id = recharge.purchase_for_intent(intent) or billing.purchase_paid_directly(intent["id"])
+    payments = off_session.current()
+    purchase_id = payments.purchase_for_intent(intent) or billing.purchase_paid_directly(intent["id"])
     if purchase_id is not None:
-        recharge.settle(purchase_id, intent)
+        payments.settle(purchase_id, intent)
 
 
 def payment_intent_failed(intent: dict[str, Any]) -> None:
     """Fail a pending purchase paid by this PaymentIntent alone; a Checkout purchase is left alone."""
-    purchase_id = recharge.purchase_for_intent(intent)
+    payments = off_session.current()
+    purchase_id = payments.purchase_for_intent(intent)
     if purchase_id is not None:
-        recharge.settle(purchase_id, {**intent, "status": "requires_payment_method"})
+        payments.settle(purchase_id, {**intent, "status": "requires_payment_method"})
     elif (purchase_id := billing.purchase_paid_directly(intent["id"])) is not None:
         ledger.mark_purchase(purchase_id, "failed")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 
 from creditapp.history import entries as history
 from creditapp.ledger.cli import user_id
@@ -11,6 +12,7 @@ from creditapp.ledger.cli import user_id
 @click.command("history")
 @click.argument("email")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@with_appcontext
 def history_command(email: str, limit: int) -> None:
     """Print a user's ledger, newest first."""
     entries = history.page(user_id(email), limit=limit).entries

@@ -16,9 +16,8 @@ from typing import Any
 
 from flask import current_app
 
-from creditapp.features import registry
-from creditapp.features.idempotency import IdempotencyConflict, check_idempotency_key, request_fingerprint
-from creditapp.jobs import records
+from creditapp.jobs import records, runnable
+from creditapp.jobs.idempotency import IdempotencyConflict, check_idempotency_key, request_fingerprint
 from creditapp.jobs.queue import current_queue
 from creditapp.ledger import job_holds as ledger_jobs
 from creditapp.models import utcnow
@@ -59,7 +58,7 @@ def submit(
     so one credential never gets another's job back by sending its key.
     """
     config = config if config is not None else current_app.config
-    feature = registry.get(feature_name)
+    feature = runnable.get(feature_name)
     params = feature.parse(raw, config)
     key = check_idempotency_key(idempotency_key)
     cost = feature.cost(params, config)

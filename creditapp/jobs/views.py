@@ -10,8 +10,8 @@ from flask import Blueprint, current_app, jsonify, make_response, render_templat
 from flask_login import current_user, login_required
 
 from creditapp.accounts.bearer import requires_scope
-from creditapp.features.idempotency import new_form_key
 from creditapp.jobs import records, results
+from creditapp.jobs.idempotency import new_form_key
 from creditapp.jobs.service import JobNotCancelable, cancel
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
@@ -30,7 +30,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def job_json(job: records.Job) -> dict[str, Any]:
-    """The job as the API shows it (DESIGN §11)."""
+    """The job as the API shows it (docs/design/jobs.md)."""
     expired = job.result_expired(_ttl())
     result = None
     if job.status == "succeeded" and not expired:

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from creditapp import ledger
 
@@ -24,6 +25,7 @@ def user_id(email: str) -> int:
 
 @click.command("balance")
 @click.argument("email")
+@with_appcontext
 def balance_command(email: str) -> None:
     """Print a user's balance."""
     result = ledger.balance(user_id(email))
@@ -36,6 +38,7 @@ def balance_command(email: str) -> None:
 @click.argument("email")
 @click.argument("amount", type=int)
 @click.option("--reason", required=True, help="Why; recorded with the adjustment.")
+@with_appcontext
 def grant_command(email: str, amount: int, reason: str) -> None:
     """Add (or, with a negative AMOUNT, remove) credits, recorded with a reason."""
     try:
@@ -46,6 +49,7 @@ def grant_command(email: str, amount: int, reason: str) -> None:
 
 
 @click.command("audit")
+@with_appcontext
 def audit_command() -> None:
     """Check every balance against its ledger; exit 1 listing any mismatch."""
     mismatches = ledger.audit()
@@ -64,6 +68,7 @@ def audit_command() -> None:
 @click.option(
     "--older-than", type=click.IntRange(min=0), default=None, help="Seconds (default HOLD_TIMEOUT_SECONDS)."
 )
+@with_appcontext
 def release_stale_command(older_than: int | None) -> None:
     """Release holds abandoned by crashed workers (safe to run from cron)."""
     seconds = older_than if older_than is not None else current_app.config["HOLD_TIMEOUT_SECONDS"]

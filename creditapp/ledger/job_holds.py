@@ -34,6 +34,7 @@ from creditapp.ledger._core import (
 from creditapp.ledger.key_limits import refusal as key_refusal
 from creditapp.ledger.spending import SETTLE, _spend_by_key, debit, insert_held
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
+from creditapp.platform import transactions
 
 jobs = FeatureJob.__table__
 
@@ -128,7 +129,7 @@ def hold_for_job(
             conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
         )
         conn.commit()
-    triggers.dispatch(effects)
+    transactions.hand_over(effects.handoffs())
     log_write(user_id, "hold", -cost, balance)
     spend = SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
     return JobHold(spend, job_id, now)

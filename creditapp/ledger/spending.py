@@ -25,6 +25,7 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.models import utcnow
+from creditapp.platform import transactions
 from creditapp.platform.sql import conflict_insert
 
 # The hot path's statements are built once: building and cache-keying a fresh statement
@@ -111,7 +112,7 @@ def hold(
             conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
         )
         conn.commit()
-    triggers.dispatch(effects)
+    transactions.hand_over(effects.handoffs())
     log.info(
         "ledger hold",
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},

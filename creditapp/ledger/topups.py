@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import current_app
 
-from creditapp.ledger._core import purchases, transaction, users
-from creditapp.ledger.triggers import Effects, dispatch, month_start, settings_table, settle_deferred_alerts
+from creditapp.ledger._core import purchases, users
+from creditapp.ledger.outbox import Outbox, write_email
+from creditapp.ledger.triggers import settings_table, settle_deferred_alerts
 from creditapp.models import utcnow
-from creditapp.notifications import email as notifications
+from creditapp.platform.clock import month_start
+from creditapp.platform.transactions import stage, write
 
 FAILURES_BEFORE_OFF = 3
 
@@ -60,8 +61,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
     other top-ups pending or completed this UTC month. A top-up created before `too_old_before`
     (Stripe may have forgotten its idempotency key) is never sent again.
     """
-    effects = Effects()
-    with transaction() as session:
+    with write() as session:
         purchase = session.execute(
             sa.select(
                 purchases.c.user_id,
@@ -127,9 +127,8 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
             return ChargeTurn(**{**turn.__dict__, "attempted_at": now})
         if purchase.charge_attempted_at is not None:
             return ChargeTurn(**{**turn.__dict__, "outcome": "ask_stripe"})
-        effects = _cancel(session, purchase_id, purchase.user_id, None)
-        outcome = "canceled" if effects is not None else "not_pending"
-    dispatch(effects or Effects())
+        canceled = _cancel(session, purchase_id, purchase.user_id, None)
+        outcome = "canceled" if canceled else "not_pending"
     return ChargeTurn(outcome, purchase.user_id)
 
 
@@ -139,16 +138,15 @@ def cancel_recharge(purchase_id: int, attempted_at: datetime | None) -> bool:
     Only if no attempt started since `attempted_at` (what the caller saw before asking
     Stripe): a newer attempt may be at Stripe right now.
     """
-    with transaction() as session:
-        effects = _cancel(session, purchase_id, None, attempted_at)
-    dispatch(effects or Effects())
-    return effects is not None
+    with write() as session:
+        canceled = _cancel(session, purchase_id, None, attempted_at)
+    return canceled
 
 
 def _cancel(
     session: sa.orm.Session, purchase_id: int, user_id: int | None, attempted_at: datetime | None
-) -> Effects | None:
-    """pending → canceled, then the low-balance e-mail that waited on it goes out; None if not pending."""
+) -> bool:
+    """pending → canceled, then the low-balance e-mail that waited on it goes out; False if not pending."""
     canceled = session.execute(
         sa.update(purchases)
         .where(
@@ -161,16 +159,17 @@ def _cancel(
         .returning(purchases.c.user_id)
     ).scalar_one_or_none()
     if canceled is None:
-        return None
+        return False
     balance = session.execute(
         sa.select(users.c.credits).where(users.c.id == canceled).with_for_update(key_share=True)
     ).scalar_one()
-    return Effects(emails=settle_deferred_alerts(session, canceled, balance, send=True))
+    stage(session, Outbox(emails=settle_deferred_alerts(session, canceled, balance, send=True)).handoffs())
+    return True
 
 
 def record_intent(purchase_id: int, payment_intent_id: str) -> None:
     """Remember the top-up's PaymentIntent (refunds and events find the purchase by it)."""
-    with transaction() as session:
+    with write() as session:
         session.execute(
             sa.update(purchases)
             .where(purchases.c.id == purchase_id, purchases.c.stripe_payment_intent_id.is_(None))
@@ -180,8 +179,8 @@ def record_intent(purchase_id: int, payment_intent_id: str) -> None:
 
 def fail_recharge(purchase_id: int, code: str, message: str) -> bool:
     """Fail a pending top-up, count the failure and e-mail the person; True when this call did."""
-    effects = Effects()
-    with transaction() as session:
+    effects = Outbox()
+    with write() as session:
         row = session.execute(
             sa.update(purchases)
             .where(
@@ -224,7 +223,6 @@ def fail_recharge(purchase_id: int, code: str, message: str) -> bool:
                 settings_table.c.card_last4,
             )
         ).one_or_none()
-        base_url = current_app.config["APP_BASE_URL"].rstrip("/")
         card = (
             f"{settings.card_brand} ending {settings.card_last4}"
             if settings and settings.card_last4
@@ -237,29 +235,17 @@ def fail_recharge(purchase_id: int, code: str, message: str) -> bool:
             "message": message,
             "card": card,
         }
-        email = notifications.queue_email(
-            session,
-            "recharge_failed",
-            row.user_id,
-            user.email,
-            f"recharge-failed:{purchase_id}",
-            payload,
-            base_url,
+        email = write_email(
+            session, "recharge_failed", row.user_id, user.email, f"recharge-failed:{purchase_id}", payload
         )
         effects.emails += [email] if email else []
         if settings is not None and settings.consecutive_failures == FAILURES_BEFORE_OFF:
             payload = {"balance": user.credits, "failures": settings.consecutive_failures}
-            email = notifications.queue_email(
-                session,
-                "recharge_disabled",
-                row.user_id,
-                user.email,
-                f"recharge-off:{purchase_id}",
-                payload,
-                base_url,
+            email = write_email(
+                session, "recharge_disabled", row.user_id, user.email, f"recharge-off:{purchase_id}", payload
             )
             effects.emails += [email] if email else []
-    dispatch(effects)
+        stage(session, effects.handoffs())
     return True
 
 
@@ -305,8 +291,5 @@ def after_topup_completed(session: sa.orm.Session, purchase_id: int, user_id: in
         "currency": row.currency,
         "card": card,
     }
-    base_url = current_app.config["APP_BASE_URL"].rstrip("/")
-    email = notifications.queue_email(
-        session, "topup_receipt", user_id, row.email, f"topup-receipt:{purchase_id}", payload, base_url
-    )
+    email = write_email(session, "topup_receipt", user_id, row.email, f"topup-receipt:{purchase_id}", payload)
     return [email] if email else []

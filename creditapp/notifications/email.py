@@ -1,8 +1,10 @@
-"""E-mail: the outbox (`notifications`), what each e-mail says, and sending it over SMTP.
+"""E-mail: what each e-mail says, and sending the outbox (`notifications`) over SMTP.
 
-An e-mail is a row written in the same transaction as the change that causes it
-(`queue_email`, called by the ledger), so a committed change always has its e-mail and a
-rolled-back one never does. After the commit a queue task sends it (`send`).
+An e-mail is a row the ledger writes in the same transaction as the change that causes it
+(`ledger.outbox.write_email`: its kind, address and payload), so a committed change always
+has its e-mail and a rolled-back one never does. After the commit a queue task sends it
+(`send`), composing its subject and bodies from the kind and payload (`compose`) and
+keeping them on the row.
 
 Sending is at least once, made as close to once as SMTP allows: a sender first claims the
 row (`pending` → `sending`, with a lease), sends, then marks it `sent`. A second delivery
@@ -32,7 +34,6 @@ from markupsafe import escape
 from creditapp.extensions import db
 from creditapp.models import Notification, utcnow
 from creditapp.platform.money import format_money
-from creditapp.platform.sql import conflict_insert
 
 log = logging.getLogger("creditapp.notifications")
 
@@ -140,42 +141,6 @@ def _email(subject: str, lines: list[str], link: str, link_text: str, footer: st
     return Email(subject, text, html)
 
 
-# --- the outbox -----------------------------------------------------------------------------
-
-
-def queue_email(
-    conn: sa.Connection | sa.orm.Session,
-    kind: str,
-    user_id: int,
-    to: str,
-    dedupe_key: str,
-    payload: dict[str, Any],
-    base_url: str,
-    status: str = "pending",
-) -> int | None:
-    """Inside the caller's transaction: write one e-mail to the outbox; its id, or None if
-    an e-mail with this dedupe key exists already. `deferred`: kept until a top-up decides it."""
-    email = compose(kind, payload, base_url)
-    return conn.execute(
-        conflict_insert(notifications)
-        .values(
-            kind=kind,
-            user_id=user_id,
-            dedupe_key=dedupe_key,
-            to_address=to,
-            subject=email.subject,
-            body_text=email.text,
-            body_html=email.html,
-            payload=payload,
-            status=status,
-            attempts=0,
-            created_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(notifications.c.id)
-    ).scalar_one_or_none()
-
-
 # --- sending ------------------------------------------------------------------------------
 
 
@@ -202,10 +167,9 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
                 lease_until=now + timedelta(seconds=float(config["NOTIFICATION_LEASE_SECONDS"])),
             )
             .returning(
+                notifications.c.kind,
+                notifications.c.payload,
                 notifications.c.to_address,
-                notifications.c.subject,
-                notifications.c.body_text,
-                notifications.c.body_html,
                 notifications.c.dedupe_key,
                 notifications.c.attempts,
             )
@@ -213,8 +177,9 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
         conn.commit()
     if row is None:
         return "not_claimed"
+    email = compose(row.kind, row.payload, config["APP_BASE_URL"].rstrip("/"))
     try:
-        deliver(config, row.to_address, row.subject, row.body_text, row.body_html, row.dedupe_key)
+        deliver(config, row.to_address, email.subject, email.text, email.html, row.dedupe_key)
     except (OSError, smtplib.SMTPException) as exc:
         gave_up = row.attempts >= int(config["NOTIFICATION_MAX_ATTEMPTS"])
         with db.engine.connect() as conn:
@@ -234,7 +199,15 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
         conn.execute(
             sa.update(notifications)
             .where(notifications.c.id == notification_id, notifications.c.status == "sending")
-            .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None)
+            .values(
+                status="sent",
+                sent_at=utcnow(),
+                lease_until=None,
+                last_error=None,
+                subject=email.subject,
+                body_text=email.text,
+                body_html=email.html,
+            )
         )
         conn.commit()
     log.info("e-mail %s sent", notification_id, extra={"notification_id": notification_id})
@@ -294,22 +267,3 @@ def _start_tls_if_offered(smtp: smtplib.SMTP, config: Mapping[str, Any], wants_l
             "the SMTP server offers no STARTTLS: refusing to send the password in clear text "
             "(use smtps://, or smtp+insecure:// for a server on a trusted network)"
         )
-
-
-def unsent(older_than: timedelta) -> list[int]:
-    """E-mails still waiting after `older_than`, or whose sender's lease ran out (for the sweep)."""
-    now = utcnow()
-    rows = db.session.execute(
-        sa.select(notifications.c.id)
-        .where(
-            sa.or_(
-                sa.and_(notifications.c.status == "pending", notifications.c.created_at < now - older_than),
-                sa.and_(notifications.c.status == "sending", notifications.c.lease_until < now),
-            )
-        )
-        .order_by(notifications.c.id)
-        .limit(1000)
-    ).scalars()
-    found = list(rows)
-    db.session.commit()
-    return found

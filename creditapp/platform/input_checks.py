@@ -16,6 +16,15 @@ from flask import Flask, jsonify, make_response, request
 
 from creditapp.platform.errors import error_response
 
+
+class InvalidInput(ValueError):
+    """The request is malformed; nothing was charged. `field` names the culprit."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 MESSAGE = (
     "{field} contains a character that cannot be stored (a NUL character or an unpaired "

@@ -195,21 +195,3 @@ def purchase_for_intent(intent: dict[str, Any]) -> int | None:
         ).scalar_one_or_none()
     db.session.commit()
     return found
-
-
-def lost(older_than: timedelta) -> tuple[list[int], list[int]]:
-    """Top-ups still pending after `older_than` (a lost message, Stripe down), for the sweep:
-    those to charge again, and those older than `IDEMPOTENCY_WINDOW` to `recover` instead."""
-    now = utcnow()
-    rows = db.session.execute(
-        sa.select(purchases.c.id, (purchases.c.created_at < now - IDEMPOTENCY_WINDOW).label("too_old"))
-        .where(
-            purchases.c.source == "auto_recharge",
-            purchases.c.status == "pending",
-            purchases.c.created_at < now - older_than,
-        )
-        .order_by(purchases.c.id)
-        .limit(1000)
-    ).all()
-    db.session.commit()
-    return [r.id for r in rows if not r.too_old], [r.id for r in rows if r.too_old]

@@ -13,9 +13,10 @@ import stripe
 from creditapp.billing.packs import Pack
 from creditapp.billing.payment_methods import MethodSummary
 from creditapp.extensions import db
-from creditapp.ledger.triggers import month_start, settings_table
+from creditapp.ledger.triggers import settings_table
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
+from creditapp.platform.clock import month_start
 from creditapp.platform.sql import conflict_insert
 
 log = logging.getLogger("creditapp.recharge")
@@ -171,28 +172,7 @@ def _upsert(user_id: int, values: dict[str, Any]) -> None:
     db.session.commit()
 
 
-# --- saving a card at Checkout ------------------------------------------------------------------
-
-
-def customer_for(user_id: int, email: str) -> str:
-    """The person's Stripe Customer, created the first time a card is saved."""
-    row = db.session.execute(
-        sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
-    ).one()
-    db.session.commit()
-    if row.stripe_customer_id:
-        return row.stripe_customer_id
-    customer = stripe_client.client().v1.customers.create(
-        params={"email": email, "metadata": {"user_id": str(user_id)}},
-        options={"idempotency_key": f"customer-user-{user_id}-{row.created_at.timestamp():.6f}"},
-    )
-    db.session.execute(
-        sa.update(users)
-        .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
-        .values(stripe_customer_id=customer.id)
-    )
-    db.session.commit()
-    return db.session.execute(sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)).scalar_one()
+# --- keeping the method a Checkout payment saved -------------------------------------------------
 
 
 def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) -> None:

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from creditapp.extensions import db
+from creditapp.ledger import outbox
 from creditapp.models import Notification
 from creditapp.notifications import email as notifications
 from tests.conftest import free_port
@@ -159,8 +160,8 @@ def outbox_email(app, make_user) -> Iterator[Any]:
     def send(smtp_url: str, ca_file: Path | None = None) -> tuple[str, Notification]:
         user = make_user(email="tls@example.com")
         with db.engine.begin() as conn:
-            notification_id = notifications.queue_email(
-                conn, "low_balance", user, "tls@example.com", f"tls:{user}", {"balance": 90, "level": 100}, ""
+            notification_id = outbox.write_email(
+                conn, "low_balance", user, "tls@example.com", f"tls:{user}", {"balance": 90, "level": 100}
             )
         app.config.update(SMTP_URL=smtp_url, SMTP_CA_FILE=str(ca_file) if ca_file else None)
         outcome = notifications.send(notification_id, app.config)

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from creditapp.features.base import InvalidInput
-from creditapp.features.image.providers import provider_for
+from creditapp.features.base import Failure, InvalidInput
+from creditapp.features.image.providers import ProviderError, provider_for
 
 MAX_PROMPT_LENGTH = 1000
 
@@ -77,7 +77,29 @@ class ImageGeneration:
         """Credits for the requested size."""
         return costs(config)[params.size]
 
-    def run(self, params: ImageRequest, config: Mapping[str, Any]) -> GeneratedImage:
-        """Draw the picture with the configured provider."""
+    def run(
+        self, params: ImageRequest, config: Mapping[str, Any], timeout: float | None = None
+    ) -> GeneratedImage:
+        """Draw the picture with the configured provider, its timeout cut to `timeout` seconds."""
+        if timeout is not None:
+            configured = float(config.get("OPENAI_TIMEOUT_SECONDS") or 60)
+            config = {**config, "OPENAI_TIMEOUT_SECONDS": min(configured, timeout)}
         png = provider_for(config).generate(params.prompt, params.size)
         return GeneratedImage(prompt=params.prompt, size=params.size, png=png)
+
+    def timeout(self, config: Mapping[str, Any]) -> float:
+        """How long one provider call may take."""
+        try:
+            return float(getattr(provider_for(config), "timeout", 60.0))
+        except ProviderError:
+            return 60.0  # a misconfigured provider fails inside the attempt, with its message
+
+    def failure(self, exc: Exception) -> Failure | None:
+        """A provider's failure (timeouts, outages, 429/5xx are transient); None for anything else."""
+        if isinstance(exc, ProviderError):
+            return Failure(exc.code, str(exc), exc.transient)
+        return None
+
+    def result_bytes(self, result: GeneratedImage) -> bytes:
+        """The PNG."""
+        return result.png

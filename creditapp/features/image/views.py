@@ -23,8 +23,8 @@ from flask_login import current_user, login_required
 from creditapp import ledger
 from creditapp.accounts import bearer as api_auth
 from creditapp.features.base import InvalidInput
-from creditapp.features.idempotency import IdempotencyConflict, is_form_key, new_form_key
 from creditapp.features.image import feature as image
+from creditapp.jobs.idempotency import IdempotencyConflict, is_form_key, new_form_key
 from creditapp.jobs.service import Submission, submit
 from creditapp.jobs.views import job_json, render_job_fragment
 from creditapp.ledger.key_limits import KeyLimitReached, KeyRevoked

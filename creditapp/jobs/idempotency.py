@@ -1,4 +1,4 @@
-"""What every paid feature's request shares: the Idempotency-Key rules and the request fingerprint.
+"""One job for a request sent twice: the Idempotency-Key rules and the request fingerprint.
 
 A feature never runs inside a web request: `creditapp.jobs.service.submit` holds the credits
 and queues a job, and a worker runs it (`creditapp.jobs.runner`).
@@ -12,7 +12,7 @@ import json
 import secrets
 from typing import Any
 
-from creditapp.features.base import InvalidInput
+from creditapp.platform.input_checks import InvalidInput
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 # A browser form's key: far shorter than any key, so the request's hash fits beside it.
