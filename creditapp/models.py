@@ -1,4 +1,4 @@
-"""Database models. Table names are part of the contract (DESIGN §3)."""
+"""Database models. Table names are part of the contract: operators' queries and scripts name them."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class CreditPurchase(db.Model):
     source: Mapped[str] = mapped_column(sa.String(16), default="checkout", server_default="checkout")
     # What Stripe last said it holds back from the payment (minor units): the net of its
     # refunds (succeeded or pending) and the disputes whose funds are withdrawn and not
-    # reinstated. The clawback target follows their sum (DESIGN §4).
+    # reinstated. The clawback target follows their sum (docs/design/ledger.md).
     amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     amount_disputed: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     credits_clawed_back: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")

@@ -1,4 +1,4 @@
-"""The database itself allows one automatic top-up in flight per user (DESIGN §13), not the code above it."""
+"""The database itself allows one automatic top-up in flight per user, not the code above it."""
 
 from __future__ import annotations
 
