@@ -117,9 +117,9 @@ class Config:
         self.RESULTS_DIR = env.get("RESULTS_DIR") or str(Path(instance_path) / "results")
         self.RESULT_TTL_DAYS = _int("RESULT_TTL_DAYS", 7)
         self.IMAGE_LOCAL_DELAY_SECONDS = _float("IMAGE_LOCAL_DELAY_SECONDS", 0.0)
-        self.configure_recharge_and_mail()
+        self.configure_topup_and_mail()
 
-    def configure_recharge_and_mail(self) -> None:
+    def configure_topup_and_mail(self) -> None:
         """Automatic top-ups and e-mail (README: Automatic top-up and e-mail)."""
         env = os.environ
         self.AUTO_RECHARGE_RETRY_MINUTES = _float("AUTO_RECHARGE_RETRY_MINUTES", 60.0)

@@ -136,7 +136,7 @@ class CreditPurchase(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # Read back from Stripe once after the purchase is credited, so its receipt pages need no
-    # Stripe call: the charge's receipt and what paid (services.payment_methods.MethodSummary).
+    # Stripe call: the charge's receipt and what paid (billing.payment_methods.MethodSummary).
     receipt_url: Mapped[str | None] = mapped_column(sa.String(2048))
     payment_method: Mapped[dict[str, Any] | None] = mapped_column(Json)
     payment_recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

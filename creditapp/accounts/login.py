@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from authlib.integrations.flask_client import FlaskOAuth2App, OAuth
 from flask import Flask, current_app, jsonify, make_response, redirect, request, session, url_for
 
-from creditapp.accounts import bearer as api_auth
+from creditapp.accounts import bearer
 from creditapp.accounts.sessions import parse_token
 from creditapp.accounts.users import safe_next_path
 from creditapp.extensions import db, login_manager
@@ -42,7 +42,7 @@ def init_app(app: Flask) -> None:
     """Set up sign-in: the user loader, what signed-out requests get, the OAuth client."""
     login_manager.init_app(app)
     # API keys on /api/ (and the CSRF check for everything else), after CSRFProtect exists.
-    api_auth.init_app(app)
+    bearer.init_app(app)
     # One OAuth registry per app: Authlib caches clients by name, so a shared registry
     # would keep the first app's client id and discovery URL for every later app.
     registry = OAuth(app)

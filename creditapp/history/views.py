@@ -23,7 +23,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from creditapp.accounts import login as auth_setup
+from creditapp.accounts import login
 from creditapp.billing import receipts
 from creditapp.billing.views import SESSION_ID
 from creditapp.extensions import limiter, login_manager
@@ -51,11 +51,11 @@ def badge():
     until = request.args.get("until")
     if until is not None and not SESSION_ID.fullmatch(until):
         return error_response(400, "That is not a Checkout Session id.")
-    found = auth_setup.signed_in_balance(until or None)
+    found = login.signed_in_balance(until or None)
     if found is None:
         if not current_user.is_authenticated:  # also tries the remember-me cookie
             return login_manager.unauthorized()
-        found = auth_setup.signed_in_balance(until or None)
+        found = login.signed_in_balance(until or None)
         if found is None:
             return login_manager.unauthorized()
     credits, purchase_status = found

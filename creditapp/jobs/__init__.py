@@ -1,7 +1,7 @@
 """Paid work as durable jobs: the queue wiring (Huey), the worker's runner, results, the sweep.
 
 A request validates, writes the hold and the `feature_jobs` row in one transaction
-(`ledger.jobs`), then enqueues the job id after the commit. Workers (`flask jobs worker`)
+(`ledger.job_holds`), then enqueues the job id after the commit. Workers (`flask jobs worker`)
 claim the job, run the feature, store the result, and capture or release the hold.
 Delivery is at least once, so every step is idempotent; `flask jobs sweep` re-queues
 jobs whose message was lost, fails overdue ones and deletes expired results.

@@ -15,7 +15,7 @@ from huey.api import TaskWrapper
 from creditapp.notifications import email
 from creditapp.topups import charging
 
-CHARGE_RECHARGE = "creditapp.charge_recharge"
+CHARGE_TOPUP = "creditapp.charge_recharge"  # the Huey task name, kept: queued messages name it
 SEND_EMAIL = "creditapp.send_email"
 
 
@@ -25,8 +25,8 @@ def register(huey: Huey, app: Flask, enqueue_task: Callable[..., bool]) -> dict[
     `enqueue_task` is the queue's, for an e-mail to try again later.
     """
 
-    @huey.task(name=CHARGE_RECHARGE)
-    def charge_recharge(purchase_id: int) -> None:
+    @huey.task(name=CHARGE_TOPUP)
+    def charge_topup(purchase_id: int) -> None:
         with app.app_context():
             charging.charge(int(purchase_id))
 
@@ -38,4 +38,4 @@ def register(huey: Huey, app: Flask, enqueue_task: Callable[..., bool]) -> dict[
                 delay = float(app.config["NOTIFICATION_RETRY_SECONDS"])
                 enqueue_task("send_email", notification_id, delay=delay)
 
-    return {"charge_recharge": charge_recharge, "send_email": send_email}
+    return {"charge_topup": charge_topup, "send_email": send_email}

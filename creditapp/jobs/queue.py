@@ -117,7 +117,7 @@ class JobQueue:
         return True
 
     def enqueue_task(self, name: str, row_id: int, delay: float | None = None) -> bool:
-        """Queue one of the money tasks (`charge_recharge`, `send_email`) for a row id, on the money queue.
+        """Queue one of the money tasks (`charge_topup`, `send_email`) for a row id, on the money queue.
 
         False when the broker is down: the row waits, and `flask jobs sweep` queues it again.
         """

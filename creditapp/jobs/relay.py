@@ -21,7 +21,7 @@ from creditapp.platform import transactions
 from creditapp.platform.transactions import Handoff
 
 # The money queue's task for each kind of outbox row (task short names of `money_tasks`).
-TASKS = {TOPUP: "charge_recharge", EMAIL: "send_email"}
+TASKS = {TOPUP: "charge_topup", EMAIL: "send_email"}
 BATCH = 1000
 
 purchases = CreditPurchase.__table__

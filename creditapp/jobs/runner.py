@@ -19,7 +19,7 @@ from flask import current_app
 
 from creditapp.jobs import records, results, runnable
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import job_holds as ledger_jobs
+from creditapp.ledger import job_holds
 from creditapp.models import utcnow
 from creditapp.platform.input_checks import InvalidInput
 
@@ -64,7 +64,7 @@ def run(job_id: uuid.UUID, config: Mapping[str, Any] | None = None) -> str:
     except OSError:
         log.exception("job %s: result could not be stored in %s", job_id, config["RESULTS_DIR"])
         return _fail(job_id, "result_not_stored")
-    outcome = ledger_jobs.succeed_job(job_id, key)
+    outcome = job_holds.succeed_job(job_id, key)
     if outcome != "succeeded":
         results.delete(config, key)  # another delivery won, or the hold was given back: not paid for
     log.info("job %s attempt %s: %s", job_id, attempt, outcome)
@@ -85,7 +85,7 @@ def _not_claimed(job_id: uuid.UUID, max_attempts: int) -> str:
     if job is None or job.ended:
         return "nothing_to_do"
     if job.deadline_at <= utcnow():
-        ledger_jobs.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
+        job_holds.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
         return "deadline_exceeded"
     if job.attempts >= max_attempts and job.status == "queued":
         return _fail(job_id, "too_many_attempts", from_statuses=("queued",))
@@ -104,12 +104,12 @@ def _feature_failed(job_id: uuid.UUID, attempt: int, exc: runnable.Failure, conf
             current_queue().enqueue(job_id, delay=delay)
         return "retrying"
     log.warning("job %s attempt %s: %s; giving up", job_id, attempt, exc.code)
-    ledger_jobs.end_job_and_release(
+    job_holds.end_job_and_release(
         job_id, "failed", exc.code, f"{exc.message} You were not charged.", ("running",)
     )
     return "failed"
 
 
 def _fail(job_id: uuid.UUID, code: str, from_statuses: tuple[str, ...] = ("running",)) -> str:
-    ledger_jobs.end_job_and_release(job_id, "failed", code, MESSAGES[code], from_statuses)
+    job_holds.end_job_and_release(job_id, "failed", code, MESSAGES[code], from_statuses)
     return "failed"

@@ -1,7 +1,7 @@
 """Starting and cancelling jobs: what the views (and API clients) call.
 
 `submit` validates, then writes the hold and the job row in one transaction
-(`ledger.jobs.hold_for_job`) and enqueues the job only after that commit. The same
+(`ledger.job_holds.hold_for_job`) and enqueues the job only after that commit. The same
 Idempotency-Key answers with the same job; reused for another request it is refused.
 """
 
@@ -19,7 +19,7 @@ from flask import current_app
 from creditapp.jobs import records, runnable
 from creditapp.jobs.idempotency import IdempotencyConflict, check_idempotency_key, request_fingerprint
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import job_holds as ledger_jobs
+from creditapp.ledger import job_holds
 from creditapp.models import utcnow
 
 
@@ -65,7 +65,7 @@ def submit(
     fingerprint = request_fingerprint(feature.name, params) if key else None
     stored = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
     deadline = utcnow() + timedelta(seconds=int(config["JOB_DEADLINE_SECONDS"]))
-    held = ledger_jobs.hold_for_job(
+    held = job_holds.hold_for_job(
         user_id,
         feature.name,
         cost,
@@ -119,7 +119,7 @@ def cancel(user_id: int, job_id: uuid.UUID) -> records.Job | None:
 
     Raises JobNotCancelable for a job already running or ended.
     """
-    canceled = ledger_jobs.end_job_and_release(
+    canceled = job_holds.end_job_and_release(
         job_id,
         "canceled",
         "canceled",

@@ -21,7 +21,7 @@ from typing import Any
 
 from creditapp.jobs import records, relay, results
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import job_holds as ledger_jobs
+from creditapp.ledger import job_holds
 from creditapp.ledger.outbox import TOPUP
 from creditapp.models import utcnow
 from creditapp.platform.transactions import read
@@ -35,8 +35,8 @@ class SweepReport:
     failed: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
     requeued: list[uuid.UUID] = field(default_factory=list)
     results_deleted: int = 0
-    recharges_requeued: int = 0
-    recharges_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
+    topups_requeued: int = 0
+    topups_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
     emails_requeued: int = 0
 
 
@@ -44,7 +44,7 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
     """Run the four repairs once, in order."""
     report = SweepReport()
     now = utcnow()
-    report.failed = ledger_jobs.fail_overdue_jobs(now)
+    report.failed = job_holds.fail_overdue_jobs(now)
     abandoned = records.requeue_abandoned(now)
     lost = records.waiting_longer_than(lost_after, now)
     queue = current_queue()
@@ -60,12 +60,12 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
         # A top-up older than Stripe keeps idempotency keys is never charged again: `recover`.
         waiting = relay.never_handed_over(session, lost_after, now, now - charging.IDEMPOTENCY_WINDOW)
     topups = [row for row in waiting if row.kind == TOPUP]
-    report.recharges_requeued = sum(
+    report.topups_requeued = sum(
         queue.enqueue_task(relay.TASKS[TOPUP], row.id) for row in topups if not row.stale
     )
     for row in topups:
         if row.stale:
-            report.recharges_recovered[row.id] = charging.recover(row.id)
+            report.topups_recovered[row.id] = charging.recover(row.id)
     report.emails_requeued = sum(
         queue.enqueue_task(relay.TASKS[row.kind], row.id) for row in waiting if row.kind != TOPUP
     )

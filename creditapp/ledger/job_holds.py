@@ -32,7 +32,7 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.ledger.key_limits import refusal as key_refusal
-from creditapp.ledger.spending import SETTLE, _spend_by_key, debit, insert_held
+from creditapp.ledger.spending import SETTLE, debit, insert_held, spend_by_key
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
 from creditapp.platform import transactions
 
@@ -88,7 +88,7 @@ def hold_for_job(
         refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
         if refused is not None:
             conn.rollback()
-            existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+            existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             if existing is not None:
                 return JobHold(existing, _job_for_spend(conn, existing.spend_id))
             raise refused
@@ -107,7 +107,7 @@ def hold_for_job(
             # The key was used before (perhaps a moment ago by a racing request, whose
             # commit we waited for): undo this deduction and answer with the original.
             conn.rollback()
-            existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+            existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
         job_id = uuid.uuid4()
         conn.execute(

@@ -132,7 +132,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
     return ChargeTurn(outcome, purchase.user_id)
 
 
-def cancel_recharge(purchase_id: int, attempted_at: datetime | None) -> bool:
+def cancel_topup(purchase_id: int, attempted_at: datetime | None) -> bool:
     """Cancel a pending top-up Stripe holds no payment for; True when this call did.
 
     Only if no attempt started since `attempted_at` (what the caller saw before asking
@@ -177,7 +177,7 @@ def record_intent(purchase_id: int, payment_intent_id: str) -> None:
         )
 
 
-def fail_recharge(purchase_id: int, code: str, message: str) -> bool:
+def fail_topup(purchase_id: int, code: str, message: str) -> bool:
     """Fail a pending top-up, count the failure and e-mail the person; True when this call did."""
     effects = Outbox()
     with write() as session:

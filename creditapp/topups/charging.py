@@ -1,4 +1,4 @@
-"""Automatic top-ups: charging the saved card (settings and saving a card: `recharge_settings`).
+"""Automatic top-ups: charging the saved card (its settings and the saved card: `topups.settings`).
 
 A top-up starts inside the transaction that took the balance below the threshold
 (`ledger.triggers`); this module does the rest with no transaction open while Stripe
@@ -7,10 +7,10 @@ idempotency key derived from the purchase, so a repeated message or a sweep re-r
 Stripe's first answer again, never a second charge. The purchase is credited by whichever
 of that answer and the `payment_intent.succeeded` webhook arrives first, through the
 ledger's conditional completion; a decline, an authentication request or
-`payment_intent.payment_failed` fails it once (`ledger.recharges.fail_recharge`).
+`payment_intent.payment_failed` fails it once (`ledger.topups.fail_topup`).
 
 Settings win over a queued message: right before Stripe is asked, the top-up must still be
-allowed (`ledger.recharges.take_charge_turn`), else it is canceled, nothing charged. A top-up
+allowed (`ledger.topups.take_charge_turn`), else it is canceled, nothing charged. A top-up
 that may have reached Stripe already, or that is older than Stripe keeps idempotency keys, is
 never sent again: `recover` settles it from Stripe's record (or cancels it when Stripe has none).
 """
@@ -26,7 +26,7 @@ import stripe
 
 from creditapp import ledger
 from creditapp.extensions import db
-from creditapp.ledger import topups as ledger_recharges
+from creditapp.ledger import topups as ledger_topups
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
 
@@ -53,9 +53,9 @@ def charge(purchase_id: int) -> str:
     """Create and confirm the top-up's off-session PaymentIntent; returns what happened.
 
     First, under the trigger's locks, the top-up must still be allowed (auto top-up on, a card,
-    the cap): one that may no longer run is canceled, nothing charged (`ledger.recharges`).
+    the cap): one that may no longer run is canceled, nothing charged (`ledger.topups`).
     """
-    turn = ledger_recharges.take_charge_turn(purchase_id, utcnow() - IDEMPOTENCY_WINDOW)
+    turn = ledger_topups.take_charge_turn(purchase_id, utcnow() - IDEMPOTENCY_WINDOW)
     if turn.outcome != "charge":
         return recover(purchase_id) if turn.outcome == "ask_stripe" else turn.outcome
     # No transaction is open from here on: Stripe may take its time.
@@ -79,15 +79,13 @@ def charge(purchase_id: int) -> str:
     except stripe.CardError as exc:
         failed = exc.error.payment_intent if exc.error is not None else None
         if failed is not None:
-            ledger_recharges.record_intent(purchase_id, failed.id)
+            ledger_topups.record_intent(purchase_id, failed.id)
         code = exc.code or "card_declined"
-        ledger_recharges.fail_recharge(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
+        ledger_topups.fail_topup(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
         return code
     except stripe.InvalidRequestError as exc:
         # The card cannot be used (detached at Stripe, say): a failure like a decline.
-        ledger_recharges.fail_recharge(
-            purchase_id, exc.code or "invalid_request", "Stripe refused the payment."
-        )
+        ledger_topups.fail_topup(purchase_id, exc.code or "invalid_request", "Stripe refused the payment.")
         return "refused"
     except stripe.StripeError as exc:
         # Stripe unreachable: the purchase stays pending and the sweep runs this again with the
@@ -126,7 +124,7 @@ def recover(purchase_id: int) -> str:
         log.warning("auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc)
         return "retry"
     if intent is None:
-        canceled = ledger_recharges.cancel_recharge(purchase_id, row.charge_attempted_at)
+        canceled = ledger_topups.cancel_topup(purchase_id, row.charge_attempted_at)
         return "canceled" if canceled else "not_pending"
     return settle(purchase_id, intent)
 
@@ -150,7 +148,7 @@ def _find_intent(purchase_id: int, intent_id: str | None, customer_id: str | Non
 
 def settle(purchase_id: int, intent: dict[str, Any]) -> str:
     """Apply a PaymentIntent's state to its top-up (the worker's answer or a webhook's)."""
-    ledger_recharges.record_intent(purchase_id, intent["id"])
+    ledger_topups.record_intent(purchase_id, intent["id"])
     status = intent.get("status")
     if status == "succeeded":
         amount = int(intent.get("amount_received") or intent.get("amount") or 0)
@@ -161,7 +159,7 @@ def settle(purchase_id: int, intent: dict[str, Any]) -> str:
         code = error.get("code") or (
             "authentication_required" if status == "requires_action" else "card_declined"
         )
-        ledger_recharges.fail_recharge(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
+        ledger_topups.fail_topup(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
         return code
     return status or "unknown"  # processing: its webhook finishes it
 

@@ -25,12 +25,12 @@ purchases = CreditPurchase.__table__
 users = User.__table__
 
 
-class RechargeRefused(Exception):
+class TopupRefused(Exception):
     """The settings cannot be saved as asked (no card, a value out of range); nothing changed."""
 
 
 @dataclass(frozen=True)
-class RechargeSettings:
+class TopupSettings:
     """What the auto top-up page shows."""
 
     enabled: bool
@@ -58,13 +58,13 @@ class RechargeSettings:
         return self.payment_method is not None and self.payment_method.can_top_up
 
 
-DEFAULTS = RechargeSettings(False, 100, None, None, None, None, 3, None, None, 0, None, 0)
+DEFAULTS = TopupSettings(False, 100, None, None, None, None, 3, None, None, 0, None, 0)
 
 
 # --- the settings page ------------------------------------------------------------------------
 
 
-def settings_for(user_id: int) -> RechargeSettings:
+def settings_for(user_id: int) -> TopupSettings:
     """The person's auto top-up settings (the defaults when never set)."""
     row = db.session.execute(
         sa.select(settings_table).where(settings_table.c.user_id == user_id)
@@ -82,7 +82,7 @@ def settings_for(user_id: int) -> RechargeSettings:
     db.session.commit()
     if row is None:
         return DEFAULTS
-    return RechargeSettings(
+    return TopupSettings(
         row.enabled,
         row.threshold,
         row.stripe_price_id,
@@ -111,14 +111,14 @@ def _summary(row: Any) -> MethodSummary | None:
 def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, monthly_cap: int) -> None:
     """Save threshold, pack and cap; switching on needs a saved card and clears a past switch-off."""
     if not 0 <= threshold <= 1_000_000:
-        raise RechargeRefused("The threshold must be between 0 and 1,000,000 credits.")
+        raise TopupRefused("The threshold must be between 0 and 1,000,000 credits.")
     if not 1 <= monthly_cap <= 100:
-        raise RechargeRefused("The monthly cap must be between 1 and 100 top-ups.")
+        raise TopupRefused("The monthly cap must be between 1 and 100 top-ups.")
     current = settings_for(user_id)
     if enabled and not current.has_card:
-        raise RechargeRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
+        raise TopupRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
     if enabled and not current.can_top_up:
-        raise RechargeRefused(
+        raise TopupRefused(
             f"{current.payment_method.label} cannot pay automatic top-ups: a bank debit takes days "
             "to settle. Save a card or Link instead: buy a pack and tick “Save this card”."
         )

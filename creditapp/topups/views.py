@@ -11,7 +11,7 @@ from creditapp.billing import packs
 from creditapp.extensions import db
 from creditapp.models import User
 from creditapp.platform import money
-from creditapp.topups import settings as recharge_settings
+from creditapp.topups import settings as topup_settings
 
 bp = Blueprint("topups", __name__, url_prefix="/account")
 
@@ -31,8 +31,8 @@ def _whole(value: str | None, name: str, errors: dict[str, str], low: int, high:
     return number
 
 
-def _render_recharge(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
-    settings = recharge_settings.settings_for(current_user.id)
+def _render_topup(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
+    settings = topup_settings.settings_for(current_user.id)
     try:
         offered = packs.list_packs()
     except stripe.StripeError:
@@ -54,7 +54,7 @@ def _render_recharge(status: int = 200, errors: dict[str, str] | None = None, fo
 @login_required
 def auto_recharge_page():
     """The saved card, and the threshold, pack and monthly cap of automatic top-ups."""
-    return _render_recharge()
+    return _render_topup()
 
 
 @bp.post("/auto-recharge")
@@ -73,11 +73,11 @@ def save_auto_recharge():
     enabled = request.form.get("enabled") == "1"
     if not errors:
         try:
-            recharge_settings.update_settings(current_user.id, enabled, threshold, pack, cap)
-        except recharge_settings.RechargeRefused as exc:
+            topup_settings.update_settings(current_user.id, enabled, threshold, pack, cap)
+        except topup_settings.TopupRefused as exc:
             errors["enabled"] = str(exc)
     if errors:
-        return _render_recharge(400, errors, request.form.to_dict())
+        return _render_topup(400, errors, request.form.to_dict())
     flash("Automatic top-up is on." if enabled else "Automatic top-up is off.", "success")
     return redirect(url_for("topups.auto_recharge_page"), code=303)
 
@@ -99,7 +99,7 @@ def remove_card():
     if request.form.get("confirm") != "yes":
         return _render_remove_card()
     try:
-        removed = recharge_settings.remove_card(current_user.id)
+        removed = topup_settings.remove_card(current_user.id)
     except stripe.StripeError:
         return _render_remove_card(502, "Stripe could not be reached; the card is still saved. Try again.")
     flash("The card was removed." if removed else "No card was saved.", "success")
@@ -107,7 +107,7 @@ def remove_card():
 
 
 def _render_remove_card(status: int = 200, error: str | None = None):
-    settings = recharge_settings.settings_for(current_user.id)
+    settings = topup_settings.settings_for(current_user.id)
     if not settings.has_card:
         return redirect(url_for("topups.auto_recharge_page"), code=303)
     errors = {"card": error} if error else {}

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 
 from creditapp import ledger
 from creditapp.extensions import db
-from creditapp.ledger import topups as recharges
+from creditapp.ledger import topups as ledger_topups
 from creditapp.models import AutoRechargeSettings, CreditPurchase
 from tests.platform.test_prepared_statements import RUNS, one_connection_app, prepared_statements
 
@@ -38,7 +38,7 @@ def test_every_decrease_below_the_threshold_starts_a_top_up_on_a_warm_connection
             sa.select(CreditPurchase.id).where(CreditPurchase.status == "pending")
         ).all()
         db.session.commit()
-        recharges.cancel_recharge(pending, attempted_at=None)
+        ledger_topups.cancel_topup(pending, attempted_at=None)
 
     started = db.session.execute(
         sa.select(sa.func.count()).select_from(CreditPurchase).where(CreditPurchase.source == "auto_recharge")

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.models import Notification
-from creditapp.topups import charging as recharge
+from creditapp.topups import charging
 from tests.support.jobs import run_queued
 from tests.support.stripe_helpers import credits, emulator_config, event, post_event, wait_for
 from tests.support.threads import race
@@ -72,7 +72,7 @@ def test_the_worker_and_the_webhook_racing_to_complete_a_top_up_send_one_receipt
     def complete(i: int) -> object:
         if i % 2:
             return post_event(live_server, succeeded).status_code  # Stripe's webhook
-        return recharge.settle(pending.id, intent)  # the worker's own answer
+        return charging.settle(pending.id, intent)  # the worker's own answer
 
     outcomes = race(app, complete, 8)
     run_queued(app)

@@ -15,7 +15,7 @@ from creditapp.extensions import db
 from creditapp.jobs import sweep
 from creditapp.models import AutoRechargeSettings, CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
-from creditapp.topups import charging as recharge
+from creditapp.topups import charging
 from tests.support.jobs import queued_messages, run_queued
 from tests.support.stripe_helpers import credits, csrf_token, emulator_config, price_id, wait_for
 from tests.support.threads import race
@@ -106,7 +106,7 @@ def test_the_charge_waits_for_a_switch_off_in_progress_and_then_charges_nothing(
     def worker() -> None:
         with app.app_context():
             try:
-                outcome.append(recharge.charge(queued.id))
+                outcome.append(charging.charge(queued.id))
             finally:
                 db.session.remove()
 
@@ -114,11 +114,11 @@ def test_the_charge_waits_for_a_switch_off_in_progress_and_then_charges_nothing(
         switching_off.execute(
             sa.update(settings).where(settings.c.user_id == user).values(enabled=False, updated_at=utcnow())
         )
-        charging = threading.Thread(target=worker)
-        charging.start()
+        charger = threading.Thread(target=worker)
+        charger.start()
         wait_for(lambda: lock_waiters() >= 1, what="the charge to wait on the settings row")
         switching_off.commit()
-    charging.join(timeout=30)
+    charger.join(timeout=30)
 
     assert outcome == ["canceled"]
     assert recharges(user)[0].status == "canceled" and topup_intents(user, queued.id) == []
@@ -149,7 +149,7 @@ def test_switching_off_and_charging_race_without_a_charge_after_the_switch_off(
 
         def side(i: int, purchase_id: int = queued.id) -> str:
             if i == 0:
-                return recharge.charge(purchase_id)
+                return charging.charge(purchase_id)
             switch_off(client)
             return "off"
 
@@ -203,7 +203,7 @@ def test_a_top_up_older_than_a_day_that_stripe_charged_is_credited_from_stripe_n
     assert done.status == "completed" and done.stripe_payment_intent_id == paid["id"]
     assert credits(user) == 340
     assert ledger.audit() == []
-    assert report.recharges_recovered == {pending.id: "succeeded"} and report.recharges_requeued == 0
+    assert report.topups_recovered == {pending.id: "succeeded"} and report.topups_requeued == 0
 
 
 def test_a_top_up_older_than_a_day_that_stripe_never_saw_is_canceled(app, topups, client, card_user):
@@ -220,7 +220,7 @@ def test_a_top_up_older_than_a_day_that_stripe_never_saw_is_canceled(app, topups
     assert topup_intents(user, pending.id) == []
     assert recharges(user)[0].status == "canceled"
     assert credits(user) == 240 and queued_messages(app) == 0
-    assert report.recharges_recovered == {pending.id: "canceled"} and report.recharges_requeued == 0
+    assert report.topups_recovered == {pending.id: "canceled"} and report.topups_requeued == 0
 
 
 def test_a_late_message_for_an_old_top_up_never_creates_a_payment_intent(app, topups, client, card_user):
@@ -248,7 +248,7 @@ def test_a_top_up_switched_off_after_an_attempt_stripe_charged_is_credited_not_c
         paid = charge_answer_lost(user, pending.id)  # Stripe took the money; we never heard
         switch_off(client)
 
-        assert recharge.charge(pending.id) == "succeeded"  # the sweep's retry
+        assert charging.charge(pending.id) == "succeeded"  # the sweep's retry
 
     [done] = recharges(user)
     assert done.status == "completed" and done.stripe_payment_intent_id == paid["id"]

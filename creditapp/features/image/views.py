@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user, login_required
 
 from creditapp import ledger
-from creditapp.accounts import bearer as api_auth
+from creditapp.accounts import bearer
 from creditapp.features.base import InvalidInput
 from creditapp.features.image import feature as image
 from creditapp.jobs.idempotency import IdempotencyConflict, is_form_key, new_form_key
@@ -106,8 +106,8 @@ def _attempt(raw: dict[str, Any], key: str | None) -> tuple[int, dict[str, Any]]
             FEATURE,
             raw,
             key,
-            api_key_id=api_auth.current_key_id(),
-            idempotency_scope=api_auth.idempotency_scope(),
+            api_key_id=bearer.current_key_id(),
+            idempotency_scope=bearer.idempotency_scope(),
         )
     except InvalidInput as exc:
         return 422, {"error": "invalid_input", "message": str(exc), "field": exc.field}
@@ -197,7 +197,7 @@ def _size_or_default(raw: Any) -> int:
 
 @bp.post("/api/features/image")
 @login_required
-@api_auth.requires_scope("spend")
+@bearer.requires_scope("spend")
 def api_create_image():
     """JSON: {"prompt", "size"} and an optional Idempotency-Key → 202 and the queued job."""
     body = request.get_json(silent=True)
@@ -211,7 +211,7 @@ def api_create_image():
     if status not in (200, 202):
         response = make_response(jsonify(details), status)
         if status == 401:
-            response.headers["WWW-Authenticate"] = api_auth.INVALID_CHALLENGE
+            response.headers["WWW-Authenticate"] = bearer.INVALID_CHALLENGE
         if status == 402:
             trigger(response, "credits-changed")
         return response
