@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from creditapp.extensions import db
 from creditapp.models import API_KEY_SCOPES, ApiKey, CreditSpend, FeatureJob, User, utcnow
 from creditapp.platform.clock import month_start
+from creditapp.platform.transactions import read, write
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40
@@ -128,8 +129,8 @@ def create_key(
         monthly_credit_limit=monthly_credit_limit,
         created_at=utcnow(),
     )
-    db.session.add(key)
-    db.session.commit()
+    with write() as session:
+        session.add(key)
     return CreatedKey(key.id, name, prefix, token)
 
 
@@ -145,12 +146,12 @@ def list_keys(user_id: int, now: datetime | None = None) -> list[KeySummary]:
         )
         .scalar_subquery()
     )
-    rows = db.session.execute(
-        sa.select(ApiKey, spent)
-        .where(ApiKey.user_id == user_id)
-        .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
-    ).all()
-    db.session.commit()
+    with read() as session:
+        rows = session.execute(
+            sa.select(ApiKey, spent)
+            .where(ApiKey.user_id == user_id)
+            .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
+        ).all()
     return [
         KeySummary(
             key.id,
@@ -174,12 +175,12 @@ def find_key(user_id: int, key_id: int) -> KeySummary | None:
 
 def revoke_key(user_id: int, key_id: int) -> bool:
     """Revoke one of the user's keys; False when it is not theirs or already revoked."""
-    result = db.session.execute(
-        sa.update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    )
-    db.session.commit()
+    with write() as session:
+        result = session.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
     return result.rowcount == 1
 
 
@@ -227,10 +228,10 @@ def touch(key_id: int, last_used_at: datetime | None, now: datetime | None = Non
 
 def job_key(user_id: int, job_id: uuid.UUID) -> tuple[bool, int | None]:
     """(the user has this job, the API key whose spend started it or None)."""
-    row = db.session.execute(
-        sa.select(CreditSpend.api_key_id)
-        .join(FeatureJob, FeatureJob.spend_id == CreditSpend.id)
-        .where(FeatureJob.id == job_id, FeatureJob.user_id == user_id)
-    ).first()
-    db.session.commit()
+    with read() as session:
+        row = session.execute(
+            sa.select(CreditSpend.api_key_id)
+            .join(FeatureJob, FeatureJob.spend_id == CreditSpend.id)
+            .where(FeatureJob.id == job_id, FeatureJob.user_id == user_id)
+        ).first()
     return (row is not None, row[0] if row is not None else None)

@@ -6,9 +6,9 @@ import secrets
 
 import sqlalchemy as sa
 
-from creditapp.extensions import db
 from creditapp.models import RevokedSession, User
 from creditapp.platform.sql import conflict_insert
+from creditapp.platform.transactions import write
 
 
 def new_sign_in_id() -> str:
@@ -42,15 +42,15 @@ def sign_out(user_id: int, session_token_id: str | None) -> None:
         return
     # Two sign-outs of one session at once (a double click, two tabs) both land here: the
     # second finds the row written and is done, as if it came after.
-    db.session.execute(
-        conflict_insert(RevokedSession.__table__)
-        .values(id=session_token_id, user_id=user_id)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    db.session.commit()
+    with write() as session:
+        session.execute(
+            conflict_insert(RevokedSession.__table__)
+            .values(id=session_token_id, user_id=user_id)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
 
 
 def sign_out_everywhere(user_id: int) -> None:
     """End every sign-in of the user, on every device, made before now."""
-    db.session.execute(sa.update(User).where(User.id == user_id).values(auth_version=User.auth_version + 1))
-    db.session.commit()
+    with write() as session:
+        session.execute(sa.update(User).where(User.id == user_id).values(auth_version=User.auth_version + 1))

@@ -9,8 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp import ledger
-from creditapp.extensions import db
 from creditapp.models import User
+from creditapp.platform.transactions import write
 
 MAX_NEXT_LENGTH = 2000
 EMAIL_CONSTRAINT = "uq_users_email"
@@ -103,15 +103,14 @@ def refresh_profile(profile: GoogleProfile) -> int | None:
     Raises EmailChangeClash, with nothing written, when the new e-mail is another user's.
     """
     try:
-        user_id = db.session.execute(
-            sa.update(User)
-            .where(User.google_sub == profile.sub)
-            .values(email=profile.email, name=profile.name, avatar_url=profile.avatar_url)
-            .returning(User.id)
-        ).scalar_one_or_none()
-        db.session.commit()
+        with write() as session:
+            user_id = session.execute(
+                sa.update(User)
+                .where(User.google_sub == profile.sub)
+                .values(email=profile.email, name=profile.name, avatar_url=profile.avatar_url)
+                .returning(User.id)
+            ).scalar_one_or_none()
     except sa.exc.IntegrityError as exc:
-        db.session.rollback()
         if not _is_email_clash(exc):
             raise
         raise EmailChangeClash(profile.email) from None

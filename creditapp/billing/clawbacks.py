@@ -13,7 +13,6 @@ import logging
 from typing import Any
 
 from creditapp import ledger
-from creditapp.extensions import db
 from creditapp.platform import stripe_client
 
 log = logging.getLogger("creditapp.clawbacks")
@@ -69,9 +68,9 @@ def converge(
     """Move a purchase's clawback to what Stripe holds back from its charge now.
 
     `cause` is the refund, dispute or charge that made us look (kept on the adjustment);
-    `payment_intent_id`, when known, finds the refunds that name no charge too.
+    `payment_intent_id`, when known, finds the refunds that name no charge too. Called with
+    no transaction open: each ledger step is its own, and none is open while Stripe answers.
     """
-    db.session.rollback()  # never hold a transaction open across the calls to Stripe
     ticket = ledger.start_clawback_check(purchase_id)
     state = held_back(charge_id, payment_intent_id)
     move = ledger.move_clawback(purchase_id, state, stripe_object_id=cause or charge_id, ticket=ticket)
@@ -104,7 +103,6 @@ def charge_or_intents_charge(obj: dict[str, Any]) -> str | None:
         intent = intent.get("id")
     if not intent:
         return None
-    db.session.rollback()
     latest = stripe_client.client().v1.payment_intents.retrieve(intent).to_dict().get("latest_charge")
     return (latest.get("id") if isinstance(latest, dict) else latest) or None
 
@@ -117,7 +115,6 @@ def payment_of(obj: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     metadata = obj.get("metadata") if obj.get("object") == "charge" else None
     if not intent and obj.get("object") != "charge":
         # Refunds and disputes name their charge; the charge names its PaymentIntent.
-        db.session.rollback()
         charge = stripe_client.client().v1.charges.retrieve(charge_of(obj)).to_dict()
         intent, metadata = charge.get("payment_intent"), charge.get("metadata")
     return intent or None, metadata

@@ -7,8 +7,7 @@ import stripe
 from flask import current_app
 from flask.cli import AppGroup
 
-from creditapp.billing import checkout as billing
-from creditapp.billing import stripe_events, stripe_setup
+from creditapp.billing import reconcile, stripe_events, stripe_setup
 
 stripe_cli = AppGroup(
     "stripe", help="Stripe: replay stored events, set up the webhook endpoint, check the account."
@@ -27,8 +26,8 @@ stripe_cli = AppGroup(
 def reconcile_command(since_hours: float) -> None:
     """Fulfil paid sessions the webhook missed and re-derive recent clawbacks (idempotent)."""
     try:
-        lines = billing.reconcile(since_hours)
-        clawback_lines = billing.reconcile_clawbacks(since_hours)
+        lines = reconcile.reconcile(since_hours)
+        clawback_lines = reconcile.reconcile_clawbacks(since_hours)
     except stripe.StripeError as exc:
         raise click.ClickException(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
     window = f"the last {since_hours:g}h"

@@ -13,9 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp.extensions import db
 from creditapp.models import User
 from creditapp.platform import stripe_client
+from creditapp.platform.transactions import read, write
 
 users = User.__table__
 
@@ -104,20 +104,23 @@ class MethodSummary:
 
 def customer_for(user_id: int, email: str) -> str:
     """The person's Stripe Customer, created the first time a card is saved."""
-    row = db.session.execute(
-        sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
-    ).one()
-    db.session.commit()
+    with read() as session:  # ended before Stripe is asked
+        row = session.execute(
+            sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
+        ).one()
     if row.stripe_customer_id:
         return row.stripe_customer_id
     customer = stripe_client.client().v1.customers.create(
         params={"email": email, "metadata": {"user_id": str(user_id)}},
         options={"idempotency_key": f"customer-user-{user_id}-{row.created_at.timestamp():.6f}"},
     )
-    db.session.execute(
-        sa.update(users)
-        .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
-        .values(stripe_customer_id=customer.id)
-    )
-    db.session.commit()
-    return db.session.execute(sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)).scalar_one()
+    with write() as session:
+        # Another request may have saved one first: theirs is kept, and returned.
+        session.execute(
+            sa.update(users)
+            .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
+            .values(stripe_customer_id=customer.id)
+        )
+        return session.execute(
+            sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)
+        ).scalar_one()

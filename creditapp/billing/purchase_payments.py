@@ -18,9 +18,9 @@ import sqlalchemy as sa
 
 from creditapp.billing import off_session
 from creditapp.billing.payment_methods import MethodSummary
-from creditapp.extensions import db
 from creditapp.models import CreditPurchase, utcnow
 from creditapp.platform import stripe_client
+from creditapp.platform.transactions import read, write
 
 log = logging.getLogger("creditapp.billing")
 
@@ -36,12 +36,12 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
     statement and no Stripe call. Raises `stripe.StripeError` when Stripe fails: the caller
     answers so that it is tried again (the webhook: 503).
     """
-    row = db.session.execute(
-        sa.select(purchases.c.user_id, purchases.c.status, purchases.c.payment_recorded_at).where(
-            purchases.c.id == purchase_id
-        )
-    ).one()
-    db.session.commit()  # no transaction open while Stripe answers
+    with read() as db_session:  # ended before Stripe is asked
+        row = db_session.execute(
+            sa.select(purchases.c.user_id, purchases.c.status, purchases.c.payment_recorded_at).where(
+                purchases.c.id == purchase_id
+            )
+        ).one()
     if row.status != "completed" or row.payment_recorded_at is not None:
         return False
     intent = session.get("payment_intent")
@@ -71,16 +71,16 @@ def _wants_saving(session: dict[str, Any], method: dict[str, Any]) -> bool:
 
 
 def _store(purchase_id: int, receipt_url: str | None, summary: MethodSummary | None) -> bool:
-    recorded = db.session.execute(
-        sa.update(purchases)
-        .where(purchases.c.id == purchase_id, purchases.c.payment_recorded_at.is_(None))
-        .values(
-            receipt_url=receipt_url,
-            payment_method=summary.to_json() if summary else None,
-            payment_recorded_at=utcnow(),
-        )
-    ).rowcount
-    db.session.commit()
+    with write() as db_session:
+        recorded = db_session.execute(
+            sa.update(purchases)
+            .where(purchases.c.id == purchase_id, purchases.c.payment_recorded_at.is_(None))
+            .values(
+                receipt_url=receipt_url,
+                payment_method=summary.to_json() if summary else None,
+                payment_recorded_at=utcnow(),
+            )
+        ).rowcount
     return bool(recorded)
 
 
@@ -96,10 +96,10 @@ def read_receipt(purchase_id: int, intent_id: str) -> str | None:
     method = intent.get("payment_method")
     summary = MethodSummary.from_stripe(method) if isinstance(method, dict) else None
     if receipt_url:
-        db.session.execute(
-            sa.update(purchases)
-            .where(purchases.c.id == purchase_id, purchases.c.receipt_url.is_(None))
-            .values(receipt_url=receipt_url, payment_method=summary.to_json() if summary else None)
-        )
-        db.session.commit()
+        with write() as db_session:
+            db_session.execute(
+                sa.update(purchases)
+                .where(purchases.c.id == purchase_id, purchases.c.receipt_url.is_(None))
+                .values(receipt_url=receipt_url, payment_method=summary.to_json() if summary else None)
+            )
     return receipt_url

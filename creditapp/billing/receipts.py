@@ -14,12 +14,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import stripe
 
-from creditapp.billing import checkout as billing
-from creditapp.billing import purchase_payments
+from creditapp.billing import checkout, purchase_payments
 from creditapp.billing.payment_methods import MethodSummary
-from creditapp.extensions import db
 from creditapp.models import CreditPurchase, User
 from creditapp.platform import stripe_client
+from creditapp.platform.transactions import read
 
 log = logging.getLogger("creditapp.billing")
 
@@ -61,22 +60,22 @@ def stored_confirmation(
 
     A pending purchase that knows its PaymentIntent is a delayed payment on its way.
     """
-    row = db.session.execute(
-        sa.select(
-            purchases.c.status,
-            purchases.c.credits_purchased,
-            purchases.c.amount_paid,
-            purchases.c.currency,
-            purchases.c.stripe_payment_intent_id,
-            purchases.c.receipt_url,
-            purchases.c.payment_method,
-            purchases.c.payment_recorded_at,
-            users.c.credits,
-        )
-        .join(users, users.c.id == purchases.c.user_id)
-        .where(purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
-    ).one_or_none()
-    db.session.commit()
+    with read() as session:
+        row = session.execute(
+            sa.select(
+                purchases.c.status,
+                purchases.c.credits_purchased,
+                purchases.c.amount_paid,
+                purchases.c.currency,
+                purchases.c.stripe_payment_intent_id,
+                purchases.c.receipt_url,
+                purchases.c.payment_method,
+                purchases.c.payment_recorded_at,
+                users.c.credits,
+            )
+            .join(users, users.c.id == purchases.c.user_id)
+            .where(purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
+        ).one_or_none()
     if row is None:
         return None
     if payment_status is None and row.status == "pending" and row.stripe_payment_intent_id:
@@ -102,14 +101,14 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
     payment is read back, is not an error here: the webhook credits and reads it, and the
     page keeps polling.
     """
-    purchase_id = db.session.execute(
-        sa.select(purchases.c.id).where(
-            purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
-        )
-    ).scalar_one_or_none()
-    # End the read before calling Stripe: no transaction (and no pooled connection) may stay
-    # open while an HTTP call runs.
-    db.session.commit()
+    # The read ends before Stripe is called: no transaction (and no pooled connection) may
+    # stay open while an HTTP call runs.
+    with read() as db_session:
+        purchase_id = db_session.execute(
+            sa.select(purchases.c.id).where(
+                purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
+            )
+        ).scalar_one_or_none()
     if purchase_id is None:
         return None
     payment_status = None
@@ -131,7 +130,7 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
             return None
         payment_status = session.get("payment_status")
         try:
-            billing.fulfil_session(purchase_id, session)
+            checkout.fulfil_session(purchase_id, session)
         except stripe.StripeError as exc:
             log.warning("payment of purchase %s not read back yet: %s", purchase_id, exc.__class__.__name__)
     return stored_confirmation(user_id, session_id, payment_status)
@@ -148,12 +147,14 @@ class StoredReceipt:
 
 def stored_receipt(user_id: int, purchase_id: int) -> StoredReceipt | None:
     """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase."""
-    row = db.session.execute(
-        sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(
-            purchases.c.id == purchase_id, purchases.c.user_id == user_id, purchases.c.status == "completed"
-        )
-    ).one_or_none()
-    db.session.commit()
+    with read() as session:
+        row = session.execute(
+            sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(
+                purchases.c.id == purchase_id,
+                purchases.c.user_id == user_id,
+                purchases.c.status == "completed",
+            )
+        ).one_or_none()
     if row is None:
         return None
     return StoredReceipt(purchase_id, row.receipt_url, row.stripe_payment_intent_id)

@@ -20,12 +20,12 @@ import sqlalchemy as sa
 import stripe
 
 from creditapp import ledger
-from creditapp.billing import checkout as billing
-from creditapp.billing import clawbacks, off_session
+from creditapp.billing import checkout, clawbacks, off_session, purchases
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
 from creditapp.platform import db_health
 from creditapp.platform.sql import conflict_insert
+from creditapp.platform.transactions import read, write
 
 log = logging.getLogger("creditapp.stripe_events")
 
@@ -54,18 +54,23 @@ Handler = Callable[[dict[str, Any]], None]
 
 def session_paid(session: dict[str, Any]) -> None:
     """Credit a completed session once it is paid; an unpaid (delayed) one waits."""
-    purchase_id = billing.purchase_for_session(session)
-    billing.fulfil_session(purchase_id, session)
+    with write():
+        purchase_id = purchases.purchase_for_session(session)
+    checkout.fulfil_session(purchase_id, session)
 
 
 def session_payment_failed(session: dict[str, Any]) -> None:
     """A delayed payment failed: the purchase is failed (never credited)."""
-    ledger.mark_purchase(billing.purchase_for_session(session), "failed")
+    with write():
+        purchase_id = purchases.purchase_for_session(session)
+    ledger.mark_purchase(purchase_id, "failed")
 
 
 def session_expired(session: dict[str, Any]) -> None:
     """The session expired unpaid: the purchase is expired."""
-    ledger.mark_purchase(billing.purchase_for_session(session), "expired")
+    with write():
+        purchase_id = purchases.purchase_for_session(session)
+    ledger.mark_purchase(purchase_id, "expired")
 
 
 def money_taken_back(obj: dict[str, Any]) -> None:
@@ -79,7 +84,7 @@ def money_taken_back(obj: dict[str, Any]) -> None:
     if charge_id is None:
         raise ledger.UnknownPurchase(f"{obj.get('object')} {obj.get('id')} names no charge nor payment")
     intent, metadata = clawbacks.payment_of(obj)
-    purchase_id = billing.purchase_for_payment(intent, metadata)
+    purchase_id = purchases.purchase_for_payment(intent, metadata)
     # By PaymentIntent when known: a listing by charge misses the refunds that name none.
     clawbacks.converge(purchase_id, charge_id, cause=obj.get("id"), payment_intent_id=intent)
 
@@ -91,7 +96,8 @@ def payment_intent_succeeded(intent: dict[str, Any]) -> None:
     the session charged; they learn their PaymentIntent only then, so none is found here.
     """
     payments = off_session.current()
-    purchase_id = payments.purchase_for_intent(intent) or billing.purchase_paid_directly(intent["id"])
+    with read():
+        purchase_id = payments.purchase_for_intent(intent) or purchases.purchase_paid_directly(intent["id"])
     if purchase_id is not None:
         payments.settle(purchase_id, intent)
 
@@ -99,11 +105,13 @@ def payment_intent_succeeded(intent: dict[str, Any]) -> None:
 def payment_intent_failed(intent: dict[str, Any]) -> None:
     """Fail a pending purchase paid by this PaymentIntent alone; a Checkout purchase is left alone."""
     payments = off_session.current()
-    purchase_id = payments.purchase_for_intent(intent)
-    if purchase_id is not None:
-        payments.settle(purchase_id, {**intent, "status": "requires_payment_method"})
-    elif (purchase_id := billing.purchase_paid_directly(intent["id"])) is not None:
-        ledger.mark_purchase(purchase_id, "failed")
+    with read():
+        top_up = payments.purchase_for_intent(intent)
+        direct = None if top_up is not None else purchases.purchase_paid_directly(intent["id"])
+    if top_up is not None:
+        payments.settle(top_up, {**intent, "status": "requires_payment_method"})
+    elif direct is not None:
+        ledger.mark_purchase(direct, "failed")
 
 
 HANDLERS: dict[str, Handler] = {
@@ -143,17 +151,16 @@ def _is_transient(exc: BaseException) -> bool:
 def receive(event: dict[str, Any]) -> Receipt:
     """Apply a verified event once and store it; duplicates are a one-statement no-op."""
     try:
-        seen = db.session.execute(
-            sa.select(events.c.status).where(events.c.id == event["id"])
-        ).scalar_one_or_none()
+        with read() as session:  # ended before a handler may call Stripe
+            seen = session.execute(
+                sa.select(events.c.status).where(events.c.id == event["id"])
+            ).scalar_one_or_none()
     except sa.exc.SQLAlchemyError as exc:
-        db.session.rollback()
         if _is_transient(exc):
             raise RetryLater(str(exc.__class__.__name__)) from exc
         raise
     if seen is not None:
         return Receipt(event["id"], event["type"], "duplicate")
-    db.session.rollback()  # no transaction left open while a handler may call Stripe
     status, error = _run(event)
     _store(event, status, error)
     return Receipt(event["id"], event["type"], status, error)
@@ -161,7 +168,8 @@ def receive(event: dict[str, Any]) -> Receipt:
 
 def replay(event_id: str) -> Receipt:
     """Run a stored event through its handler again and store the new outcome."""
-    row = db.session.execute(sa.select(events.c.payload).where(events.c.id == event_id)).one_or_none()
+    with read() as session:
+        row = session.execute(sa.select(events.c.payload).where(events.c.id == event_id)).one_or_none()
     if row is None:
         raise LookupError(f"no stored event {event_id}")
     event = row.payload
@@ -224,13 +232,12 @@ def _store(event: dict[str, Any], status: str, error: str | None) -> None:
     _guard_db(lambda: db.session.execute(statement))
 
 
-def _guard_db(write: Callable[[], Any]) -> None:
-    """Run one write and commit it; transient database failures become RetryLater."""
+def _guard_db(statement: Callable[[], Any]) -> None:
+    """Run one write in its own transaction; transient database failures become RetryLater."""
     try:
-        write()
-        db.session.commit()
+        with write():
+            statement()
     except sa.exc.SQLAlchemyError as exc:
-        db.session.rollback()
         if _is_transient(exc):
             raise RetryLater(exc.__class__.__name__) from exc
         raise

@@ -29,6 +29,7 @@ from creditapp.extensions import db
 from creditapp.ledger import topups as ledger_topups
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
+from creditapp.platform.transactions import read
 
 log = logging.getLogger("creditapp.recharge")
 
@@ -105,17 +106,17 @@ def recover(purchase_id: int) -> str:
     Stripe has its PaymentIntent: settled by its state. Stripe has none: canceled. Stripe
     unreachable: left pending for the next sweep.
     """
-    row = db.session.execute(
-        sa.select(
-            purchases.c.status,
-            purchases.c.stripe_payment_intent_id,
-            purchases.c.charge_attempted_at,
-            users.c.stripe_customer_id,
-        )
-        .join(users, users.c.id == purchases.c.user_id)
-        .where(purchases.c.id == purchase_id, purchases.c.source == "auto_recharge")
-    ).one_or_none()
-    db.session.commit()  # no transaction open while Stripe answers
+    with read() as session:  # ended before Stripe is asked
+        row = session.execute(
+            sa.select(
+                purchases.c.status,
+                purchases.c.stripe_payment_intent_id,
+                purchases.c.charge_attempted_at,
+                users.c.stripe_customer_id,
+            )
+            .join(users, users.c.id == purchases.c.user_id)
+            .where(purchases.c.id == purchase_id, purchases.c.source == "auto_recharge")
+        ).one_or_none()
     if row is None or row.status != "pending":
         return "not_pending"
     try:
@@ -165,7 +166,10 @@ def settle(purchase_id: int, intent: dict[str, Any]) -> str:
 
 
 def purchase_for_intent(intent: dict[str, Any]) -> int | None:
-    """The pending top-up this PaymentIntent pays for (by its id, else by our metadata)."""
+    """The pending top-up this PaymentIntent pays for (by its id, else by our metadata).
+
+    A lookup in the caller's transaction (its `read()`).
+    """
     found = db.session.execute(
         sa.select(purchases.c.id).where(
             purchases.c.stripe_payment_intent_id == intent["id"],
@@ -191,5 +195,4 @@ def purchase_for_intent(intent: dict[str, Any]) -> int | None:
                 ),
             )
         ).scalar_one_or_none()
-    db.session.commit()
     return found

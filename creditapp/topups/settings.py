@@ -12,12 +12,12 @@ import stripe
 
 from creditapp.billing.packs import Pack
 from creditapp.billing.payment_methods import MethodSummary
-from creditapp.extensions import db
 from creditapp.ledger.triggers import settings_table
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
 from creditapp.platform.clock import month_start
 from creditapp.platform.sql import conflict_insert
+from creditapp.platform.transactions import read, write
 
 log = logging.getLogger("creditapp.recharge")
 
@@ -66,20 +66,20 @@ DEFAULTS = TopupSettings(False, 100, None, None, None, None, 3, None, None, 0, N
 
 def settings_for(user_id: int) -> TopupSettings:
     """The person's auto top-up settings (the defaults when never set)."""
-    row = db.session.execute(
-        sa.select(settings_table).where(settings_table.c.user_id == user_id)
-    ).one_or_none()
-    count = db.session.execute(
-        sa.select(sa.func.count())
-        .select_from(purchases)
-        .where(
-            purchases.c.user_id == user_id,
-            purchases.c.source == "auto_recharge",
-            purchases.c.status.in_(("pending", "completed")),
-            purchases.c.created_at >= month_start(utcnow()),
-        )
-    ).scalar_one()
-    db.session.commit()
+    with read() as session:
+        row = session.execute(
+            sa.select(settings_table).where(settings_table.c.user_id == user_id)
+        ).one_or_none()
+        count = session.execute(
+            sa.select(sa.func.count())
+            .select_from(purchases)
+            .where(
+                purchases.c.user_id == user_id,
+                purchases.c.source == "auto_recharge",
+                purchases.c.status.in_(("pending", "completed")),
+                purchases.c.created_at >= month_start(utcnow()),
+            )
+        ).scalar_one()
     if row is None:
         return DEFAULTS
     return TopupSettings(
@@ -139,10 +139,10 @@ def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, mon
 
 def remove_card(user_id: int) -> bool:
     """Detach the saved card at Stripe and forget it; auto top-up goes off. False: no card."""
-    method = db.session.execute(
-        sa.select(settings_table.c.payment_method_id).where(settings_table.c.user_id == user_id)
-    ).scalar_one_or_none()
-    db.session.commit()
+    with read() as session:  # ended before Stripe is asked
+        method = session.execute(
+            sa.select(settings_table.c.payment_method_id).where(settings_table.c.user_id == user_id)
+        ).scalar_one_or_none()
     if method is None:
         return False
     try:
@@ -164,12 +164,12 @@ def remove_card(user_id: int) -> bool:
 
 
 def _upsert(user_id: int, values: dict[str, Any]) -> None:
-    db.session.execute(
-        conflict_insert(settings_table)
-        .values(user_id=user_id, **{"updated_at": utcnow(), **values})
-        .on_conflict_do_update(index_elements=["user_id"], set_=values)
-    )
-    db.session.commit()
+    with write() as session:
+        session.execute(
+            conflict_insert(settings_table)
+            .values(user_id=user_id, **{"updated_at": utcnow(), **values})
+            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+        )
 
 
 # --- keeping the method a Checkout payment saved -------------------------------------------------
@@ -198,9 +198,9 @@ def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) ->
             (settings_table.c.enabled, f"{summary.label} cannot pay automatic top-ups"[:255]),
             else_=settings_table.c.disabled_reason,
         )
-    db.session.execute(
-        conflict_insert(settings_table)
-        .values(user_id=user_id, **values)
-        .on_conflict_do_update(index_elements=["user_id"], set_=update)
-    )
-    db.session.commit()
+    with write() as session:
+        session.execute(
+            conflict_insert(settings_table)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=["user_id"], set_=update)
+        )

@@ -8,9 +8,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from creditapp.billing import packs
-from creditapp.extensions import db
 from creditapp.models import User
 from creditapp.platform import money
+from creditapp.platform.transactions import read, write
 from creditapp.topups import settings as topup_settings
 
 bp = Blueprint("topups", __name__, url_prefix="/account")
@@ -122,10 +122,10 @@ def notifications_page():
 
 
 def _render_alerts(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
-    level = db.session.execute(
-        sa.select(users.c.low_balance_alert_level).where(users.c.id == current_user.id)
-    ).scalar_one()
-    db.session.commit()
+    with read() as session:
+        level = session.execute(
+            sa.select(users.c.low_balance_alert_level).where(users.c.id == current_user.id)
+        ).scalar_one()
     body = render_template("notifications/alerts.html", level=level, errors=errors or {}, form=form)
     return body, status
 
@@ -140,10 +140,10 @@ def save_notifications():
         level = _whole(request.form.get("level"), "level", errors, 1, 1_000_000)
     if errors:
         return _render_alerts(400, errors, request.form.to_dict())
-    db.session.execute(
-        sa.update(users).where(users.c.id == current_user.id).values(low_balance_alert_level=level)
-    )
-    db.session.commit()
+    with write() as session:
+        session.execute(
+            sa.update(users).where(users.c.id == current_user.id).values(low_balance_alert_level=level)
+        )
     flash(
         f"We will e-mail you when your balance falls below {level:,} credits."
         if level
