@@ -53,6 +53,20 @@ class Confirmation:
         return self.status in FINAL and (self.status != "completed" or self.recorded)
 
 
+# What the success page shows of a purchase, with the balance after it.
+CONFIRMATION = sa.select(
+    purchases.c.status,
+    purchases.c.credits_purchased,
+    purchases.c.amount_paid,
+    purchases.c.currency,
+    purchases.c.stripe_payment_intent_id,
+    purchases.c.receipt_url,
+    purchases.c.payment_method,
+    purchases.c.payment_recorded_at,
+    users.c.credits,
+).join(users, users.c.id == purchases.c.user_id)
+
+
 def stored_confirmation(
     user_id: int, session_id: str, payment_status: str | None = None
 ) -> Confirmation | None:
@@ -60,22 +74,9 @@ def stored_confirmation(
 
     A pending purchase that knows its PaymentIntent is a delayed payment on its way.
     """
+    mine = (purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
     with read() as session:
-        row = session.execute(
-            sa.select(
-                purchases.c.status,
-                purchases.c.credits_purchased,
-                purchases.c.amount_paid,
-                purchases.c.currency,
-                purchases.c.stripe_payment_intent_id,
-                purchases.c.receipt_url,
-                purchases.c.payment_method,
-                purchases.c.payment_recorded_at,
-                users.c.credits,
-            )
-            .join(users, users.c.id == purchases.c.user_id)
-            .where(purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
-        ).one_or_none()
+        row = session.execute(CONFIRMATION.where(*mine)).one_or_none()
     if row is None:
         return None
     if payment_status is None and row.status == "pending" and row.stripe_payment_intent_id:

@@ -48,6 +48,10 @@ class Email:
     text: str
     html: str
 
+    def columns(self) -> dict[str, str]:
+        """What the outbox row keeps of the e-mail it sent."""
+        return {"subject": self.subject, "body_text": self.text, "body_html": self.html}
+
 
 # --- what each e-mail says ----------------------------------------------------------------
 
@@ -199,15 +203,7 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
         conn.execute(
             sa.update(notifications)
             .where(notifications.c.id == notification_id, notifications.c.status == "sending")
-            .values(
-                status="sent",
-                sent_at=utcnow(),
-                lease_until=None,
-                last_error=None,
-                subject=email.subject,
-                body_text=email.text,
-                body_html=email.html,
-            )
+            .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None, **email.columns())
         )
         conn.commit()
     log.info("e-mail %s sent", notification_id, extra={"notification_id": notification_id})
