@@ -80,11 +80,11 @@ logconfig_dict = {
             "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
         },
-        "text": {"()": "creditapp.observability.TextFormatter"},
+        "text": {"()": "creditapp.platform.observability.TextFormatter"},
     },
     "filters": {
-        "request_id": {"()": "creditapp.observability.RequestIdFilter"},
-        "quiet": {"()": "creditapp.observability.QuietAccessFilter"},
+        "request_id": {"()": "creditapp.platform.observability.RequestIdFilter"},
+        "quiet": {"()": "creditapp.platform.observability.QuietAccessFilter"},
     },
     "handlers": {
         # The level is on the handler: the ledger logger stays at INFO to feed the metrics.

@@ -1,1 +1,1 @@
-"""Benchmarks (`python -m bench`): ratios measured side by side in one run (DESIGN §9)."""
+"""Benchmarks (`python -m bench`): ratios measured side by side in one run."""

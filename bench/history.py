@@ -18,8 +18,9 @@ import psycopg
 
 from bench.common import Figure, at_most, bench_app, libpq_url, migrated_database
 from bench.serving import session_cookie
-from creditapp import history, ledger
+from creditapp import ledger
 from creditapp.extensions import db
+from creditapp.history import entries as history
 
 BIG, SMALL = 1_000_000, 100
 ROUNDS = 15

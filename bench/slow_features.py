@@ -1,4 +1,4 @@
-"""Slow features (DESIGN §9): 150 people start one image each within 3 s; the image API answers in 8 s.
+"""Slow features: 150 people start one image each within 3 s; the image API answers in 8 s.
 
 Everything runs as in production: gunicorn with the project's gunicorn.conf.py, `flask jobs
 worker` processes on Redis, PostgreSQL, and the OpenAI Images stand-in answering after 8 s.

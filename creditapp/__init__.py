@@ -17,7 +17,7 @@ def drop_empty_metrics_dir() -> None:
 
     prometheus_client switches to multiprocess mode when the variable merely exists and then
     writes counter_<pid>.db files into the working directory; .env.example lists it empty.
-    Called before anything imports prometheus_client (creditapp.observability).
+    Called before anything imports prometheus_client (creditapp.platform.observability).
     """
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
@@ -38,13 +38,11 @@ def create_app(config: str | dict[str, Any] | None = None) -> Flask:
     )
     configure(app, config)
     register_extensions(app)
-    register_static_files(app)
-    register_blueprints(app)
-    register_input_checks(app)
-    register_rate_limits(app)
-    register_errorhandlers(app)
+    register_platform(app)
+    register_domains(app)
+    register_relay(app)
+    register_after_views(app)
     register_commands(app)
-    register_jobs(app)
     register_context(app)
     return app
 
@@ -66,69 +64,55 @@ def configure(app: Flask, config: str | dict[str, Any] | None) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind the extension objects to this app."""
-    from creditapp import auth_setup, db_health, observability, security, stripe_client
     from creditapp.extensions import csrf, db, limiter, migrate
 
     db.init_app(app)
-    db_health.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     csrf.init_app(app)
     limiter.init_app(app)
-    auth_setup.init_app(app)
-    stripe_client.init_app(app)
-    security.init_app(app)
-    observability.init_app(app)
 
 
-def register_static_files(app: Flask) -> None:
-    """Serve static/ compressed, under content-hashed URLs cached for a year (WhiteNoise)."""
-    from creditapp import static_files
+def register_platform(app: Flask) -> None:
+    """Database health, the Stripe client, security headers, logs and metrics, static files."""
+    from creditapp import platform
 
-    static_files.init_app(app)
-
-
-def register_blueprints(app: Flask) -> None:
-    """Mount the blueprints: auth, billing, webhooks, features, jobs, account, keys, API doc, top-ups."""
-    from creditapp import openapi
-    from creditapp.blueprints import account, api_keys, auth, billing, features, jobs, topups, webhooks
-
-    for module in (auth, billing, webhooks, features, jobs, account, api_keys, openapi, topups):
-        app.register_blueprint(module.bp)
+    platform.init_app(app)
 
 
-def register_input_checks(app: Flask) -> None:
-    """Refuse text no database can store (NUL, lone surrogates) with a 422, before any view."""
-    from creditapp import input_checks
+def register_domains(app: Flask) -> None:
+    """Each domain's pages, hooks and commands; accounts first (sign-in and Bearer auth)."""
+    from creditapp import accounts, api, billing, features, history, jobs, topups
 
-    input_checks.init_app(app)
-
-
-def register_rate_limits(app: Flask) -> None:
-    """Limit sign-in, checkout creation and spending per user."""
-    from creditapp import ratelimits
-
-    ratelimits.init_app(app)
+    for domain in (accounts, billing, topups, features, jobs, history, api):
+        domain.init_app(app)
 
 
-def register_errorhandlers(app: Flask) -> None:
-    """Errors answer HTML for pages, JSON for /api/, fragments for htmx."""
-    from creditapp import errors
+def register_relay(app: Flask) -> None:
+    """The one after-commit relay: outbox rows the ledger wrote go to the job queue once committed."""
+    from creditapp.jobs import relay
 
-    errors.init_app(app)
+    relay.init_app(app)
+
+
+def register_after_views(app: Flask) -> None:
+    """Input checks, rate limits (they wrap the views just registered) and error handlers."""
+    from creditapp import platform
+
+    platform.init_after_views(app)
 
 
 def register_commands(app: Flask) -> None:
-    """Add the `flask credits` and `flask stripe` command groups."""
-    from creditapp import cli
+    """The `flask credits` group, made of the commands the ledger, history and billing declare."""
+    from flask.cli import AppGroup
 
-    cli.init_app(app)
+    from creditapp.billing import cli as billing_cli
+    from creditapp.history import cli as history_cli
+    from creditapp.ledger import cli as ledger_cli
 
-
-def register_jobs(app: Flask) -> None:
-    """The job queue paid features run on, and the `flask jobs` commands."""
-    from creditapp import jobs
-
-    jobs.init_app(app)
+    credits_cli = AppGroup("credits", help="Balances, grants, history, audit and stale holds.")
+    for command in (*ledger_cli.COMMANDS, *history_cli.COMMANDS, *billing_cli.COMMANDS):
+        credits_cli.add_command(command)
+    app.cli.add_command(credits_cli)
 
 
 def register_context(app: Flask) -> None:

@@ -117,9 +117,9 @@ class Config:
         self.RESULTS_DIR = env.get("RESULTS_DIR") or str(Path(instance_path) / "results")
         self.RESULT_TTL_DAYS = _int("RESULT_TTL_DAYS", 7)
         self.IMAGE_LOCAL_DELAY_SECONDS = _float("IMAGE_LOCAL_DELAY_SECONDS", 0.0)
-        self.configure_recharge_and_mail()
+        self.configure_topup_and_mail()
 
-    def configure_recharge_and_mail(self) -> None:
+    def configure_topup_and_mail(self) -> None:
         """Automatic top-ups and e-mail (README: Automatic top-up and e-mail)."""
         env = os.environ
         self.AUTO_RECHARGE_RETRY_MINUTES = _float("AUTO_RECHARGE_RETRY_MINUTES", 60.0)
@@ -193,7 +193,7 @@ def engine_options(url: str) -> dict:
         # drops session options: set the timeouts on the database instead (README).
         connect_args = {"prepare_threshold": None, "connect_timeout": 5}
     return {
-        # No pool_pre_ping: creditapp.db_health pings only connections that sat idle.
+        # No pool_pre_ping: creditapp.platform.db_health pings only connections that sat idle.
         "pool_size": _int("DB_POOL_SIZE", 10),
         "max_overflow": _int("DB_MAX_OVERFLOW", 10),
         "pool_recycle": 1800,

@@ -1,4 +1,4 @@
-"""Database models. Table names are part of the contract (DESIGN §3)."""
+"""Database models. Table names are part of the contract: operators' queries and scripts name them."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class CreditPurchase(db.Model):
     source: Mapped[str] = mapped_column(sa.String(16), default="checkout", server_default="checkout")
     # What Stripe last said it holds back from the payment (minor units): the net of its
     # refunds (succeeded or pending) and the disputes whose funds are withdrawn and not
-    # reinstated. The clawback target follows their sum (DESIGN §4).
+    # reinstated. The clawback target follows their sum (docs/design/ledger.md).
     amount_refunded: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     amount_disputed: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
     credits_clawed_back: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
@@ -136,7 +136,7 @@ class CreditPurchase(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # Read back from Stripe once after the purchase is credited, so its receipt pages need no
-    # Stripe call: the charge's receipt and what paid (services.payment_methods.MethodSummary).
+    # Stripe call: the charge's receipt and what paid (billing.payment_methods.MethodSummary).
     receipt_url: Mapped[str | None] = mapped_column(sa.String(2048))
     payment_method: Mapped[dict[str, Any] | None] = mapped_column(Json)
     payment_recorded_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from creditapp import stripe_client
+from creditapp.platform import stripe_client
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ("GUNICORN_TIMEOUT", "GUNICORN_GRACEFUL_TIMEOUT")

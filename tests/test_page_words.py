@@ -32,7 +32,7 @@ def test_an_error_fragment_for_htmx_never_brings_a_second_h1(client, make_user, 
 
 
 def test_a_rate_limited_htmx_request_gets_words_and_no_h1(app):
-    from creditapp.errors import error_response
+    from creditapp.platform.errors import error_response
 
     with app.test_request_context("/features/image", method="POST", headers={"HX-Request": "true"}):
         html, status = error_response(429, "Slow down: 3 images a minute.")

@@ -1,17 +1,18 @@
-"""What every paid feature provides, and the error for input it refuses."""
+"""What every paid feature provides, and the error for input it refuses (`InvalidInput`).
+
+A feature runs on a job worker (`creditapp.jobs.runner`), which knows it only through this
+shape: its timeout, its failures worth another attempt and its result's bytes are its own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from creditapp.jobs.runnable import Failure
+from creditapp.platform.input_checks import InvalidInput
 
-class InvalidInput(ValueError):
-    """The request is malformed; nothing was charged. `field` names the culprit."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+__all__ = ["Failure", "Feature", "InvalidInput"]
 
 
 class Feature(Protocol):
@@ -32,9 +33,18 @@ class Feature(Protocol):
         """Credits this use costs."""
         ...
 
-    def run(self, params: Any, config: Mapping[str, Any]) -> Any:
-        """Do the work (on a job worker); any exception means the user is not charged.
+    def run(self, params: Any, config: Mapping[str, Any], timeout: float | None = None) -> Any:
+        """Do the work (on a job worker) within `timeout` seconds; an exception means nobody is charged."""
+        ...
 
-        The result has `png` bytes, which the worker stores.
-        """
+    def timeout(self, config: Mapping[str, Any]) -> float:
+        """Seconds one attempt of `run` may take."""
+        ...
+
+    def failure(self, exc: Exception) -> Failure | None:
+        """What a failure of `run` means (its code, message, whether another attempt may work), or None."""
+        ...
+
+    def result_bytes(self, result: Any) -> bytes:
+        """What the worker stores for the person to fetch."""
         ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from creditapp.features.base import Feature
-from creditapp.features.image import ImageGeneration
+from creditapp.features.image.feature import ImageGeneration
 
 FEATURES: dict[str, Feature] = {feature.name: feature for feature in (ImageGeneration(),)}
 

@@ -136,9 +136,9 @@ def sweep_command(lost_after: int) -> None:
         f"sweep: {len(report.failed)} overdue job(s) failed, {len(report.requeued)} re-queued, "
         f"{report.results_deleted} expired result(s) deleted"
     )
-    for purchase_id, outcome in report.recharges_recovered.items():
+    for purchase_id, outcome in report.topups_recovered.items():
         click.echo(f"automatic top-up {purchase_id} older than 24 h, read from Stripe: {outcome}")
     click.echo(
-        f"sweep: {report.recharges_requeued} automatic top-up(s) and "
+        f"sweep: {report.topups_requeued} automatic top-up(s) and "
         f"{report.emails_requeued} e-mail(s) queued again"
     )

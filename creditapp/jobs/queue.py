@@ -16,6 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ log = logging.getLogger("creditapp.jobs")
 
 TASK_NAME = "creditapp.run_job"
 MONEY_QUEUE_SUFFIX = "-money"
+TASKS_KEY = "creditapp.job_tasks"
+
+
+@dataclass(frozen=True)
+class Tasks:
+    """What the workers run, given by `jobs.init_app`: a job id to the runner, and the money
+    queue's tasks (registered on its Huey, given the enqueue function for their retries)."""
+
+    run_job: Callable[[uuid.UUID], Any]
+    register_money_tasks: Callable[[Huey, Flask, Callable[..., bool]], dict[str, TaskWrapper]]
 
 
 class JobQueue:
@@ -76,19 +88,16 @@ class JobQueue:
             if self._huey is not None:
                 return
             app = self._app
+            tasks: Tasks = app.extensions[TASKS_KEY]
             huey = build_huey(app.config)
             money = build_huey(app.config, app.config["JOBS_QUEUE_NAME"] + MONEY_QUEUE_SUFFIX)
 
             @huey.task(name=TASK_NAME)
             def run_job(job_id: str) -> None:
-                from creditapp.jobs import runner
-
                 with app.app_context():
-                    runner.run(uuid.UUID(job_id))
+                    tasks.run_job(uuid.UUID(job_id))
 
-            from creditapp.jobs import money_tasks
-
-            self._tasks = money_tasks.register(money, app)
+            self._tasks = tasks.register_money_tasks(money, app, self.enqueue_task)
             self._huey, self._money_huey, self._run_job = huey, money, run_job
 
     def enqueue(self, job_id: uuid.UUID, delay: float | None = None) -> bool:
@@ -108,7 +117,7 @@ class JobQueue:
         return True
 
     def enqueue_task(self, name: str, row_id: int, delay: float | None = None) -> bool:
-        """Queue one of the money tasks (`charge_recharge`, `send_email`) for a row id, on the money queue.
+        """Queue one of the money tasks (`charge_topup`, `send_email`) for a row id, on the money queue.
 
         False when the broker is down: the row waits, and `flask jobs sweep` queues it again.
         """
@@ -142,8 +151,9 @@ def build_huey(config: dict[str, Any] | Any, name: str | None = None) -> Huey:
     raise RuntimeError(f"JOBS_BROKER_URL must be redis://…, sqlite:///path or memory://, got {url!r}")
 
 
-def init_app(app: Flask) -> None:
-    """Give this app its queue (built when first used)."""
+def init_app(app: Flask, tasks: Tasks) -> None:
+    """Give this app its queue (built when first used), running `tasks`."""
+    app.extensions[TASKS_KEY] = tasks
     app.extensions["jobs"] = JobQueue(app)
 
 

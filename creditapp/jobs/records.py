@@ -1,6 +1,6 @@
 """Reading and moving `feature_jobs` rows that do not touch a balance.
 
-(Transitions that settle a hold live in `creditapp.ledger.jobs`.) Each write is one
+(Transitions that settle a hold live in `creditapp.ledger.job_holds`.) Each write is one
 short transaction on a pooled connection, ending on a visible `conn.commit()`, and is
 conditional on the state it expects, so two workers or a worker and the sweep never
 both win.

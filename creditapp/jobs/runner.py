@@ -17,13 +17,11 @@ from typing import Any
 
 from flask import current_app
 
-from creditapp.features import registry
-from creditapp.features.base import InvalidInput
-from creditapp.features.image_providers import ProviderError, provider_for
-from creditapp.jobs import records, results
+from creditapp.jobs import records, results, runnable
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds
 from creditapp.models import utcnow
+from creditapp.platform.input_checks import InvalidInput
 
 log = logging.getLogger("creditapp.jobs")
 
@@ -47,25 +45,26 @@ def run(job_id: uuid.UUID, config: Mapping[str, Any] | None = None) -> str:
     if claim is None:
         return _not_claimed(job_id, max_attempts)
     job, attempt = claim.job, claim.attempt
-    feature = registry.get(job.feature)
+    feature = runnable.get(job.feature)
     remaining = (job.deadline_at - utcnow()).total_seconds()
     try:
         params = feature.parse(job.params, config)
-        output = feature.run(params, _with_timeout(config, min(timeout, max(1.0, remaining))))
-    except ProviderError as exc:
-        return _provider_failed(job_id, attempt, exc, config)
+        output = feature.run(params, config, min(feature.timeout(config), max(1.0, remaining)))
     except InvalidInput:
         return _fail(job_id, "invalid_input")
-    except Exception:
+    except Exception as exc:
+        failure = feature.failure(exc)
+        if failure is not None:
+            return _feature_failed(job_id, attempt, failure, config)
         log.exception("job %s failed", job_id)
         return _fail(job_id, "internal_error")
     key = results.key_for(job_id, attempt)
     try:
-        results.store(config, key, output.png)
+        results.store(config, key, feature.result_bytes(output))
     except OSError:
         log.exception("job %s: result could not be stored in %s", job_id, config["RESULTS_DIR"])
         return _fail(job_id, "result_not_stored")
-    outcome = ledger_jobs.succeed_job(job_id, key)
+    outcome = job_holds.succeed_job(job_id, key)
     if outcome != "succeeded":
         results.delete(config, key)  # another delivery won, or the hold was given back: not paid for
     log.info("job %s attempt %s: %s", job_id, attempt, outcome)
@@ -73,17 +72,11 @@ def run(job_id: uuid.UUID, config: Mapping[str, Any] | None = None) -> str:
 
 
 def _attempt_timeout(config: Mapping[str, Any]) -> float:
-    """How long one provider call may take."""
-    try:
-        return float(getattr(provider_for(config), "timeout", 60.0))
-    except ProviderError:
-        return 60.0  # a misconfigured provider fails inside the attempt, with its message
+    """How long one attempt may take, for the claim's lease: the slowest registered feature's timeout.
 
-
-def _with_timeout(config: Mapping[str, Any], seconds: float) -> dict[str, Any]:
-    """The config with the provider's timeout cut to what is left before the deadline."""
-    configured = float(config.get("OPENAI_TIMEOUT_SECONDS") or 60)
-    return {**config, "OPENAI_TIMEOUT_SECONDS": min(configured, seconds)}
+    The lease is taken before the job (and so its feature) is read.
+    """
+    return max((feature.timeout(config) for feature in runnable.every()), default=60.0)
 
 
 def _not_claimed(job_id: uuid.UUID, max_attempts: int) -> str:
@@ -92,14 +85,14 @@ def _not_claimed(job_id: uuid.UUID, max_attempts: int) -> str:
     if job is None or job.ended:
         return "nothing_to_do"
     if job.deadline_at <= utcnow():
-        ledger_jobs.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
+        job_holds.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
         return "deadline_exceeded"
     if job.attempts >= max_attempts and job.status == "queued":
         return _fail(job_id, "too_many_attempts", from_statuses=("queued",))
     return "nothing_to_do"  # running elsewhere, or waiting for its retry
 
 
-def _provider_failed(job_id: uuid.UUID, attempt: int, exc: ProviderError, config: Mapping[str, Any]) -> str:
+def _feature_failed(job_id: uuid.UUID, attempt: int, exc: runnable.Failure, config: Mapping[str, Any]) -> str:
     """Retry a transient failure later (exponential back-off), or fail and release."""
     max_attempts = int(config["JOB_MAX_ATTEMPTS"])
     delay = float(config["JOB_RETRY_BASE_SECONDS"]) * 2 ** (attempt - 1)
@@ -111,10 +104,12 @@ def _provider_failed(job_id: uuid.UUID, attempt: int, exc: ProviderError, config
             current_queue().enqueue(job_id, delay=delay)
         return "retrying"
     log.warning("job %s attempt %s: %s; giving up", job_id, attempt, exc.code)
-    ledger_jobs.end_job_and_release(job_id, "failed", exc.code, f"{exc} You were not charged.", ("running",))
+    job_holds.end_job_and_release(
+        job_id, "failed", exc.code, f"{exc.message} You were not charged.", ("running",)
+    )
     return "failed"
 
 
 def _fail(job_id: uuid.UUID, code: str, from_statuses: tuple[str, ...] = ("running",)) -> str:
-    ledger_jobs.end_job_and_release(job_id, "failed", code, MESSAGES[code], from_statuses)
+    job_holds.end_job_and_release(job_id, "failed", code, MESSAGES[code], from_statuses)
     return "failed"

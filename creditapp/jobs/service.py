@@ -1,7 +1,7 @@
 """Starting and cancelling jobs: what the views (and API clients) call.
 
 `submit` validates, then writes the hold and the job row in one transaction
-(`ledger.jobs.hold_for_job`) and enqueues the job only after that commit. The same
+(`ledger.job_holds.hold_for_job`) and enqueues the job only after that commit. The same
 Idempotency-Key answers with the same job; reused for another request it is refused.
 """
 
@@ -16,11 +16,10 @@ from typing import Any
 
 from flask import current_app
 
-from creditapp.features import registry
-from creditapp.features.service import IdempotencyConflict, check_idempotency_key, request_fingerprint
-from creditapp.jobs import records
+from creditapp.jobs import records, runnable
+from creditapp.jobs.idempotency import IdempotencyConflict, check_idempotency_key, request_fingerprint
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds
 from creditapp.models import utcnow
 
 
@@ -59,14 +58,14 @@ def submit(
     so one credential never gets another's job back by sending its key.
     """
     config = config if config is not None else current_app.config
-    feature = registry.get(feature_name)
+    feature = runnable.get(feature_name)
     params = feature.parse(raw, config)
     key = check_idempotency_key(idempotency_key)
     cost = feature.cost(params, config)
     fingerprint = request_fingerprint(feature.name, params) if key else None
     stored = dataclasses.asdict(params) if dataclasses.is_dataclass(params) else dict(params)
     deadline = utcnow() + timedelta(seconds=int(config["JOB_DEADLINE_SECONDS"]))
-    held = ledger_jobs.hold_for_job(
+    held = job_holds.hold_for_job(
         user_id,
         feature.name,
         cost,
@@ -120,7 +119,7 @@ def cancel(user_id: int, job_id: uuid.UUID) -> records.Job | None:
 
     Raises JobNotCancelable for a job already running or ended.
     """
-    canceled = ledger_jobs.end_job_and_release(
+    canceled = job_holds.end_job_and_release(
         job_id,
         "canceled",
         "canceled",

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from creditapp.jobs import records, results
+from creditapp.jobs import records, relay, results
 from creditapp.jobs.queue import current_queue
-from creditapp.ledger import jobs as ledger_jobs
+from creditapp.ledger import job_holds
+from creditapp.ledger.outbox import TOPUP
 from creditapp.models import utcnow
-from creditapp.services import notifications, recharge
+from creditapp.platform.transactions import read
+from creditapp.topups import charging
 
 
 @dataclass
@@ -33,8 +35,8 @@ class SweepReport:
     failed: list[tuple[uuid.UUID, int, int]] = field(default_factory=list)
     requeued: list[uuid.UUID] = field(default_factory=list)
     results_deleted: int = 0
-    recharges_requeued: int = 0
-    recharges_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
+    topups_requeued: int = 0
+    topups_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
     emails_requeued: int = 0
 
 
@@ -42,7 +44,7 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
     """Run the four repairs once, in order."""
     report = SweepReport()
     now = utcnow()
-    report.failed = ledger_jobs.fail_overdue_jobs(now)
+    report.failed = job_holds.fail_overdue_jobs(now)
     abandoned = records.requeue_abandoned(now)
     lost = records.waiting_longer_than(lost_after, now)
     queue = current_queue()
@@ -54,11 +56,17 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
         results.delete(config, key)
         report.results_deleted += 1
     report.results_deleted += results.delete_older_than(config, ttl.total_seconds())
-    to_charge, too_old = recharge.lost(lost_after)
-    report.recharges_requeued = sum(queue.enqueue_task("charge_recharge", p) for p in to_charge)
-    for purchase_id in too_old:
-        report.recharges_recovered[purchase_id] = recharge.recover(purchase_id)
+    with read() as session:
+        # A top-up older than Stripe keeps idempotency keys is never charged again: `recover`.
+        waiting = relay.never_handed_over(session, lost_after, now, now - charging.IDEMPOTENCY_WINDOW)
+    topups = [row for row in waiting if row.kind == TOPUP]
+    report.topups_requeued = sum(
+        queue.enqueue_task(relay.TASKS[TOPUP], row.id) for row in topups if not row.stale
+    )
+    for row in topups:
+        if row.stale:
+            report.topups_recovered[row.id] = charging.recover(row.id)
     report.emails_requeued = sum(
-        queue.enqueue_task("send_email", n) for n in notifications.unsent(lost_after)
+        queue.enqueue_task(relay.TASKS[row.kind], row.id) for row in waiting if row.kind != TOPUP
     )
     return report

@@ -9,8 +9,10 @@ webhook handlers, CLI commands and tests share them.
 The package splits by direction of money: `spending` (hold, capture, release),
 `income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
 to Stripe's current state) and `reading` (balance, audit); `triggers` is what a decrease
-starts in its own transaction (an automatic top-up, a low-balance e-mail) and `recharges`
-what happens to a top-up after (its PaymentIntent recorded, a failure counted). Import the names from here:
+starts in its own transaction (an automatic top-up, a low-balance e-mail), written as
+`outbox` rows the relay hands to the queue after the commit, and `topups` what happens to
+a top-up after (its PaymentIntent recorded, a failure counted); `job_holds` holds credits
+for a job and settles them when it ends. Import the names from here:
 `from creditapp import ledger`.
 
 Lock order. Every transaction here takes its row locks in one order, so two of them can
@@ -25,7 +27,7 @@ wait for each other only in one direction and never deadlock:
 3. that user's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
    a decrease below the threshold locks to count the month's top-ups (`triggers`), a
    failed top-up locks to count the failure, and a top-up about to be charged locks to check
-   it may still run (`recharges`: purchase, user, then settings),
+   it may still run (`topups`: purchase, user, then settings),
    and the spending API key's row (`key_limits`, `FOR UPDATE`) that a job hold locks to
    count the key's month. Both are locked only while their user's row is held, so the
    user lock orders them whatever comes between;

@@ -1,15 +1,12 @@
-"""Shared parts of the ledger: errors, results, the transaction helper, balance writes."""
+"""Shared parts of the ledger: errors, results, balance writes."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User
 
 log = logging.getLogger("creditapp.ledger")
@@ -67,18 +64,6 @@ class Balance:
 
     credits: int
     held: int
-
-
-@contextmanager
-def transaction() -> Iterator[sa.orm.Session]:
-    """Run the block in the session's transaction: commit at the end, roll back on error."""
-    session = db.session
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
 
 
 ADD_TO_BALANCE = (

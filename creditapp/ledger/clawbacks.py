@@ -1,6 +1,6 @@
 """Credits going back: a purchase's clawback follows what Stripe currently holds back.
 
-The rule (DESIGN §4): `taken` = the charge's net refunds (succeeded or pending) plus its
+The rule (docs/design/ledger.md): `taken` = the charge's net refunds (succeeded or pending) plus its
 disputes whose funds are withdrawn and not reinstated; the purchase's clawback target is
 `ceil(credits × min(taken, paid) / paid)`. Each call moves the clawback to its target with
 one signed adjustment under the purchase's row lock, down as well as up, so replays,
@@ -26,9 +26,9 @@ from creditapp.ledger._core import (
     adjustments,
     log_write,
     purchases,
-    transaction,
 )
 from creditapp.models import CreditPurchase, utcnow
+from creditapp.platform.transactions import write
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class ClawbackMove:
 
 def start_clawback_check(purchase_id: int) -> int:
     """Take a ticket before reading Stripe for this purchase; returns the ticket number."""
-    with transaction() as session:
+    with write() as session:
         ticket = session.execute(
             sa.update(purchases)
             .where(purchases.c.id == purchase_id)
@@ -75,7 +75,7 @@ def move_clawback(
     than one already applied changes nothing. Without a ticket the amounts apply as given.
     A purchase that is not completed keeps the amounts, applied when it completes.
     """
-    with transaction() as session:
+    with write() as session:
         purchase = _locked_purchase(session, purchase_id)
         if ticket is not None and ticket <= purchase.clawback_check_applied:
             return _outcome(purchase, 0, applied=False)
@@ -94,7 +94,7 @@ def claw_back_refund(purchase_id: int, amount_refunded: int, stripe_object_id: s
 
     A negative result means credits were given back (the refunded amount went down).
     """
-    with transaction() as session:
+    with write() as session:
         disputed = session.execute(
             sa.select(purchases.c.amount_disputed).where(purchases.c.id == purchase_id)
         ).scalar_one_or_none()
@@ -165,7 +165,7 @@ def _move_to_target(
     session.flush()
     balance = add_to_balance(session, purchase.user_id, moved)
     log_write(purchase.user_id, reason, moved, balance)
-    if moved < 0:  # queued by the session's commit (triggers)
+    if moved < 0:  # its outbox rows are staged, handed over by write() after the commit
         triggers.after_decrease(session, purchase.user_id, balance - moved, balance)
     return moved
 

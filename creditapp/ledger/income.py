@@ -14,14 +14,14 @@ from creditapp.ledger._core import (
     log,
     log_write,
     purchases,
-    transaction,
     users,
 )
 from creditapp.ledger.clawbacks import apply_clawback_target
-from creditapp.ledger.recharges import after_topup_completed, reset_failures
-from creditapp.ledger.triggers import Effects, dispatch
+from creditapp.ledger.outbox import Outbox
+from creditapp.ledger.topups import after_topup_completed, reset_failures
 from creditapp.models import CreditPurchase, User, utcnow
-from creditapp.sql import conflict_insert
+from creditapp.platform.sql import conflict_insert
+from creditapp.platform.transactions import stage, write
 
 
 def register_user(
@@ -32,7 +32,7 @@ def register_user(
     Returns (user_id, created). When the user already exists (or a concurrent first
     sign-in created it a moment ago), nothing is granted and created is False.
     """
-    with transaction() as session:
+    with write() as session:
         user_id = session.execute(
             conflict_insert(users)
             .values(
@@ -62,7 +62,7 @@ def register_user(
 
 def grant_signup_bonus(user_id: int, bonus: int) -> bool:
     """Grant the signup bonus if this user never had it; True when granted now."""
-    with transaction() as session:
+    with write() as session:
         # Lock order (package docstring): the user row before the adjustment row.
         locked = session.execute(
             sa.select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
@@ -104,7 +104,7 @@ def grant(user_id: int, amount: int, note: str, admin_user_id: int | None = None
         raise InvalidAmount("an adjustment must change the balance")
     if not note.strip():
         raise InvalidAmount("an adjustment needs a reason")
-    with transaction() as session:
+    with write() as session:
         condition = [users.c.id == user_id]
         if amount < 0:
             condition.append(users.c.credits + amount >= 0)
@@ -142,8 +142,7 @@ def complete_purchase(
     before the purchase completed is taken back in the same transaction. An automatic
     top-up's receipt e-mail is written in it too, so it exists exactly when the credits do.
     """
-    effects = Effects()
-    with transaction() as session:
+    with write() as session:
         row = session.execute(
             sa.update(purchases)
             .where(purchases.c.id == purchase_id, purchases.c.status == "pending")
@@ -163,9 +162,9 @@ def complete_purchase(
         balance = add_to_balance(session, row.user_id, row.credits_purchased)
         reset_failures(session, purchase_id, row.user_id)
         if row.source == "auto_recharge":
-            effects.emails += after_topup_completed(session, purchase_id, row.user_id, balance)
+            receipt = after_topup_completed(session, purchase_id, row.user_id, balance)
+            stage(session, Outbox(emails=receipt).handoffs())
         apply_clawback_target(session, purchase_id)
-    dispatch(effects)
     log.info(
         "ledger purchase",
         extra={
@@ -182,7 +181,7 @@ def mark_purchase(purchase_id: int, status: str) -> bool:
     """Move a pending purchase to failed or expired; completed purchases never change."""
     if status not in ("failed", "expired"):
         raise ValueError(f"cannot mark a purchase {status!r}")
-    with transaction() as session:
+    with write() as session:
         changed = session.execute(
             sa.update(purchases)
             .where(purchases.c.id == purchase_id, purchases.c.status == "pending")

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from creditapp.ledger._core import LedgerError, spends
 from creditapp.models import ApiKey
+from creditapp.platform.clock import month_start
 
 api_keys = ApiKey.__table__
 
@@ -40,11 +41,6 @@ class KeyLimitReached(LedgerError):
 
 class KeyRevoked(LedgerError):
     """The key was revoked (or is not this user's) while the request was on its way."""
-
-
-def month_start(now: datetime) -> datetime:
-    """Midnight UTC on the first day of `now`'s month."""
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def refusal(conn: sa.Connection, user_id: int, key_id: int, cost: int, now: datetime) -> LedgerError | None:

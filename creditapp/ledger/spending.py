@@ -25,7 +25,8 @@ from creditapp.ledger._core import (
     users,
 )
 from creditapp.models import utcnow
-from creditapp.sql import conflict_insert
+from creditapp.platform import transactions
+from creditapp.platform.sql import conflict_insert
 
 # The hot path's statements are built once: building and cache-keying a fresh statement
 # object on every call cost more Python time than the database round trip it sends.
@@ -106,12 +107,12 @@ def hold(
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
-            return _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+            return spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
         effects = triggers.after_decrease(
             conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
         )
         conn.commit()
-    triggers.dispatch(effects)
+    transactions.hand_over(effects.handoffs())
     log.info(
         "ledger hold",
         extra={"user_id": user_id, "operation": "hold", "amount": -cost, "balance": balance},
@@ -134,7 +135,7 @@ def debit(
     current = conn.execute(sa.select(users.c.credits).where(users.c.id == user_id)).scalar_one_or_none()
     if current is None:
         raise UnknownUser(f"no user with id {user_id}")
-    existing = _spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+    existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
     if existing is not None:
         return None, existing
     log.info(
@@ -182,7 +183,7 @@ def insert_held(
     return conn.execute(insert).scalar_one_or_none()
 
 
-def _spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str = "") -> SpendResult | None:
+def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str = "") -> SpendResult | None:
     """The spend this user made with this idempotency key in this scope, if any."""
     if key is None:
         return None

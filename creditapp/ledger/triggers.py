@@ -23,48 +23,32 @@ next (`FOR UPDATE`), then the purchase is inserted. The insert never waits on an
 transaction: it skips when a committed pending top-up exists (a completion or failure in
 progress still shows it pending), and any other insert of one would need the user row.
 
-The queue is told after the commit: the caller passes the returned `Effects` to
-`dispatch` (the ORM-session callers get that done by the session's commit hook).
+Both are outbox rows (`outbox`): the queue is told after the commit. A caller on its own
+connection hands the returned `Outbox` over itself; inside `write()` this stages it, and
+`write()` hands it over once committed.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
 
 from creditapp.extensions import db
 from creditapp.ledger._core import purchases, users
+from creditapp.ledger.outbox import Outbox, write_email
 from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, Notification, utcnow
-from creditapp.services import notifications
-from creditapp.sql import conflict_insert
+from creditapp.platform import transactions
+from creditapp.platform.clock import month_start
+from creditapp.platform.sql import conflict_insert
 
 log = logging.getLogger("creditapp.ledger")
 
 settings_table = AutoRechargeSettings.__table__
 outbox = Notification.__table__
-PENDING_EFFECTS = "creditapp.pending_effects"
-
-
-@dataclass
-class Effects:
-    """Work a committed transaction started: a top-up to charge, e-mails to send."""
-
-    recharges: list[int] = field(default_factory=list)
-    emails: list[int] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.recharges or self.emails)
-
-    def add(self, other: Effects) -> None:
-        """Merge another transaction part's effects into these."""
-        self.recharges += other.recharges
-        self.emails += other.emails
-
 
 # What the rules need to know about the user, returned by the debit itself (no extra round
 # trip on the hot path): the e-mail, the alert level, the threshold when auto top-up is on.
@@ -74,7 +58,7 @@ RULES = (
     sa.select(settings_table.c.threshold)
     .where(settings_table.c.user_id == users.c.id, settings_table.c.enabled)
     .scalar_subquery()
-    .label("recharge_threshold"),
+    .label("topup_threshold"),
 )
 USER_RULES = sa.select(*RULES).where(users.c.id == sa.bindparam("user_id"))
 LOCK_SETTINGS = (
@@ -83,11 +67,11 @@ LOCK_SETTINGS = (
     .with_for_update()
 )
 _p = purchases.alias("p")
-_RECHARGE_COLUMNS = [
+_TOPUP_COLUMNS = [
     "user_id", "stripe_price_id", "credits_purchased", "amount_paid",
     "currency", "status", "source", "created_at",
 ]  # fmt: skip
-_RECHARGE_ROW = sa.select(
+_TOPUP_ROW = sa.select(
     settings_table.c.user_id,
     settings_table.c.stripe_price_id,
     settings_table.c.pack_credits,
@@ -125,24 +109,24 @@ _RECHARGE_ROW = sa.select(
     .scalar_subquery()
     < settings_table.c.monthly_cap,
 )
-_start_recharge_statements: dict[str, sa.Insert] = {}
+_start_topup_statements: dict[str, sa.Insert] = {}
 
 
-def _start_recharge_statement() -> sa.Insert:
+def _start_topup_statement() -> sa.Insert:
     """The `INSERT … SELECT … ON CONFLICT DO NOTHING` for this database, built once.
 
     The conflict target is the partial unique index, its predicate as literal SQL: as a
     bound parameter, a prepared statement's generic plan could not match the index.
     """
     dialect = db.engine.dialect.name
-    if dialect not in _start_recharge_statements:
-        _start_recharge_statements[dialect] = (
+    if dialect not in _start_topup_statements:
+        _start_topup_statements[dialect] = (
             conflict_insert(purchases)
-            .from_select(_RECHARGE_COLUMNS, _RECHARGE_ROW)
+            .from_select(_TOPUP_COLUMNS, _TOPUP_ROW)
             .on_conflict_do_nothing(index_elements=["user_id"], index_where=sa.text(RECHARGE_IN_FLIGHT))
             .returning(purchases.c.id)
         )
-    return _start_recharge_statements[dialect]
+    return _start_topup_statements[dialect]
 
 
 def after_decrease(
@@ -152,50 +136,45 @@ def after_decrease(
     after: int,
     cause: str | None = None,
     rules: sa.Row | None = None,
-) -> Effects:
+) -> Outbox:
     """Inside a decreasing transaction, after the user row's update: start what it asks for.
 
-    `rules` is the debit's row when it returned RULES; otherwise they are read here.
+    `rules` is the debit's row when it returned RULES; otherwise they are read here. Inside
+    `write()` the outbox rows are staged for the relay; on a connection of its own, the
+    caller hands the returned `Outbox` over after its commit.
     """
-    effects = Effects()
+    effects = Outbox()
     if rules is None:
         rules = conn.execute(USER_RULES, {"user_id": user_id}).one_or_none()
         if rules is None:
             return effects
-    if rules.recharge_threshold is not None and after < rules.recharge_threshold:
-        recharge = _start_recharge(conn, user_id, after)
-        if recharge is not None:
-            effects.recharges.append(recharge)
+    if rules.topup_threshold is not None and after < rules.topup_threshold:
+        topup = _start_topup(conn, user_id, after)
+        if topup is not None:
+            effects.topups.append(topup)
     level = rules.low_balance_alert_level
     if level is not None and before >= level > after:
         # A top-up in flight may refill the balance in a moment: the e-mail waits for it.
-        waits = bool(effects.recharges) or _recharge_pending(conn, user_id)
+        waits = bool(effects.topups) or _topup_pending(conn, user_id)
         key = f"low-balance:{user_id}:{cause or uuid.uuid4().hex}"
         payload = {"balance": after, "level": level}
-        email = notifications.queue_email(
-            conn,
-            "low_balance",
-            user_id,
-            rules.email,
-            key,
-            payload,
-            _base_url(),
-            status="deferred" if waits else "pending",
+        email = write_email(
+            conn, "low_balance", user_id, rules.email, key, payload, status="deferred" if waits else "pending"
         )
         if email is not None and not waits:
             effects.emails.append(email)
     if effects and isinstance(conn, sa.orm.Session):
-        conn.info.setdefault(PENDING_EFFECTS, Effects()).add(effects)
+        transactions.stage(conn, effects.handoffs())
     return effects
 
 
-def _start_recharge(conn: sa.Connection | sa.orm.Session, user_id: int, balance: int) -> int | None:
+def _start_topup(conn: sa.Connection | sa.orm.Session, user_id: int, balance: int) -> int | None:
     """Write the pending top-up if every rule allows it; its purchase id, else None."""
     conn.execute(LOCK_SETTINGS, {"user_id": user_id})
     now = utcnow()
     retry = timedelta(minutes=float(current_app.config["AUTO_RECHARGE_RETRY_MINUTES"]))
     purchase_id = conn.execute(
-        _start_recharge_statement(),
+        _start_topup_statement(),
         {
             "user_id": user_id,
             "balance": balance,
@@ -214,7 +193,7 @@ def _start_recharge(conn: sa.Connection | sa.orm.Session, user_id: int, balance:
     return purchase_id
 
 
-def _recharge_pending(conn: sa.Connection | sa.orm.Session, user_id: int) -> bool:
+def _topup_pending(conn: sa.Connection | sa.orm.Session, user_id: int) -> bool:
     """A committed top-up is in flight (one being settled right now still counts: its
     settling transaction waits on the user row this one holds, then sees the deferred e-mail)."""
     return (
@@ -249,57 +228,12 @@ def settle_deferred_alerts(
     sending = waiting[0] if send and level is not None and balance < level else None
     if sending is not None:
         payload = {"balance": balance, "level": level}
-        email = notifications.compose("low_balance", payload, _base_url())
         conn.execute(
             sa.update(outbox)
             .where(outbox.c.id == sending)
-            .values(
-                status="pending",
-                payload=payload,
-                subject=email.subject,
-                body_text=email.text,
-                body_html=email.html,
-                created_at=utcnow(),
-            )
+            .values(status="pending", payload=payload, created_at=utcnow())
         )
     dropped = [row_id for row_id in waiting if row_id != sending]
     if dropped:
         conn.execute(sa.update(outbox).where(outbox.c.id.in_(dropped)).values(status="dropped"))
     return [sending] if sending is not None else []
-
-
-def month_start(now: datetime) -> datetime:
-    """The first instant of `now`'s calendar month, UTC."""
-    now = now.astimezone(UTC)
-    return datetime(now.year, now.month, 1, tzinfo=UTC)
-
-
-def _base_url() -> str:
-    return current_app.config["APP_BASE_URL"].rstrip("/")
-
-
-def dispatch(effects: Effects) -> None:
-    """After the commit: queue the top-up charges and the e-mails (the sweep covers a lost one)."""
-    if not effects:
-        return
-    from creditapp.jobs.queue import current_queue
-
-    queue = current_queue()
-    for purchase_id in effects.recharges:
-        queue.enqueue_task("charge_recharge", purchase_id)
-    for notification_id in effects.emails:
-        queue.enqueue_task("send_email", notification_id)
-
-
-def _after_commit(session: sa.orm.Session) -> None:
-    effects = session.info.pop(PENDING_EFFECTS, None)
-    if effects:
-        dispatch(effects)
-
-
-def _after_rollback(session: sa.orm.Session) -> None:
-    session.info.pop(PENDING_EFFECTS, None)
-
-
-sa.event.listen(sa.orm.Session, "after_commit", _after_commit)
-sa.event.listen(sa.orm.Session, "after_soft_rollback", lambda session, _tx: _after_rollback(session))

@@ -9,8 +9,8 @@ import pytest
 import requests
 from openapi_schema_validator import OAS31Validator
 
-from creditapp import openapi
-from tests.api.conftest import bearer
+from creditapp.api import openapi
+from tests.accounts.conftest import bearer
 
 # Examples per operation and phase: enough to try each several ways in a few seconds.
 EXAMPLES = 20

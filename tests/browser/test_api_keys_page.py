@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tests.api.conftest import bearer
+from tests.accounts.conftest import bearer
 
 
 def test_the_copy_button_copies_the_new_key_and_the_key_works(

@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 from creditapp import ledger
 from tests.browser.pages import ARTIFACTS, States
 from tests.browser.test_journey import PROMPT, Journey
-from tests.test_history import buy
+from tests.history.test_history import buy
 
 pytestmark = pytest.mark.browser
 

@@ -9,10 +9,10 @@ import requests
 from playwright.sync_api import Page, expect
 
 from creditapp import ledger
-from creditapp.services import api_keys
-from tests.api.conftest import bearer
+from creditapp.accounts import api_keys
+from tests.accounts.conftest import bearer
 from tests.browser.pages import States
-from tests.test_history import buy
+from tests.history.test_history import buy
 
 pytestmark = pytest.mark.browser
 

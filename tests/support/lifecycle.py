@@ -11,9 +11,9 @@ import stripe
 from flask.testing import FlaskClient
 from sqlalchemy.engine import make_url
 
-from creditapp import stripe_client
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, StripeEvent
+from creditapp.platform import stripe_client
 from tests.conftest import STRIPE_KEY
 from tests.support.stripe_helpers import (
     charge_id,

@@ -12,8 +12,8 @@ from PIL import Image
 
 from creditapp import ledger
 from creditapp.extensions import db
-from creditapp.features import image_providers
-from creditapp.features.image_providers import ProviderError
+from creditapp.features.image import providers as image_providers
+from creditapp.features.image.providers import ProviderError
 from creditapp.models import CreditSpend
 
 API = "/api/features/image"

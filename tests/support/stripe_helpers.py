@@ -17,10 +17,11 @@ import requests
 import sqlalchemy as sa
 from flask.testing import FlaskClient
 
-from creditapp import ledger, stripe_client
+from creditapp import ledger
+from creditapp.billing import packs
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, StripeEvent
-from creditapp.services import packs
+from creditapp.platform import stripe_client
 from tests.conftest import WEBHOOK_SECRET
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')

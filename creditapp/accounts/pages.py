@@ -1,0 +1,64 @@
+"""Home, the account page, signing out everywhere, the balance API and the health check."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, make_response, redirect, render_template, session, url_for
+from flask_login import current_user, login_required, logout_user
+
+from creditapp import ledger
+from creditapp.accounts import sessions
+from creditapp.accounts.bearer import requires_scope
+from creditapp.extensions import db
+from creditapp.platform.htmx import is_htmx
+from creditapp.platform.htmx import redirect as hx_redirect
+
+# History's pages (`account.history_page`, `account.badge`, …) keep this blueprint's name in
+# their endpoints: creditapp/history/views.py registers them under it.
+bp = Blueprint("account", __name__)
+
+
+@bp.get("/")
+def home():
+    """Landing page; signed in it shows the balance and what to do next."""
+    return render_template("accounts/home.html")
+
+
+@bp.get("/account")
+@login_required
+def account_page():
+    """Who is signed in, and "Sign out of all devices"."""
+    return render_template("accounts/account.html")
+
+
+@bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere():
+    """End every sign-in of this account on every device, this one included (CSRF-checked)."""
+    sessions.sign_out_everywhere(current_user.id)
+    session.clear()  # before logout_user(), which leaves the flag that deletes the remember-me cookie
+    logout_user()
+    home = url_for("account.home")
+    if is_htmx():
+        return hx_redirect(make_response("", 204), home)
+    return redirect(home, code=303)
+
+
+@bp.get("/healthz")
+def healthz():
+    """200 when the database answers, 503 otherwise."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return jsonify({"status": "unavailable", "database": "down"}), 503
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/api/user/credits")
+@login_required
+@requires_scope("read")
+def api_credits():
+    """The balance and the credits on hold, as JSON."""
+    balance = ledger.balance(current_user.id)
+    return jsonify({"credits": balance.credits, "held": balance.held})

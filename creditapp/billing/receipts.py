@@ -1,0 +1,168 @@
+"""What the success page and the receipt link show about one of the user's purchases.
+
+A purchase that is settled (paid and read back, failed, or expired) is answered from the
+database alone. Only one still in flight asks Stripe, and the view rations those calls per
+person (`ratelimits.stripe_read_allowed`), because every Stripe call spends the account-wide
+rate limit that checkout creation and webhooks share.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+import stripe
+
+from creditapp.billing import checkout, purchase_payments
+from creditapp.billing.payment_methods import MethodSummary
+from creditapp.models import CreditPurchase, User
+from creditapp.platform import stripe_client
+from creditapp.platform.transactions import read
+
+log = logging.getLogger("creditapp.billing")
+
+purchases = CreditPurchase.__table__
+users = User.__table__
+FINAL = ("completed", "failed", "expired")
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the success page shows about one of the user's purchases."""
+
+    session_id: str
+    status: str
+    credits: int
+    payment_status: str | None
+    amount: int = 0
+    currency: str = "usd"
+    receipt_url: str | None = None
+    balance: int | None = None
+    payment_method: MethodSummary | None = None
+    recorded: bool = False  # the payment was read back from Stripe after crediting
+
+    @property
+    def processing(self) -> bool:
+        """Paid with a delayed method (a bank debit) that has not settled yet."""
+        return self.status == "pending" and self.payment_status == "unpaid"
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to ask Stripe: failed, expired, or paid and read back."""
+        return self.status in FINAL and (self.status != "completed" or self.recorded)
+
+
+# What the success page shows of a purchase, with the balance after it.
+CONFIRMATION = sa.select(
+    purchases.c.status,
+    purchases.c.credits_purchased,
+    purchases.c.amount_paid,
+    purchases.c.currency,
+    purchases.c.stripe_payment_intent_id,
+    purchases.c.receipt_url,
+    purchases.c.payment_method,
+    purchases.c.payment_recorded_at,
+    users.c.credits,
+).join(users, users.c.id == purchases.c.user_id)
+
+
+def stored_confirmation(
+    user_id: int, session_id: str, payment_status: str | None = None
+) -> Confirmation | None:
+    """The purchase as the database knows it (no Stripe call); None when it is not the user's.
+
+    A pending purchase that knows its PaymentIntent is a delayed payment on its way.
+    """
+    mine = (purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
+    with read() as session:
+        row = session.execute(CONFIRMATION.where(*mine)).one_or_none()
+    if row is None:
+        return None
+    if payment_status is None and row.status == "pending" and row.stripe_payment_intent_id:
+        payment_status = "unpaid"
+    return Confirmation(
+        session_id,
+        row.status,
+        row.credits_purchased,
+        payment_status,
+        amount=row.amount_paid,
+        currency=row.currency,
+        receipt_url=row.receipt_url,
+        balance=row.credits,
+        payment_method=MethodSummary.from_json(row.payment_method),
+        recorded=row.payment_recorded_at is not None,
+    )
+
+
+def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
+    """Ask Stripe about the user's session and fulfil it if the webhook has not yet.
+
+    None when the session is not theirs. Stripe being unreachable, or failing while the
+    payment is read back, is not an error here: the webhook credits and reads it, and the
+    page keeps polling.
+    """
+    # The read ends before Stripe is called: no transaction (and no pooled connection) may
+    # stay open while an HTTP call runs.
+    with read() as db_session:
+        purchase_id = db_session.execute(
+            sa.select(purchases.c.id).where(
+                purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
+            )
+        ).scalar_one_or_none()
+    if purchase_id is None:
+        return None
+    payment_status = None
+    try:
+        session = (
+            stripe_client.client()
+            .v1.checkout.sessions.retrieve(
+                session_id,
+                params={"expand": ["payment_intent.latest_charge", "payment_intent.payment_method"]},
+            )
+            .to_dict()
+        )
+    except stripe.InvalidRequestError:
+        return None
+    except stripe.StripeError as exc:
+        log.warning("could not retrieve checkout session %s: %s", session_id, exc.__class__.__name__)
+    else:
+        if session.get("client_reference_id") != str(user_id):
+            return None
+        payment_status = session.get("payment_status")
+        try:
+            checkout.fulfil_session(purchase_id, session)
+        except stripe.StripeError as exc:
+            log.warning("payment of purchase %s not read back yet: %s", purchase_id, exc.__class__.__name__)
+    return stored_confirmation(user_id, session_id, payment_status)
+
+
+@dataclass(frozen=True)
+class StoredReceipt:
+    """One of the user's completed purchases as its receipt link needs it."""
+
+    purchase_id: int
+    receipt_url: str | None
+    payment_intent_id: str | None
+
+
+def stored_receipt(user_id: int, purchase_id: int) -> StoredReceipt | None:
+    """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase."""
+    with read() as session:
+        row = session.execute(
+            sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(
+                purchases.c.id == purchase_id,
+                purchases.c.user_id == user_id,
+                purchases.c.status == "completed",
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    return StoredReceipt(purchase_id, row.receipt_url, row.stripe_payment_intent_id)
+
+
+def read_receipt(receipt: StoredReceipt) -> str | None:
+    """The receipt URL from Stripe, kept for next time; raises `stripe.StripeError`."""
+    if receipt.receipt_url or not receipt.payment_intent_id:
+        return receipt.receipt_url
+    return purchase_payments.read_receipt(receipt.purchase_id, receipt.payment_intent_id)

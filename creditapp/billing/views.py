@@ -1,0 +1,167 @@
+"""Buying credits: the packs page, Checkout, and the pages Stripe sends people back to."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+import stripe
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request
+from flask_login import current_user, login_required
+
+from creditapp.billing import checkout as billing
+from creditapp.billing import packs, receipts
+from creditapp.platform import money, ratelimits
+from creditapp.platform.errors import error_response
+from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
+from creditapp.platform.htmx import redirect as hx_redirect
+
+bp = Blueprint("billing", __name__)
+log = logging.getLogger("creditapp.billing")
+
+SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
+REFERENCE_IMAGE_SIZE = 512  # the pricing table says how many images of this size a pack buys
+
+
+def _packs_unavailable(exc: stripe.StripeError):
+    log.error("could not load credit packs: %s", exc.__class__.__name__)
+    return error_response(503, "Credit packs cannot be loaded right now. Please try again shortly.")
+
+
+@dataclass(frozen=True)
+class PricingRow:
+    """One pack as the pricing table compares it."""
+
+    pack: packs.Pack
+    per_credit: str
+    saving_percent: int
+    images: int
+
+
+def pricing_rows(available: list[packs.Pack], image_cost: int) -> list[PricingRow]:
+    """Per-credit price, saving against the smallest pack, and how many images each pack buys."""
+    if not available:
+        return []
+    smallest = min(available, key=lambda p: p.credits)
+    base = smallest.unit_amount / smallest.credits
+    rows = []
+    for pack in available:
+        unit = pack.unit_amount / pack.credits
+        saving = round((1 - unit / base) * 100) if base else 0
+        rows.append(
+            PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0), pack.credits // image_cost)
+        )
+    return rows
+
+
+def _per_credit(unit: float, currency: str) -> str:
+    """A per-credit price with enough digits to compare packs: $0.035."""
+    if currency.lower() in money.ZERO_DECIMAL:
+        return money.format_money(round(unit), currency)
+    whole = money.format_money(0, currency)  # "$0.00": reuse its symbol and placement
+    value = f"{unit / 100:.3f}".rstrip("0")
+    value = value + "0" * max(0, 2 - len(value.split(".")[1]))
+    return whole.replace("0.00", value)
+
+
+@bp.get("/buy-credits")
+def buy_credits():
+    """The pricing table, open to everyone; buying asks a signed-out visitor to sign in."""
+    try:
+        available = packs.list_packs()
+    except stripe.StripeError as exc:
+        return _packs_unavailable(exc)
+    image_cost = current_app.config["IMAGE_COSTS"].get(REFERENCE_IMAGE_SIZE) or min(
+        current_app.config["IMAGE_COSTS"].values()
+    )
+    return render_template(
+        "billing/buy_credits.html",
+        packs=available,
+        rows=pricing_rows(available, image_cost),
+        image_size=REFERENCE_IMAGE_SIZE,
+    )
+
+
+@bp.post("/billing/checkout")
+@login_required
+def checkout():
+    """Start Stripe Checkout for one pack (`price_id`); amounts come from Stripe, never the form."""
+    try:
+        pack = packs.find_pack(request.form.get("price_id", ""))
+    except stripe.StripeError as exc:
+        return _packs_unavailable(exc)
+    if pack is None:
+        return error_response(400, "That credit pack is not on sale. Pick one from the list.")
+    try:
+        url = billing.start_checkout(
+            current_user.id,
+            current_user.email,
+            pack,
+            current_app.config["APP_BASE_URL"],
+            save_card=request.form.get("save_card") in ("1", "on", "true"),
+        )
+    except billing.CheckoutUnavailable as exc:
+        return error_response(exc.status, f"{exc} Please try again in a moment.")
+    if is_htmx():
+        return hx_redirect(make_response("", 204), url)
+    return redirect(url, code=303)
+
+
+def poll_delay(poll: int, processing: bool) -> float:
+    """Seconds before the receipt asks again: quick at first, then backing off.
+
+    A card is confirmed within seconds; a delayed method (a bank debit) takes days, so its
+    page slows to one request a minute.
+    """
+    cap = 60.0 if processing else 15.0
+    return round(min(1.0 * 1.5**poll, cap), 1)
+
+
+@bp.get("/checkout/success")
+@login_required
+def checkout_success():
+    """Back from Stripe: a receipt that fulfils the paid session and follows it to the end.
+
+    htmx polls it (`poll=n`, backing off); the answer is 286 (stop) with `HX-Trigger:
+    credits-changed` once the purchase is paid, failed or expired. A settled purchase is
+    answered from the database; one in flight asks Stripe within the person's budget of
+    Stripe reads, and past it is shown as the database knows it (the page keeps polling).
+    """
+    session_id = request.args.get("session_id", "")
+    if not SESSION_ID.fullmatch(session_id):
+        abort(404)
+    confirmation = receipts.stored_confirmation(current_user.id, session_id)
+    if confirmation is None:
+        abort(404)
+    if not confirmation.settled and ratelimits.stripe_read_allowed(current_user.id):
+        confirmation = receipts.confirm_checkout(current_user.id, session_id)
+        if confirmation is None:
+            abort(404)
+    try:
+        poll = max(0, min(int(request.args.get("poll", "0")), 50))
+    except ValueError:
+        poll = 0
+    final = confirmation.status != "pending"
+    context = {
+        "confirmation": confirmation,
+        "final": final,
+        "next_poll": poll + 1,
+        "delay": poll_delay(poll, confirmation.processing),
+        "money": money.format_money,
+    }
+    if is_htmx():
+        response = make_response(render_template("billing/_receipt.html", **context))
+        if final:
+            response.status_code = STOP_POLLING
+            trigger(response, "credits-changed")
+    else:
+        response = make_response(render_template("billing/success.html", **context))
+    return vary_on_htmx(response)
+
+
+@bp.get("/checkout/cancel")
+@login_required
+def checkout_cancel():
+    """Checkout was cancelled: nothing was charged."""
+    return render_template("billing/cancel.html")

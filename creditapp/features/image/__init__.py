@@ -1,0 +1,1 @@
+"""Image generation: the feature, its providers, its pages and API."""

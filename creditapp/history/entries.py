@@ -1,0 +1,348 @@
+"""A user's ledger, newest first, keyset-paginated across the three ledger tables."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from creditapp.extensions import db
+from creditapp.history.purchase_words import PurchaseWords, describe
+from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
+from creditapp.platform.money import ZERO_DECIMAL
+
+# Rank breaks ties between rows of different tables written in the same microsecond.
+RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
+
+
+class BadCursor(ValueError):
+    """The `before` cursor is not one this module produced."""
+
+
+@dataclass(frozen=True)
+class JobLink:
+    """The job a spend paid for: what was asked, how it went, whether its result is kept."""
+
+    id: str
+    prompt: str
+    size: int | None
+    status: str
+    has_result: bool
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ledger line as a person reads it."""
+
+    kind: str
+    id: int
+    created_at: datetime
+    amount: int
+    status: str
+    description: str
+    job: JobLink | None = None
+    # The API key that made a spend, as "name (prefix)"; None for the browser.
+    api_key: str | None = None
+    money: int | None = None  # a purchase's price in minor units
+    currency: str | None = None
+    paid_by_stripe: bool = False  # a purchase Stripe holds a payment for (receipt, or processing)
+    balance_after: int | None = None  # the running balance once this line counted
+    words: PurchaseWords | None = None  # a purchase's status in words (None for other kinds)
+
+    @property
+    def processing(self) -> bool:
+        """A purchase paid with a delayed method that has not settled yet."""
+        return self.kind == "purchase" and self.status == "pending" and self.paid_by_stripe
+
+    def cursor_after(self) -> str:
+        """The keyset cursor that pages past this entry, carrying the running balance."""
+        base = f"{self.created_at.isoformat()}~{RANK[self.kind]}~{self.id}"
+        if self.balance_after is None:
+            return base
+        return f"{base}~{self.balance_after - self.amount}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page of entries and the cursor for the next one (None at the end)."""
+
+    entries: list[Entry]
+    next_cursor: str | None
+
+
+def parse_cursor(raw: str) -> tuple[tuple[datetime, int, int], int | None]:
+    """Decode a cursor into its keyset position and running balance; BadCursor if malformed."""
+    try:
+        parts = raw.split("~")
+        if len(parts) not in (3, 4):
+            raise ValueError(raw)
+        stamp, rank, row_id = parts[:3]
+        when = datetime.fromisoformat(stamp)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if int(rank) not in RANK.values():
+            raise ValueError(raw)
+        balance = int(parts[3]) if len(parts) == 4 else None
+        return (when, int(rank), int(row_id)), balance
+    except ValueError as exc:
+        raise BadCursor(raw) from exc
+
+
+def _after(model, rank: int, cursor: tuple[datetime, int, int] | None):
+    """The keyset condition for one table: rows strictly older than the cursor."""
+    if cursor is None:
+        return sa.true()
+    when, cursor_rank, cursor_id = cursor
+    if rank < cursor_rank:
+        return model.created_at <= when
+    if rank > cursor_rank:
+        return model.created_at < when
+    return sa.or_(model.created_at < when, sa.and_(model.created_at == when, model.id < cursor_id))
+
+
+def page(
+    user_id: int,
+    before: str | None = None,
+    limit: int = 50,
+    show_all: bool = False,
+    balance: int | None = None,
+) -> Page:
+    """Up to `limit` entries older than the `before` cursor, newest first.
+
+    Checkouts that moved no money (cancelled, declined, expired, failed) are left out
+    unless `show_all`; a delayed payment still processing stays. With the current
+    `balance` (first page) or a cursor that carries one, each entry gets its running
+    balance: the balance once that line counted, as the ledger adds up today.
+    """
+    cursor, carried = parse_cursor(before) if before else (None, None)
+    running = carried if before else balance
+    n = limit + 1
+    p, s, a = CreditPurchase, CreditSpend, CreditAdjustment
+    purchase_filter = (
+        sa.true()
+        if show_all
+        else sa.or_(
+            p.status == "completed",
+            sa.and_(p.status == "pending", p.stripe_payment_intent_id.is_not(None)),
+        )
+    )
+    no_int = sa.cast(sa.null(), sa.Integer)
+    no_text = sa.cast(sa.null(), sa.String)
+    parts = [
+        sa.select(
+            sa.literal("purchase").label("kind"),
+            sa.literal(RANK["purchase"]).label("rank"),
+            p.id,
+            p.created_at,
+            sa.case((p.status == "completed", p.credits_purchased), else_=0).label("amount"),
+            p.status,
+            p.source.label("description"),  # put into words below (purchase_words)
+            p.amount_paid.label("money"),
+            p.currency.label("currency"),
+            p.stripe_payment_intent_id.is_not(None).label("paid_by_stripe"),
+            p.credits_purchased.label("credits"),
+        )
+        .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
+        .order_by(p.created_at.desc(), p.id.desc())
+        .limit(n),
+        sa.select(
+            sa.literal("spend").label("kind"),
+            sa.literal(RANK["spend"]).label("rank"),
+            s.id,
+            s.created_at,
+            sa.case((s.status == "released", 0), else_=-s.credits_spent).label("amount"),
+            s.status,
+            s.feature_used.label("description"),
+            no_int.label("money"),
+            no_text.label("currency"),
+            sa.false().label("paid_by_stripe"),
+            no_int.label("credits"),
+        )
+        .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
+        .order_by(s.created_at.desc(), s.id.desc())
+        .limit(n),
+        sa.select(
+            sa.literal("adjustment").label("kind"),
+            sa.literal(RANK["adjustment"]).label("rank"),
+            a.id,
+            a.created_at,
+            a.amount,
+            a.reason.label("status"),
+            a.note.label("description"),
+            no_int.label("money"),
+            no_text.label("currency"),
+            sa.false().label("paid_by_stripe"),
+            no_int.label("credits"),
+        )
+        .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
+        .order_by(a.created_at.desc(), a.id.desc())
+        .limit(n),
+    ]
+    union = sa.union_all(*[part.subquery().select() for part in parts]).subquery()
+    rows = db.session.execute(
+        sa.select(union).order_by(union.c.created_at.desc(), union.c.rank.desc(), union.c.id.desc()).limit(n)
+    ).all()
+    entries = []
+    for r in rows[:limit]:
+        amount = int(r.amount)
+        paid_by_stripe = bool(r.paid_by_stripe)
+        words = describe(r.status, r.description, r.credits, paid_by_stripe) if r.kind == "purchase" else None
+        entries.append(
+            Entry(
+                r.kind,
+                r.id,
+                _aware(r.created_at),
+                amount,
+                r.status,
+                words.what if words else r.description or "",
+                money=r.money,
+                currency=r.currency,
+                paid_by_stripe=paid_by_stripe,
+                balance_after=running,
+                words=words,
+            )
+        )
+        if running is not None:
+            running -= amount
+    entries = _with_keys(_with_jobs(entries))
+    more = len(rows) > limit
+    return Page(entries, entries[-1].cursor_after() if more and entries else None)
+
+
+def every_entry(user_id: int, balance: int, batch: int = 500) -> Iterator[Entry]:
+    """Every entry, newest first, in keyset batches (for the CSV export), with running balances."""
+    before = None
+    while True:
+        found = page(user_id, before=before, limit=batch, show_all=True, balance=balance)
+        yield from found.entries
+        if found.next_cursor is None:
+            return
+        before = found.next_cursor
+
+
+def _with_jobs(entries: list[Entry]) -> list[Entry]:
+    """Link each spend to its job, with one query by the unique `spend_id` (none without spends)."""
+    spend_ids = [e.id for e in entries if e.kind == "spend"]
+    if not spend_ids:
+        return entries
+    j = FeatureJob
+    rows = db.session.execute(
+        sa.select(j.spend_id, j.id, j.params, j.status, j.result_key).where(j.spend_id.in_(spend_ids))
+    ).all()
+    links = {
+        row.spend_id: JobLink(
+            id=str(row.id),
+            prompt=str((row.params or {}).get("prompt", "")),
+            size=(row.params or {}).get("size"),
+            status=row.status,
+            has_result=row.status == "succeeded" and row.result_key is not None,
+        )
+        for row in rows
+    }
+    return [replace(e, job=links.get(e.id)) if e.kind == "spend" else e for e in entries]
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _with_keys(entries: list[Entry]) -> list[Entry]:
+    """Name the API key behind each spend a key made, with one query (none without spends)."""
+    spend_ids = [e.id for e in entries if e.kind == "spend"]
+    if not spend_ids:
+        return entries
+    rows = db.session.execute(
+        sa.select(CreditSpend.id, ApiKey.name, ApiKey.prefix)
+        .join(ApiKey, ApiKey.id == CreditSpend.api_key_id)
+        .where(CreditSpend.id.in_(spend_ids))
+    ).all()
+    names = {row.id: f"{row.name} ({row.prefix})" for row in rows}
+    return [replace(e, api_key=names.get(e.id)) if e.kind == "spend" else e for e in entries]
+
+
+@dataclass(frozen=True)
+class Bought:
+    """What a user has bought in all: credits, and the money per currency."""
+
+    credits: int
+    money: dict[str, int]
+    purchases: int
+
+
+def bought(user_id: int) -> Bought:
+    """Completed purchases in all, from one grouped query."""
+    p = CreditPurchase
+    rows = db.session.execute(
+        sa.select(p.currency, sa.func.sum(p.credits_purchased), sa.func.sum(p.amount_paid), sa.func.count())
+        .where(p.user_id == user_id, p.status == "completed")
+        .group_by(p.currency)
+    ).all()
+    return Bought(
+        credits=sum(int(r[1]) for r in rows),
+        money={r[0]: int(r[2]) for r in rows},
+        purchases=sum(int(r[3]) for r in rows),
+    )
+
+
+CSV_HEADER = [
+    "time_utc",
+    "kind",
+    "description",
+    "status",
+    "credits",
+    "balance_after",
+    "amount",
+    "currency",
+    "prompt",
+    "size",
+    "job_id",
+]
+
+
+def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -> Iterator[str]:
+    """The CSV export, one line at a time (header first), newest entry first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: list[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(CSV_HEADER)
+    for e in every_entry(user_id, balance):
+        description = feature_title(e.description) if e.kind == "spend" else e.description
+        if e.words:
+            description = e.words.csv_description
+        yield line(
+            [
+                e.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+                e.kind,
+                _safe_cell(description),
+                e.words.csv_status if e.words else e.status,
+                e.amount,
+                "" if e.balance_after is None else e.balance_after,
+                _major_units(e.money, e.currency),
+                (e.currency or "").upper(),
+                _safe_cell(e.job.prompt) if e.job else "",
+                (e.job.size or "") if e.job else "",
+                e.job.id if e.job else "",
+            ]
+        )
+
+
+def _safe_cell(text: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula (prompts are typed by people)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _major_units(amount: int | None, currency: str | None) -> str:
+    """Minor units as a plain number for spreadsheets: 2000 usd -> 20.00, 500 jpy -> 500."""
+    if amount is None:
+        return ""
+    return str(amount) if (currency or "").lower() in ZERO_DECIMAL else f"{amount / 100:.2f}"

@@ -1,0 +1,176 @@
+"""History's pages: the ledger, the usage chart, CSV, a purchase's receipt, and the balance badge.
+
+Their endpoints keep the `account.` names they had (`account.history_page`, `account.badge`,
+…): templates, tests and the API description name them, so `init_app` registers each
+under that name.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jinja2
+import stripe
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+)
+from flask_login import current_user, login_required
+
+from creditapp.accounts import login
+from creditapp.billing import receipts
+from creditapp.billing.views import SESSION_ID
+from creditapp.extensions import limiter, login_manager
+from creditapp.features import registry
+from creditapp.history import entries as history
+from creditapp.history import usage
+from creditapp.models import utcnow
+from creditapp.platform import ratelimits
+from creditapp.platform.errors import error_response
+from creditapp.platform.htmx import STOP_POLLING, is_htmx, vary_on_htmx
+from creditapp.platform.money import format_money
+
+BLUEPRINT = "account"
+CHART_DAYS = 30
+
+
+@limiter.exempt
+def badge():
+    """The balance badge fragment; with `until`, 286 stops polling once that purchase settles.
+
+    The hot path (every page, every poll): one Core statement, no ORM user, no session
+    write, no rate-limit bookkeeping, the fragment rendered once per distinct balance.
+    The balance is read fresh on every request.
+    """
+    until = request.args.get("until")
+    if until is not None and not SESSION_ID.fullmatch(until):
+        return error_response(400, "That is not a Checkout Session id.")
+    found = login.signed_in_balance(until or None)
+    if found is None:
+        if not current_user.is_authenticated:  # also tries the remember-me cookie
+            return login_manager.unauthorized()
+        found = login.signed_in_balance(until or None)
+        if found is None:
+            return login_manager.unauthorized()
+    credits, purchase_status = found
+    status = STOP_POLLING if until and purchase_status != "pending" else 200
+    response = make_response(badge_fragment(credits), status)
+    # Never stored: a page restored by Back/Forward re-reads it, and Chrome would otherwise
+    # answer that request from its cache without asking.
+    response.headers["Cache-Control"] = "no-store"
+    return vary_on_htmx(response)
+
+
+def badge_fragment(credits: int) -> str:
+    """The badge's HTML for a balance just read from the database.
+
+    The HTML is a pure function of the number (and of the template and the app's URL
+    prefix), so each distinct balance is rendered once: a Jinja render cost about 100 µs
+    of the badge's time. Only HTML is kept; the balance is read on every request.
+    """
+    template = current_app.jinja_env.get_template("_partials/badge.html")
+    return _rendered_badge(template, credits, request.script_root)
+
+
+@functools.lru_cache(maxsize=2048)
+def _rendered_badge(template: jinja2.Template, credits: int, script_root: str) -> str:
+    # script_root is part of the key only: the template's url_for reads it from the request.
+    return template.render(credits=credits)
+
+
+def _show_all() -> bool:
+    return request.args.get("all") == "1"
+
+
+@login_required
+def history_page():
+    """The ledger, newest first, 50 lines a page; htmx "load more" gets just the next rows.
+
+    Checkouts that moved no money are hidden unless `?all=1`.
+    """
+    before = request.args.get("before") or None
+    show_all = _show_all()
+    try:
+        page = history.page(current_user.id, before=before, show_all=show_all, balance=current_user.credits)
+    except history.BadCursor:
+        return error_response(
+            400, "That history link is not valid. Open History again to start from the newest entries."
+        )
+    context = {"page": page, "feature_title": registry.title, "show_all": show_all, "money": format_money}
+    if is_htmx() and before:
+        body = render_template("history/_rows.html", **context)
+    else:
+        body = render_template("history/history.html", before=before, **context)
+    return vary_on_htmx(make_response(body))
+
+
+@login_required
+def spend_chart():
+    """Usage figures and the 30-day chart: a fragment for htmx, a page of its own without JS.
+
+    Loaded after History so a long ledger never slows it.
+    """
+    days = usage.daily_spend(current_user.id, days=CHART_DAYS)
+    bought = history.bought(current_user.id)
+    context = {"days": days, "bought": bought, "balance": current_user.credits, "money": format_money}
+    if is_htmx():
+        return vary_on_htmx(make_response(render_template("history/_spend_chart.html", **context)))
+    return vary_on_htmx(make_response(render_template("history/usage.html", **context)))
+
+
+@login_required
+def history_csv():
+    """Every ledger line as CSV, streamed in keyset batches (UTC times, running balance)."""
+    user_id, balance = current_user.id, current_user.credits
+    rows = stream_with_context(history.csv_lines(user_id, balance, registry.title))
+    stamp = utcnow().strftime("%Y%m%d")
+    response = Response(rows, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="creditapp-history-{stamp}.csv"'
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@login_required
+def purchase_receipt(purchase_id: int):
+    """Stripe's receipt for one of the user's paid purchases (303 to it; stored, else read once)."""
+    receipt = receipts.stored_receipt(current_user.id, purchase_id)
+    if receipt is None:
+        return error_response(404, "There is no receipt for that purchase.")
+    url = receipt.receipt_url
+    if url is None and receipt.payment_intent_id:
+        if not ratelimits.stripe_read_allowed(current_user.id):
+            retry = ratelimits.stripe_read_retry_after(current_user.id)
+            body, status = error_response(
+                429, f"Too many receipts asked of Stripe just now. Please try again in {retry} seconds."
+            )
+            return body, status, {"Retry-After": str(retry)}
+        try:
+            url = receipts.read_receipt(receipt)
+        except stripe.StripeError:
+            return error_response(
+                503, "Stripe could not be reached for the receipt. Please try again shortly."
+            )
+    if not url:
+        return error_response(404, "There is no receipt for that purchase.")
+    return redirect(url, code=303)
+
+
+ROUTES = (
+    ("/credits/badge", badge),
+    ("/history", history_page),
+    ("/history/chart", spend_chart),
+    ("/history.csv", history_csv),
+    ("/history/purchases/<int:purchase_id>/receipt", purchase_receipt),
+)
+
+
+def init_app(app: Flask) -> None:
+    """Serve History's pages under their `account.` endpoints."""
+    for rule, view in ROUTES:
+        app.add_url_rule(rule, f"{BLUEPRINT}.{view.__name__}", view, methods=["GET"])

@@ -1,0 +1,265 @@
+"""Holds that belong to a queued job: written, captured and released together with the job row.
+
+A job and its hold never disagree: the hold and the `feature_jobs` row are inserted in one
+transaction, and every change of a job that settles its hold (succeeded → captured; failed,
+canceled, overdue → released) is one transaction too. Each function takes its own pooled
+connection like `spending` does and ends on a visible `conn.commit()`.
+
+Lock order, as everywhere in the ledger (package docstring): the user row first, then the
+job row, then its spend. A settlement that gives credits back locks the job's user before
+it touches the job, exactly as `release` does, so a retried keyed hold (user row, then the
+spend's key) and a release never wait for each other. Capturing touches no user row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from creditapp.extensions import db
+from creditapp.ledger import triggers
+from creditapp.ledger._core import (
+    InvalidAmount,
+    SpendResult,
+    add_to_balance,
+    log,
+    log_write,
+    spends,
+    users,
+)
+from creditapp.ledger.key_limits import refusal as key_refusal
+from creditapp.ledger.spending import SETTLE, debit, insert_held, spend_by_key
+from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
+from creditapp.platform import transactions
+
+jobs = FeatureJob.__table__
+
+INSERT_JOB = sa.insert(jobs)
+# The job's user row, locked before the job and its spend (NO KEY, as a balance UPDATE).
+LOCK_JOB_USER = (
+    sa.select(users.c.id)
+    .where(
+        users.c.id == sa.select(jobs.c.user_id).where(jobs.c.id == sa.bindparam("job_id")).scalar_subquery()
+    )
+    .with_for_update(key_share=True)
+)
+
+
+@dataclass(frozen=True)
+class JobHold:
+    """A hold and the job it pays for; `spend.replayed` means both existed already."""
+
+    spend: SpendResult
+    job_id: uuid.UUID | None
+    created_at: datetime | None = None
+
+
+def hold_for_job(
+    user_id: int,
+    feature: str,
+    cost: int,
+    params: dict[str, Any],
+    deadline_at: datetime,
+    idempotency_key: str | None = None,
+    fingerprint: str | None = None,
+    api_key_id: int | None = None,
+    idempotency_scope: str = "",
+) -> JobHold:
+    """Deduct `cost`, record a held spend and its queued job in one transaction.
+
+    Raises InsufficientCredits (nothing written). A key this user already used in this
+    `idempotency_scope` (the API key or sign-in that sent it) returns the original spend
+    and its job (None for a spend made before jobs existed). With `api_key_id`, the spend
+    is that API key's: KeyLimitReached or KeyRevoked (nothing written) when the key may
+    not spend it, checked under the user row's lock.
+    """
+    if cost <= 0:
+        raise InvalidAmount("a spend costs at least one credit")
+    now = utcnow()
+    with db.engine.connect() as conn:
+        debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
+        if existing is not None:
+            return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+        balance = debited.credits
+        refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
+        if refused is not None:
+            conn.rollback()
+            existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+            if existing is not None:
+                return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+            raise refused
+        spend_id = insert_held(
+            conn,
+            user_id,
+            feature,
+            cost,
+            idempotency_key,
+            fingerprint,
+            now,
+            api_key_id=api_key_id,
+            idempotency_scope=idempotency_scope,
+        )
+        if spend_id is None:
+            # The key was used before (perhaps a moment ago by a racing request, whose
+            # commit we waited for): undo this deduction and answer with the original.
+            conn.rollback()
+            existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+            return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+        job_id = uuid.uuid4()
+        conn.execute(
+            INSERT_JOB,
+            {
+                "id": job_id,
+                "user_id": user_id,
+                "feature": feature,
+                "params": params,
+                "spend_id": spend_id,
+                "status": "queued",
+                "attempts": 0,
+                "created_at": now,
+                "available_at": now,
+                "deadline_at": deadline_at,
+            },
+        )
+        effects = triggers.after_decrease(
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+        )
+        conn.commit()
+    transactions.hand_over(effects.handoffs())
+    log_write(user_id, "hold", -cost, balance)
+    spend = SpendResult(spend_id, "held", cost, balance, replayed=False, fingerprint=fingerprint)
+    return JobHold(spend, job_id, now)
+
+
+def _job_for_spend(conn: sa.Connection, spend_id: int) -> uuid.UUID | None:
+    return conn.execute(sa.select(jobs.c.id).where(jobs.c.spend_id == spend_id)).scalar_one_or_none()
+
+
+def succeed_job(job_id: uuid.UUID, result_key: str) -> str:
+    """Capture a running job's hold and mark it succeeded with its stored result.
+
+    Returns "succeeded"; "not_running" when another delivery already finished it (nothing
+    changed); "hold_released" when the hold was given back meanwhile (`release-stale`):
+    the job is then failed, and the caller deletes the result nobody paid for.
+    """
+    now = utcnow()
+    with db.engine.connect() as conn:
+        spend_id = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .values(status="succeeded", result_key=result_key, finished_at=now, lease_until=None)
+            .returning(jobs.c.spend_id)
+        ).scalar_one_or_none()
+        if spend_id is None:
+            conn.rollback()
+            return "not_running"
+        captured = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": now}).first()
+        if captured is None:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id)
+                .values(
+                    status="failed",
+                    result_key=None,
+                    error="hold_released",
+                    error_message="This took too long and was cancelled. You were not charged.",
+                )
+            )
+            conn.commit()
+            log.warning("job finished after its hold was released", extra={"spend_id": spend_id})
+            return "hold_released"
+        conn.commit()
+    log.info("ledger capture", extra={"spend_id": spend_id, "operation": "capture"})
+    return "succeeded"
+
+
+def end_job_and_release(
+    job_id: uuid.UUID,
+    status: str,
+    code: str | None,
+    message: str | None,
+    from_statuses: tuple[str, ...] = OPEN_JOB_STATUSES,
+    user_id: int | None = None,
+) -> bool:
+    """Move a job in `from_statuses` to `status` (failed or canceled) and give its hold back.
+
+    False when the job was not in one of those states (already ended, or running when
+    only a queued job may be canceled); nothing changes then.
+    """
+    condition = sa.and_(jobs.c.id == job_id, jobs.c.status.in_(from_statuses))
+    if user_id is not None:
+        condition = sa.and_(condition, jobs.c.user_id == user_id)
+    now = utcnow()
+    with db.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(LOCK_JOB_USER, {"job_id": job_id})
+        spend_id = conn.execute(
+            sa.update(jobs)
+            .where(condition)
+            .values(status=status, error=code, error_message=message, finished_at=now, lease_until=None)
+            .returning(jobs.c.spend_id)
+        ).scalar_one_or_none()
+        if spend_id is None:
+            conn.rollback()
+            return False
+        released = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "released", "now": now}).first()
+        balance = add_to_balance(conn, released.user_id, released.credits_spent) if released else None
+        conn.commit()
+    if released is not None:
+        log_write(released.user_id, "release", released.credits_spent, balance)
+    return True
+
+
+def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int, int]]:
+    """Fail every unfinished job past its deadline and release its hold, in one transaction.
+
+    Returns (job_id, user_id, credits given back) for each.
+    """
+    now = now or utcnow()
+    overdue = sa.and_(jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.deadline_at < now)
+    with db.engine.connect() as conn:
+        # Lock order: the users first (in id order, as release-stale does), then only their jobs.
+        user_ids = list(
+            conn.execute(
+                sa.select(users.c.id)
+                .where(users.c.id.in_(sa.select(jobs.c.user_id).where(overdue)))
+                .order_by(users.c.id)
+                .with_for_update(key_share=True)
+            ).scalars()
+        )
+        if not user_ids:
+            conn.rollback()
+            return []
+        failed = conn.execute(
+            sa.update(jobs)
+            .where(overdue, jobs.c.user_id.in_(user_ids))
+            .values(
+                status="failed",
+                error="deadline_exceeded",
+                error_message="The image was not ready in time. You were not charged.",
+                finished_at=now,
+                lease_until=None,
+            )
+            .returning(jobs.c.id, jobs.c.spend_id)
+        ).all()
+        if not failed:
+            conn.rollback()
+            return []
+        by_spend = {row.spend_id: row.id for row in failed}
+        released = conn.execute(
+            sa.update(spends)
+            .where(spends.c.id.in_(sorted(by_spend)), spends.c.status == "held")
+            .values(status="released", settled_at=now)
+            .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
+        ).all()
+        refunds: dict[int, int] = {}
+        for row in released:
+            refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
+        for user_id in sorted(refunds):  # fixed order: two sweeps at once lock users alike
+            add_to_balance(conn, user_id, refunds[user_id])
+        conn.commit()
+    return [(by_spend[row.id], row.user_id, row.credits_spent) for row in released]

@@ -1,0 +1,265 @@
+"""E-mail: what each e-mail says, and sending the outbox (`notifications`) over SMTP.
+
+An e-mail is a row the ledger writes in the same transaction as the change that causes it
+(`ledger.outbox.write_email`: its kind, address and payload), so a committed change always
+has its e-mail and a rolled-back one never does. After the commit a queue task sends it
+(`send`), composing its subject and bodies from the kind and payload (`compose`) and
+keeping them on the row.
+
+Sending is at least once, made as close to once as SMTP allows: a sender first claims the
+row (`pending` → `sending`, with a lease), sends, then marks it `sent`. A second delivery
+of the task finds it `sending` or `sent` and does nothing; a failed send puts it back to
+`pending` for a later attempt. The one edge: a worker that dies after the SMTP server
+accepted the message but before `sent` was committed leaves the row `sending`; once the
+lease runs out the sweep sends it again. Each message carries a Message-ID derived from
+its dedupe key, so that rare second copy is recognisably the same message.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import sqlalchemy as sa
+from markupsafe import escape
+
+from creditapp.extensions import db
+from creditapp.models import Notification, utcnow
+from creditapp.platform.money import format_money
+
+log = logging.getLogger("creditapp.notifications")
+
+notifications = Notification.__table__
+
+
+@dataclass(frozen=True)
+class Email:
+    """What one e-mail says."""
+
+    subject: str
+    text: str
+    html: str
+
+    def columns(self) -> dict[str, str]:
+        """What the outbox row keeps of the e-mail it sent."""
+        return {"subject": self.subject, "body_text": self.text, "body_html": self.html}
+
+
+# --- what each e-mail says ----------------------------------------------------------------
+
+
+def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
+    """The subject and both bodies of one kind of e-mail, with the balance and a link.
+
+    Credits are written as the pages write them (thousands separators), money with
+    `format_money` as the pages do.
+    """
+    balance = _credits(payload.get("balance"))
+    if kind == "low_balance":
+        link = f"{base_url}/buy-credits"
+        level = _credits(payload["level"])
+        subject = f"Your balance is {balance} credits"
+        lines = [
+            f"Your creditapp balance fell to {balance} credits, below the {level} "
+            "credits you asked to be told about.",
+            "Buy credits before you run out:",
+        ]
+        return _email(
+            subject,
+            lines,
+            link,
+            "Buy credits",
+            "You get this e-mail once each time the balance "
+            f"falls below {level} credits; change the level at {base_url}/account/notifications.",
+        )
+    if kind == "topup_receipt":
+        credits = _credits(payload["credits"])
+        amount = format_money(int(payload["amount"]), str(payload["currency"]))
+        subject = f"Receipt: automatic top-up of {credits} credits"
+        lines = [
+            f"Your balance was low, so we topped it up automatically: {credits} credits for {amount}, "
+            f"charged to your saved card ({payload.get('card') or 'card on file'}).",
+            f"Your balance is now {balance} credits.",
+            f"Stripe's receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
+            "Every purchase and spend is in your history:",
+        ]
+        return _email(
+            subject,
+            lines,
+            f"{base_url}/history",
+            "Your history",
+            f"Change or switch off automatic top-up at {base_url}/account/auto-recharge.",
+        )
+    if kind == "recharge_failed":
+        link = f"{base_url}/buy-credits"
+        why = payload.get("message") or "The payment did not go through."
+        subject = "Automatic top-up failed"
+        lines = [
+            f"We tried to top up {_credits(payload['credits'])} credits with your saved card "
+            f"({payload.get('card') or 'card'}), and it did not go through: {why}",
+            f"Your balance is {balance} credits. Nothing was charged. Buy credits by hand here:",
+        ]
+        return _email(
+            subject,
+            lines,
+            link,
+            "Buy credits",
+            f"Manage automatic top-ups at {base_url}/account/auto-recharge.",
+        )
+    if kind == "recharge_disabled":
+        link = f"{base_url}/account/auto-recharge"
+        subject = "Automatic top-up is switched off"
+        lines = [
+            f"Automatic top-up failed {payload['failures']} times in a row, so we switched it off: "
+            "we will not try your saved card again.",
+            f"Your balance is {balance} credits. Buy credits at {base_url}/buy-credits, or check your "
+            "card and switch automatic top-up back on:",
+        ]
+        return _email(subject, lines, link, "Automatic top-up settings", "")
+    raise ValueError(f"no e-mail of kind {kind!r}")
+
+
+def _credits(value: Any) -> str:
+    """A number of credits as the pages write it: 12,345 (a negative balance too)."""
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _email(subject: str, lines: list[str], link: str, link_text: str, footer: str) -> Email:
+    text = "\n\n".join([*lines, link, *([footer] if footer else [])]) + "\n"
+    paragraphs = "".join(f"<p>{escape(line)}</p>" for line in lines)
+    html = (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(subject)}</title></head><body>{paragraphs}"
+        f'<p><a href="{escape(link)}">{escape(link_text)}</a></p>'
+        + (f'<p style="color:#555">{escape(footer)}</p>' if footer else "")
+        + "</body></html>"
+    )
+    return Email(subject, text, html)
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def send(notification_id: int, config: Mapping[str, Any]) -> str:
+    """Send one e-mail of the outbox at most once per claim; returns what happened.
+
+    `sent`; `not_claimed` (already sent, or another sender holds it); `retry` (SMTP failed,
+    back to pending); `gave_up` (failed `NOTIFICATION_MAX_ATTEMPTS` times: status failed).
+    """
+    now = utcnow()
+    with db.engine.connect() as conn:
+        row = conn.execute(
+            sa.update(notifications)
+            .where(
+                notifications.c.id == notification_id,
+                sa.or_(
+                    notifications.c.status == "pending",
+                    sa.and_(notifications.c.status == "sending", notifications.c.lease_until < now),
+                ),
+            )
+            .values(
+                status="sending",
+                attempts=notifications.c.attempts + 1,
+                lease_until=now + timedelta(seconds=float(config["NOTIFICATION_LEASE_SECONDS"])),
+            )
+            .returning(
+                notifications.c.kind,
+                notifications.c.payload,
+                notifications.c.to_address,
+                notifications.c.dedupe_key,
+                notifications.c.attempts,
+            )
+        ).one_or_none()
+        conn.commit()
+    if row is None:
+        return "not_claimed"
+    email = compose(row.kind, row.payload, config["APP_BASE_URL"].rstrip("/"))
+    try:
+        deliver(config, row.to_address, email.subject, email.text, email.html, row.dedupe_key)
+    except (OSError, smtplib.SMTPException) as exc:
+        gave_up = row.attempts >= int(config["NOTIFICATION_MAX_ATTEMPTS"])
+        with db.engine.connect() as conn:
+            conn.execute(
+                sa.update(notifications)
+                .where(notifications.c.id == notification_id, notifications.c.status == "sending")
+                .values(
+                    status="failed" if gave_up else "pending",
+                    lease_until=None,
+                    last_error=f"{exc.__class__.__name__}: {exc}"[:500],
+                )
+            )
+            conn.commit()
+        log.warning("e-mail %s not sent (attempt %s): %s", notification_id, row.attempts, exc)
+        return "gave_up" if gave_up else "retry"
+    with db.engine.connect() as conn:
+        conn.execute(
+            sa.update(notifications)
+            .where(notifications.c.id == notification_id, notifications.c.status == "sending")
+            .values(status="sent", sent_at=utcnow(), lease_until=None, last_error=None, **email.columns())
+        )
+        conn.commit()
+    log.info("e-mail %s sent", notification_id, extra={"notification_id": notification_id})
+    return "sent"
+
+
+def deliver(config: Mapping[str, Any], to: str, subject: str, text: str, html: str, dedupe_key: str) -> None:
+    """Hand one message to the SMTP server `SMTP_URL` names, over TLS whenever it can (README: SMTP)."""
+    url = config.get("SMTP_URL") or ""
+    if not url:
+        raise smtplib.SMTPException("SMTP_URL is not set")
+    parts = urlsplit(url)
+    message = EmailMessage()
+    message["From"] = config["MAIL_FROM"]
+    message["To"] = to
+    message["Subject"] = subject
+    # The same message (same id) however many times it is handed over.
+    message["Message-ID"] = make_msgid(idstring=dedupe_key.replace(":", "."), domain="creditapp.local")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    timeout = float(config["SMTP_TIMEOUT_SECONDS"])
+    host = parts.hostname or "127.0.0.1"
+    if parts.scheme == "smtps":
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            host, parts.port or 465, timeout=timeout, context=_tls_context(config)
+        )
+    elif parts.scheme in ("smtp", "smtp+insecure"):
+        smtp = smtplib.SMTP(host, parts.port or 25, timeout=timeout)
+    else:
+        raise smtplib.SMTPException(
+            f"SMTP_URL must be smtp://…, smtps://… or smtp+insecure://…, not {parts.scheme}://"
+        )
+    with smtp:
+        if parts.scheme == "smtp":
+            _start_tls_if_offered(smtp, config, wants_login=bool(parts.username))
+        if parts.username:
+            smtp.login(unquote(parts.username), unquote(parts.password or ""))
+        smtp.send_message(message)
+
+
+def _tls_context(config: Mapping[str, Any]) -> ssl.SSLContext:
+    """A context that verifies the server's certificate and name: against `SMTP_CA_FILE` when
+    set (a private CA), else the system's trusted CAs."""
+    return ssl.create_default_context(cafile=config.get("SMTP_CA_FILE") or None)
+
+
+def _start_tls_if_offered(smtp: smtplib.SMTP, config: Mapping[str, Any], wants_login: bool) -> None:
+    """Upgrade a smtp:// connection with STARTTLS whenever the server offers it (whatever the
+    port); refuse to go on without TLS when a password would follow."""
+    smtp.ehlo()
+    if smtp.has_extn("starttls"):
+        # A certificate that does not verify raises ssl.SSLCertVerificationError: nothing is sent.
+        smtp.starttls(context=_tls_context(config))
+        smtp.ehlo()
+    elif wants_login:
+        raise smtplib.SMTPException(
+            "the SMTP server offers no STARTTLS: refusing to send the password in clear text "
+            "(use smtps://, or smtp+insecure:// for a server on a trusted network)"
+        )

@@ -1,1 +1,0 @@
-"""Services: the rules, taking plain ids (billing, webhooks, sign-in)."""

@@ -1,0 +1,206 @@
+"""Automatic top-up settings: the saved payment method (saved at Checkout, removed by
+detaching), and the threshold, pack and monthly cap the person chose. Nothing here moves credits."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+import stripe
+
+from creditapp.billing.packs import Pack
+from creditapp.billing.payment_methods import MethodSummary
+from creditapp.ledger.triggers import settings_table
+from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.platform import stripe_client
+from creditapp.platform.clock import month_start
+from creditapp.platform.sql import conflict_insert
+from creditapp.platform.transactions import read, write
+
+log = logging.getLogger("creditapp.recharge")
+
+purchases = CreditPurchase.__table__
+users = User.__table__
+
+
+class TopupRefused(Exception):
+    """The settings cannot be saved as asked (no card, a value out of range); nothing changed."""
+
+
+@dataclass(frozen=True)
+class TopupSettings:
+    """What the auto top-up page shows."""
+
+    enabled: bool
+    threshold: int
+    stripe_price_id: str | None
+    pack_credits: int | None
+    pack_amount: int | None
+    currency: str | None
+    monthly_cap: int
+    card_brand: str | None
+    card_last4: str | None
+    consecutive_failures: int
+    disabled_reason: str | None
+    this_month: int  # top-ups pending or completed this calendar month (UTC)
+    payment_method: MethodSummary | None = None  # the saved method, of any type
+
+    @property
+    def has_card(self) -> bool:
+        """Whether a payment method is saved (a card, Link or a bank debit)."""
+        return self.payment_method is not None
+
+    @property
+    def can_top_up(self) -> bool:
+        """Whether the saved method can pay automatic top-ups (payment_methods.TOP_UP_TYPES)."""
+        return self.payment_method is not None and self.payment_method.can_top_up
+
+
+DEFAULTS = TopupSettings(False, 100, None, None, None, None, 3, None, None, 0, None, 0)
+
+
+# --- the settings page ------------------------------------------------------------------------
+
+
+def settings_for(user_id: int) -> TopupSettings:
+    """The person's auto top-up settings (the defaults when never set)."""
+    with read() as session:
+        row = session.execute(
+            sa.select(settings_table).where(settings_table.c.user_id == user_id)
+        ).one_or_none()
+        count = session.execute(
+            sa.select(sa.func.count())
+            .select_from(purchases)
+            .where(
+                purchases.c.user_id == user_id,
+                purchases.c.source == "auto_recharge",
+                purchases.c.status.in_(("pending", "completed")),
+                purchases.c.created_at >= month_start(utcnow()),
+            )
+        ).scalar_one()
+    if row is None:
+        return DEFAULTS
+    return TopupSettings(
+        row.enabled,
+        row.threshold,
+        row.stripe_price_id,
+        row.pack_credits,
+        row.pack_amount,
+        row.currency,
+        row.monthly_cap,
+        row.card_brand,
+        row.card_last4,
+        row.consecutive_failures,
+        row.disabled_reason,
+        count,
+        _summary(row),
+    )
+
+
+def _summary(row: Any) -> MethodSummary | None:
+    """The saved method; a card saved before summaries were stored is read from its columns."""
+    if row.payment_method_id is None:
+        return None
+    return MethodSummary.from_json(row.payment_method) or MethodSummary(
+        "card", brand=row.card_brand, last4=row.card_last4
+    )
+
+
+def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, monthly_cap: int) -> None:
+    """Save threshold, pack and cap; switching on needs a saved card and clears a past switch-off."""
+    if not 0 <= threshold <= 1_000_000:
+        raise TopupRefused("The threshold must be between 0 and 1,000,000 credits.")
+    if not 1 <= monthly_cap <= 100:
+        raise TopupRefused("The monthly cap must be between 1 and 100 top-ups.")
+    current = settings_for(user_id)
+    if enabled and not current.has_card:
+        raise TopupRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
+    if enabled and not current.can_top_up:
+        raise TopupRefused(
+            f"{current.payment_method.label} cannot pay automatic top-ups: a bank debit takes days "
+            "to settle. Save a card or Link instead: buy a pack and tick “Save this card”."
+        )
+    values: dict[str, Any] = {
+        "enabled": enabled,
+        "threshold": threshold,
+        "stripe_price_id": pack.price_id,
+        "pack_credits": pack.credits,
+        "pack_amount": pack.unit_amount,
+        "currency": pack.currency,
+        "monthly_cap": monthly_cap,
+        "updated_at": utcnow(),
+    }
+    if enabled:
+        values.update(consecutive_failures=0, disabled_reason=None)
+    _upsert(user_id, values)
+
+
+def remove_card(user_id: int) -> bool:
+    """Detach the saved card at Stripe and forget it; auto top-up goes off. False: no card."""
+    with read() as session:  # ended before Stripe is asked
+        method = session.execute(
+            sa.select(settings_table.c.payment_method_id).where(settings_table.c.user_id == user_id)
+        ).scalar_one_or_none()
+    if method is None:
+        return False
+    try:
+        stripe_client.client().v1.payment_methods.detach(method)
+    except stripe.InvalidRequestError as exc:
+        # Already detached (or gone): forgetting it here is all that is left to do.
+        log.info("payment method %s was not attached: %s", method, exc.code)
+    _upsert(
+        user_id,
+        {
+            "payment_method_id": None,
+            "payment_method": None,
+            "card_brand": None,
+            "card_last4": None,
+            "enabled": False,
+        },
+    )
+    return True
+
+
+def _upsert(user_id: int, values: dict[str, Any]) -> None:
+    with write() as session:
+        session.execute(
+            conflict_insert(settings_table)
+            .values(user_id=user_id, **{"updated_at": utcnow(), **values})
+            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+        )
+
+
+# --- keeping the method a Checkout payment saved -------------------------------------------------
+
+
+def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) -> None:
+    """Keep the method a Checkout payment saved for top-ups (idempotent: the same method again is a no-op).
+
+    A method top-ups cannot charge is kept and shown, and switches automatic top-up off.
+    """
+    card = summary.type == "card"
+    values: dict[str, Any] = {
+        "payment_method_id": method_id,
+        "payment_method": summary.to_json(),
+        "card_brand": summary.brand if card else None,
+        "card_last4": summary.last4 if card else None,
+        "consecutive_failures": 0,
+        "updated_at": utcnow(),
+    }
+    update = dict(values)
+    if not summary.can_top_up:
+        values["enabled"] = False
+        update["enabled"] = sa.false()
+        # Say why only to someone who had it on: it was switched off for them.
+        update["disabled_reason"] = sa.case(
+            (settings_table.c.enabled, f"{summary.label} cannot pay automatic top-ups"[:255]),
+            else_=settings_table.c.disabled_reason,
+        )
+    with write() as session:
+        session.execute(
+            conflict_insert(settings_table)
+            .values(user_id=user_id, **values)
+            .on_conflict_do_update(index_elements=["user_id"], set_=update)
+        )
