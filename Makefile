@@ -35,7 +35,7 @@ format: $(VENV)/.dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## bench: ratios measured side by side (see README, Benchmarks)
+## bench: ratios measured side by side (see docs/benchmarks.md)
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
 

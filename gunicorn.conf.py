@@ -46,7 +46,7 @@ timeout = _int("GUNICORN_TIMEOUT", 30)
 # and a database statement (statement_timeout). A restart (SIGTERM, deploy) or a
 # max_requests recycle lets in-flight requests finish for graceful_timeout seconds, then
 # kills the worker; even a request cut off then loses no money, because every ledger change
-# is one committed transaction and a job is written with its hold (README, Timeouts).
+# is one committed transaction and a job is written with its hold (docs/operations.md, Timeouts).
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
 keepalive = 5
 # Each worker imports the app itself: no database connection or client is shared across a fork.

@@ -100,7 +100,7 @@ class Config:
         self.configure_jobs(instance_path)
 
     def configure_jobs(self, instance_path: str) -> None:
-        """Paid work runs as queued jobs (creditapp.jobs); see README, Jobs."""
+        """Paid work runs as queued jobs (creditapp.jobs); see docs/design/jobs.md."""
         env = os.environ
         # redis://… in production; the embedded default is a SQLite file beside the database.
         self.JOBS_BROKER_URL = (
@@ -120,7 +120,7 @@ class Config:
         self.configure_topup_and_mail()
 
     def configure_topup_and_mail(self) -> None:
-        """Automatic top-ups and e-mail (README: Automatic top-up and e-mail)."""
+        """Automatic top-ups and e-mail (docs/using.md, Automatic top-up and e-mail)."""
         env = os.environ
         self.AUTO_RECHARGE_RETRY_MINUTES = _float("AUTO_RECHARGE_RETRY_MINUTES", 60.0)
         self.SMTP_URL = env.get("SMTP_URL") or ""
@@ -190,7 +190,7 @@ def engine_options(url: str) -> dict:
     connect_args: dict = {"options": timeouts, "connect_timeout": 5}
     if os.environ.get("PGBOUNCER_TRANSACTION_MODE") == "1":
         # PgBouncer in transaction mode cannot keep server-side prepared statements, and
-        # drops session options: set the timeouts on the database instead (README).
+        # drops session options: set the timeouts on the database instead (docs/operations.md, PgBouncer).
         connect_args = {"prepare_threshold": None, "connect_timeout": 5}
     return {
         # No pool_pre_ping: creditapp.platform.db_health pings only connections that sat idle.

@@ -142,10 +142,10 @@ wait_until_up "the app (gunicorn)" "${pids[-1]}" "${APP_BASE_URL}/healthz"
 echo
 if [ ${#stand_ins[@]} -gt 0 ]; then
   names="${stand_ins[*]}"
-  echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed; controls: see README)."
+  echo "Local stand-ins for ${names// / and } at ${EMULATOR} (no keys needed; controls: docs/stand-ins.md)."
   [ -z "${EMULATOR_SMTP_PORT:-}" ] || echo "E-mails the app sends: ${EMULATOR}/_emulator/mail"
 fi
-echo "Logs: LOG_FORMAT=${LOG_FORMAT}, ACCESS_LOG=${ACCESS_LOG} (see README, Logs)."
+echo "Logs: LOG_FORMAT=${LOG_FORMAT}, ACCESS_LOG=${ACCESS_LOG} (see docs/operations.md, Logs)."
 echo
 echo "creditapp is running at ${APP_BASE_URL}  (Ctrl-C stops everything)"
 echo

@@ -21,7 +21,7 @@ users = User.__table__
 
 # Automatic top-ups charge these off-session and learn the outcome at once. Stripe can also
 # charge a saved bank debit off-session, but it settles days later and may fail after that,
-# so it cannot refill a balance that is running out (README: Automatic top-up).
+# so it cannot refill a balance that is running out (docs/using.md, Automatic top-up).
 TOP_UP_TYPES = frozenset({"card", "link"})
 
 BRANDS = {

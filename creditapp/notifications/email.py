@@ -211,7 +211,10 @@ def send(notification_id: int, config: Mapping[str, Any]) -> str:
 
 
 def deliver(config: Mapping[str, Any], to: str, subject: str, text: str, html: str, dedupe_key: str) -> None:
-    """Hand one message to the SMTP server `SMTP_URL` names, over TLS whenever it can (README: SMTP)."""
+    """Hand one message to the SMTP server `SMTP_URL` names, over TLS whenever it can.
+
+    How TLS is chosen: docs/operations.md, E-mail (SMTP).
+    """
     url = config.get("SMTP_URL") or ""
     if not url:
         raise smtplib.SMTPException("SMTP_URL is not set")
