@@ -81,9 +81,9 @@ def register_platform(app: Flask) -> None:
 
 def register_domains(app: Flask) -> None:
     """Each domain's pages, hooks and commands; accounts first (sign-in and Bearer auth)."""
-    from creditapp import accounts, api, billing, features, history, jobs, topups
+    from creditapp import accounts, api, billing, features, history, jobs, notifications, topups
 
-    for domain in (accounts, billing, topups, features, jobs, history, api):
+    for domain in (accounts, billing, topups, notifications, features, jobs, history, api):
         domain.init_app(app)
 
 

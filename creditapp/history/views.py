@@ -28,8 +28,8 @@ from creditapp.billing import receipts
 from creditapp.billing.views import SESSION_ID
 from creditapp.extensions import limiter, login_manager
 from creditapp.features import registry
+from creditapp.history import csv_export, usage
 from creditapp.history import entries as history
-from creditapp.history import usage
 from creditapp.models import utcnow
 from creditapp.platform import ratelimits
 from creditapp.platform.errors import error_response
@@ -128,7 +128,7 @@ def spend_chart():
 def history_csv():
     """Every ledger line as CSV, streamed in keyset batches (UTC times, running balance)."""
     user_id, balance = current_user.id, current_user.credits
-    rows = stream_with_context(history.csv_lines(user_id, balance, registry.title))
+    rows = stream_with_context(csv_export.csv_lines(user_id, balance, registry.title))
     stamp = utcnow().strftime("%Y%m%d")
     response = Response(rows, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="creditapp-history-{stamp}.csv"'

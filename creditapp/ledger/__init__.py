@@ -6,7 +6,8 @@ Python), writes the matching ledger row, and commits on its last line. A failure
 anywhere rolls the whole transaction back. Functions take plain ids so views,
 webhook handlers, CLI commands and tests share them.
 
-The package splits by direction of money: `spending` (hold, capture, release),
+The package splits by direction of money: `spending` (hold, capture, release) and
+`stale_holds` (releasing holds abandoned past a cutoff),
 `income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
 to Stripe's current state) and `reading` (balance, audit); `triggers` is what a decrease
 starts in its own transaction (an automatic top-up, a low-balance e-mail), written as
@@ -72,7 +73,8 @@ from creditapp.ledger.income import (
     register_user,
 )
 from creditapp.ledger.reading import Mismatch, audit, balance, user_id_for_email
-from creditapp.ledger.spending import capture, hold, release, release_stale
+from creditapp.ledger.spending import capture, hold, release
+from creditapp.ledger.stale_holds import release_stale
 
 __all__ = [
     "Balance",

@@ -8,7 +8,7 @@ transaction, a third less Python per operation. Each transaction ends on a visib
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 
@@ -251,54 +251,3 @@ def release(spend_id: int) -> bool:
             },
         )
     return row is not None
-
-
-STALE_BATCH = 500
-
-
-def release_stale(older_than: timedelta) -> list[tuple[int, int, int]]:
-    """Release every hold older than `older_than`; returns (spend_id, user_id, credits).
-
-    Works in batches, one transaction each, so a long backlog never holds many locks.
-    """
-    cutoff = utcnow() - older_than
-    released: list[tuple[int, int, int]] = []
-    while True:
-        found, batch = _release_stale_batch(cutoff)
-        released += batch
-        if found < STALE_BATCH:
-            return released
-
-
-def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, int]]]:
-    """Release up to STALE_BATCH stale holds; returns (how many were found, those released)."""
-    with db.engine.connect() as conn:
-        candidates = conn.execute(
-            sa.select(spends.c.id, spends.c.user_id)
-            .where(HELD, spends.c.created_at < cutoff)
-            .order_by(spends.c.id)
-            .limit(STALE_BATCH)
-        ).all()
-        if not candidates:
-            return 0, []
-        # Lock order: every user row first, in id order (so two runs at once agree), then
-        # the spends. A hold captured or released meanwhile no longer matches `status = held`.
-        conn.execute(
-            sa.select(users.c.id)
-            .where(users.c.id.in_(sorted({c.user_id for c in candidates})))
-            .order_by(users.c.id)
-            .with_for_update(key_share=True)
-        ).all()
-        rows = conn.execute(
-            sa.update(spends)
-            .where(spends.c.id.in_([c.id for c in candidates]), HELD)
-            .values(status="released", settled_at=utcnow())
-            .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
-        ).all()
-        refunds: dict[int, int] = {}
-        for row in rows:
-            refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
-        for user_id in sorted(refunds):
-            add_to_balance(conn, user_id, refunds[user_id])
-        conn.commit()
-    return len(candidates), [(r.id, r.user_id, r.credits_spent) for r in rows]

@@ -1,34 +1,17 @@
-"""Account settings for automatic top-up (`/account/auto-recharge`) and e-mail alerts."""
+"""Account settings for automatic top-up (`/account/auto-recharge`)."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 import stripe
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from creditapp.billing import packs
-from creditapp.models import User
 from creditapp.platform import money
-from creditapp.platform.transactions import read, write
+from creditapp.platform.form_fields import whole_number
 from creditapp.topups import settings as topup_settings
 
 bp = Blueprint("topups", __name__, url_prefix="/account")
-
-users = User.__table__
-
-
-def _whole(value: str | None, name: str, errors: dict[str, str], low: int, high: int) -> int | None:
-    """A whole number in [low, high] from a form field, or an error that says what is wanted."""
-    try:
-        number = int((value or "").strip())
-    except ValueError:
-        errors[name] = f"Enter a whole number from {low:,} to {high:,}."
-        return None
-    if not low <= number <= high:
-        errors[name] = f"Enter a whole number from {low:,} to {high:,}."
-        return None
-    return number
 
 
 def _render_topup(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
@@ -62,8 +45,8 @@ def auto_recharge_page():
 def save_auto_recharge():
     """Switch automatic top-up on or off with a threshold, a pack and a monthly cap (CSRF-checked)."""
     errors: dict[str, str] = {}
-    threshold = _whole(request.form.get("threshold"), "threshold", errors, 0, 1_000_000)
-    cap = _whole(request.form.get("monthly_cap"), "monthly_cap", errors, 1, 100)
+    threshold = whole_number(request.form.get("threshold"), "threshold", errors, 0, 1_000_000)
+    cap = whole_number(request.form.get("monthly_cap"), "monthly_cap", errors, 1, 100)
     try:
         pack = packs.find_pack(request.form.get("price_id", ""))
     except stripe.StripeError:
@@ -112,42 +95,3 @@ def _render_remove_card(status: int = 200, error: str | None = None):
         return redirect(url_for("topups.auto_recharge_page"), code=303)
     errors = {"card": error} if error else {}
     return render_template("topups/remove_card.html", settings=settings, errors=errors), status
-
-
-@bp.get("/notifications")
-@login_required
-def notifications_page():
-    """The balance below which we send a low-balance e-mail."""
-    return _render_alerts()
-
-
-def _render_alerts(status: int = 200, errors: dict[str, str] | None = None, form: dict | None = None):
-    with read() as session:
-        level = session.execute(
-            sa.select(users.c.low_balance_alert_level).where(users.c.id == current_user.id)
-        ).scalar_one()
-    body = render_template("notifications/alerts.html", level=level, errors=errors or {}, form=form)
-    return body, status
-
-
-@bp.post("/notifications")
-@login_required
-def save_notifications():
-    """Set or clear the low-balance alert level (CSRF-checked)."""
-    errors: dict[str, str] = {}
-    level = None
-    if request.form.get("alert") == "1":
-        level = _whole(request.form.get("level"), "level", errors, 1, 1_000_000)
-    if errors:
-        return _render_alerts(400, errors, request.form.to_dict())
-    with write() as session:
-        session.execute(
-            sa.update(users).where(users.c.id == current_user.id).values(low_balance_alert_level=level)
-        )
-    flash(
-        f"We will e-mail you when your balance falls below {level:,} credits."
-        if level
-        else "Low-balance e-mail is off.",
-        "success",
-    )
-    return redirect(url_for("topups.notifications_page"), code=303)

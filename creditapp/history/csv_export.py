@@ -1,0 +1,82 @@
+"""The CSV export of a user's ledger: every entry, newest first, with running balances."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC
+
+from creditapp.history.entries import Entry, page
+from creditapp.platform.money import ZERO_DECIMAL
+
+
+def every_entry(user_id: int, balance: int, batch: int = 500) -> Iterator[Entry]:
+    """Every entry, newest first, in keyset batches (for the CSV export), with running balances."""
+    before = None
+    while True:
+        found = page(user_id, before=before, limit=batch, show_all=True, balance=balance)
+        yield from found.entries
+        if found.next_cursor is None:
+            return
+        before = found.next_cursor
+
+
+CSV_HEADER = [
+    "time_utc",
+    "kind",
+    "description",
+    "status",
+    "credits",
+    "balance_after",
+    "amount",
+    "currency",
+    "prompt",
+    "size",
+    "job_id",
+]
+
+
+def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -> Iterator[str]:
+    """The CSV export, one line at a time (header first), newest entry first."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: list[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(CSV_HEADER)
+    for e in every_entry(user_id, balance):
+        description = feature_title(e.description) if e.kind == "spend" else e.description
+        if e.words:
+            description = e.words.csv_description
+        yield line(
+            [
+                e.created_at.astimezone(UTC).isoformat(timespec="seconds"),
+                e.kind,
+                _safe_cell(description),
+                e.words.csv_status if e.words else e.status,
+                e.amount,
+                "" if e.balance_after is None else e.balance_after,
+                _major_units(e.money, e.currency),
+                (e.currency or "").upper(),
+                _safe_cell(e.job.prompt) if e.job else "",
+                (e.job.size or "") if e.job else "",
+                e.job.id if e.job else "",
+            ]
+        )
+
+
+def _safe_cell(text: str) -> str:
+    """Keep a spreadsheet from running a cell as a formula (prompts are typed by people)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _major_units(amount: int | None, currency: str | None) -> str:
+    """Minor units as a plain number for spreadsheets: 2000 usd -> 20.00, 500 jpy -> 500."""
+    if amount is None:
+        return ""
+    return str(amount) if (currency or "").lower() in ZERO_DECIMAL else f"{amount / 100:.2f}"
