@@ -29,9 +29,10 @@ HOLD_DEBIT = (
 )
 HOLD_INSERT = (
     "INSERT INTO credit_spends "
-    "(user_id, feature_used, credits_spent, status, idempotency_key, request_fingerprint, created_at) "
-    "VALUES (%(user_id)s, %(feature)s, %(cost)s, 'held', NULL, NULL, %(now)s) "
-    "ON CONFLICT (user_id, idempotency_key) DO NOTHING RETURNING credit_spends.id"
+    "(user_id, feature_used, credits_spent, status, idempotency_key, idempotency_scope, "
+    "request_fingerprint, created_at) "
+    "VALUES (%(user_id)s, %(feature)s, %(cost)s, 'held', NULL, '', NULL, %(now)s) "
+    "ON CONFLICT (user_id, idempotency_scope, idempotency_key) DO NOTHING RETURNING credit_spends.id"
 )
 CAPTURE = (
     "UPDATE credit_spends SET status='captured', settled_at=%(now)s "

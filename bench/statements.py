@@ -39,7 +39,19 @@ def paid_session_event(purchase_id: int) -> bytes:
         "status": "complete",
         "amount_total": 500,
         "currency": "usd",
-        "payment_intent": "pi_bench_statements",
+        # Expanded, as a retrieve with `expand` returns it: after crediting, the app reads the
+        # payment back for its receipt and method, and this offline bench runs no Stripe.
+        "payment_intent": {
+            "id": "pi_bench_statements",
+            "object": "payment_intent",
+            "payment_method": {
+                "id": "pm_bench",
+                "object": "payment_method",
+                "type": "card",
+                "card": {"brand": "visa", "last4": "4242"},
+            },
+            "latest_charge": {"id": "ch_bench", "object": "charge", "receipt_url": None},
+        },
         "metadata": {"purchase_id": str(purchase_id)},
     }
     event = {
