@@ -48,6 +48,11 @@ MESSAGES = {
 # Stripe keeps an idempotency key for 24 hours. A top-up created longer ago than this is never
 # sent to Stripe again (a new key could charge twice): it is settled from Stripe's record.
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
+# How long one attempt can still be on its way to Stripe: the client's timeout, three tries,
+# and slack. Within it, `recover` does not take "Stripe has no PaymentIntent" for an answer.
+ATTEMPT_IN_FLIGHT = timedelta(minutes=5)
+# The top-ups a PaymentIntent's news can still change: pending, and canceled (credited if paid).
+OPEN_TO_STRIPE = ("pending", "canceled")
 
 
 def charge(purchase_id: int) -> str:
@@ -125,6 +130,8 @@ def recover(purchase_id: int) -> str:
         log.warning("auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc)
         return "retry"
     if intent is None:
+        if row.charge_attempted_at is not None and row.charge_attempted_at > utcnow() - ATTEMPT_IN_FLIGHT:
+            return "retry"  # that attempt may still be on its way to Stripe: not found yet is not none
         canceled = ledger_topups.cancel_topup(purchase_id, row.charge_attempted_at)
         return "canceled" if canceled else "not_pending"
     return settle(purchase_id, intent)
@@ -166,7 +173,8 @@ def settle(purchase_id: int, intent: dict[str, Any]) -> str:
 
 
 def purchase_for_intent(intent: dict[str, Any]) -> int | None:
-    """The pending top-up this PaymentIntent pays for (by its id, else by our metadata).
+    """The pending (or canceled) top-up this PaymentIntent pays for (by its id, else by our
+    metadata): a canceled one whose charge Stripe took after all is credited when it succeeds.
 
     A lookup in the caller's transaction (its `read()`).
     """
@@ -174,7 +182,7 @@ def purchase_for_intent(intent: dict[str, Any]) -> int | None:
         sa.select(purchases.c.id).where(
             purchases.c.stripe_payment_intent_id == intent["id"],
             purchases.c.source == "auto_recharge",
-            purchases.c.status == "pending",
+            purchases.c.status.in_(OPEN_TO_STRIPE),
         )
     ).scalar_one_or_none()
     metadata = intent.get("metadata") or {}
@@ -188,7 +196,7 @@ def purchase_for_intent(intent: dict[str, Any]) -> int | None:
                 purchases.c.id == purchase_id,
                 purchases.c.user_id == user_id,
                 purchases.c.source == "auto_recharge",
-                purchases.c.status == "pending",
+                purchases.c.status.in_(OPEN_TO_STRIPE),
                 sa.or_(
                     purchases.c.stripe_payment_intent_id.is_(None),
                     purchases.c.stripe_payment_intent_id == intent["id"],

@@ -254,3 +254,54 @@ def test_a_top_up_switched_off_after_an_attempt_stripe_charged_is_credited_not_c
     assert done.status == "completed" and done.stripe_payment_intent_id == paid["id"]
     assert len(topup_intents(user, pending.id)) == 1
     assert credits(user) == 340
+
+
+def test_a_charge_still_on_its_way_to_stripe_is_not_taken_for_none_and_is_credited_when_it_lands(
+    app, topups, client, card_user, live_server
+):
+    user = card_user(start=150)
+    enable(client, threshold=300)
+    with emulator_config(topups, live_server, webhooks_enabled=False):
+        ledger.hold(user, "image", 10)
+        [pending] = recharges(user, "pending")
+        app.extensions["jobs"].money_huey.flush()
+        table = CreditPurchase.__table__
+        db.session.execute(
+            sa.update(table).where(table.c.id == pending.id).values(charge_attempted_at=utcnow())
+        )
+        db.session.commit()  # a worker's request is on its way to Stripe…
+        switch_off(client)  # …when the person switches top-up off, and the sweep asks again
+
+        assert charging.recover(pending.id) == "retry"  # not found yet is not "none"
+        assert recharges(user)[-1].status == "pending"
+
+        paid = charge_answer_lost(user, pending.id)  # the request lands: Stripe took the money
+        assert charging.recover(pending.id) == "succeeded"
+
+    [done] = recharges(user)
+    assert done.status == "completed" and done.stripe_payment_intent_id == paid["id"]
+    assert credits(user) == 340 and ledger.audit() == []
+
+
+def test_a_top_up_canceled_while_its_charge_was_in_flight_is_credited_when_stripe_says_it_succeeded(
+    app, topups, client, card_user, live_server
+):
+    user = card_user(start=150)
+    enable(client, threshold=300)
+    ledger.hold(user, "image", 10)  # 140: a top-up of 200 credits starts
+    [pending] = recharges(user, "pending")
+    app.extensions["jobs"].money_huey.flush()
+    switch_off(client)
+    assert charging.charge(pending.id) == "canceled"  # what a second worker decided…
+
+    # …while the first worker's request was still on its way; Stripe charges it and says so.
+    with emulator_config(topups, live_server, webhooks_enabled=True):
+        paid = charge_answer_lost(user, pending.id)
+        wait_for(
+            lambda: recharges(user)[-1].status == "completed", what="the payment_intent.succeeded webhook"
+        )
+
+    [done] = recharges(user)
+    assert done.stripe_payment_intent_id == paid["id"]
+    assert credits(user) == 340  # the money Stripe took is credited once
+    assert ledger.audit() == []
