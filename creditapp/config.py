@@ -179,7 +179,13 @@ class ProductionConfig(Config):
 
 
 def engine_options(url: str) -> dict:
-    """Connection settings: PostgreSQL timeouts so no statement or lock waits forever."""
+    """Connection settings: PostgreSQL timeouts so no statement or lock waits forever.
+
+    SQLite: how long a writer waits for the database's write lock (`BEGIN IMMEDIATE`, taken
+    first by every ledger transaction) before it fails with "database is locked".
+    """
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": _int("SQLITE_BUSY_TIMEOUT_MS", 15000) / 1000}}
     if not url.startswith("postgresql"):
         return {}
     timeouts = (

@@ -9,11 +9,12 @@ webhook handlers, CLI commands and tests share them.
 The package splits by direction of money: `spending` (hold, capture, release) and
 `stale_holds` (releasing holds abandoned past a cutoff),
 `income` (signup bonus, grants, purchases), `clawbacks` (refunds and disputes, moved
-to Stripe's current state) and `reading` (balance, audit); `triggers` is what a decrease
-starts in its own transaction (an automatic top-up, a low-balance e-mail), written as
-`outbox` rows the relay hands to the queue after the commit, and `topups` what happens to
-a top-up after (its PaymentIntent recorded, a failure counted); `job_holds` holds credits
-for a job and settles them when it ends. Import the names from here:
+to Stripe's current state) and `reading` (balance, the audit of balances and of each
+purchase's clawback); `triggers` is what a decrease starts in its own transaction (an
+automatic top-up, a low-balance e-mail), written as `outbox` rows the relay hands to the
+queue after the commit, and `topups` what happens to a top-up after (its PaymentIntent
+recorded, a failure counted); `job_holds` holds credits for a job and settles them when
+it ends. Import the names from here:
 `from creditapp import ledger`.
 
 Lock order. Every transaction here takes its row locks in one order, so two of them can
@@ -72,12 +73,13 @@ from creditapp.ledger.income import (
     mark_purchase,
     register_user,
 )
-from creditapp.ledger.reading import Mismatch, audit, balance, user_id_for_email
+from creditapp.ledger.reading import ClawbackMismatch, Mismatch, audit, balance, user_id_for_email
 from creditapp.ledger.spending import capture, hold, release
 from creditapp.ledger.stale_holds import release_stale
 
 __all__ = [
     "Balance",
+    "ClawbackMismatch",
     "ClawbackMove",
     "EmailTaken",
     "HeldBack",

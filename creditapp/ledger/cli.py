@@ -51,16 +51,16 @@ def grant_command(email: str, amount: int, reason: str) -> None:
 @click.command("audit")
 @with_appcontext
 def audit_command() -> None:
-    """Check every balance against its ledger; exit 1 listing any mismatch."""
+    """Check every balance against its ledger and every purchase's clawback against its
+    entries; exit 1 listing any mismatch."""
     mismatches = ledger.audit()
     if not mismatches:
-        click.echo("audit clean: every balance equals its ledger sum")
+        click.echo(
+            "audit clean: every balance equals its ledger sum, every clawback its refund and dispute entries"
+        )
         return
     for m in mismatches:
-        click.echo(
-            f"MISMATCH user {m.user_id} {m.email}: balance {m.stored}, ledger sum {m.expected}",
-            err=True,
-        )
+        click.echo(m.describe(), err=True)
     raise click.exceptions.Exit(1)
 
 

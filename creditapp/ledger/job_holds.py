@@ -3,7 +3,8 @@
 A job and its hold never disagree: the hold and the `feature_jobs` row are inserted in one
 transaction, and every change of a job that settles its hold (succeeded → captured; failed,
 canceled, overdue → released) is one transaction too. Each function takes its own pooled
-connection like `spending` does and ends on a visible `conn.commit()`.
+connection like `spending` does (the write lock first on SQLite) and ends on a visible
+`conn.commit()`.
 
 Lock order, as everywhere in the ledger (package docstring): the user row first, then the
 job row, then its spend. A settlement that gives credits back locks the job's user before
@@ -81,6 +82,7 @@ def hold_for_job(
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
@@ -148,6 +150,7 @@ def succeed_job(job_id: uuid.UUID, result_key: str) -> str:
     """
     now = utcnow()
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         spend_id = conn.execute(
             sa.update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == "running")
@@ -195,6 +198,7 @@ def end_job_and_release(
         condition = sa.and_(condition, jobs.c.user_id == user_id)
     now = utcnow()
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         if conn.dialect.name == "postgresql":
             conn.execute(LOCK_JOB_USER, {"job_id": job_id})
         spend_id = conn.execute(
@@ -222,6 +226,7 @@ def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int,
     now = now or utcnow()
     overdue = sa.and_(jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.deadline_at < now)
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         # Lock order: the users first (in id order, as release-stale does), then only their jobs.
         user_ids = list(
             conn.execute(

@@ -1,4 +1,4 @@
-"""Reading the ledger: balances and the audit of every balance against its rows."""
+"""Reading the ledger: balances, and the audit of every balance and every clawback against its rows."""
 
 from __future__ import annotations
 
@@ -34,8 +34,37 @@ class Mismatch:
     stored: int
     expected: int
 
+    def describe(self) -> str:
+        return f"MISMATCH user {self.user_id} {self.email}: balance {self.stored}, ledger sum {self.expected}"
 
-def audit() -> list[Mismatch]:
+
+@dataclass(frozen=True)
+class ClawbackMismatch:
+    """A purchase whose recorded clawback differs from the credits its clawback entries took."""
+
+    purchase_id: int
+    user_id: int
+    email: str
+    recorded: int  # credit_purchases.credits_clawed_back
+    entries: int  # minus the sum of its refund / dispute / dispute_won adjustments
+
+    def describe(self) -> str:
+        return (
+            f"MISMATCH purchase {self.purchase_id} of user {self.user_id} {self.email}: "
+            f"clawback recorded {self.recorded}, clawback entries {self.entries}"
+        )
+
+
+CLAWBACK_REASONS = ("refund", "dispute", "dispute_won")
+
+
+def audit() -> list[Mismatch | ClawbackMismatch]:
+    """Every balance that differs from its ledger sum, then every purchase whose recorded
+    clawback differs from its clawback entries: one aggregate query each."""
+    return [*_balance_mismatches(), *_clawback_mismatches()]
+
+
+def _balance_mismatches() -> list[Mismatch]:
     """Every user whose balance differs from their ledger sum, in one aggregate query."""
     bought = (
         sa.select(purchases.c.user_id, sa.func.sum(purchases.c.credits_purchased).label("n"))
@@ -66,6 +95,34 @@ def audit() -> list[Mismatch]:
         .order_by(users.c.id)
     ).all()
     return [Mismatch(r.id, r.email, int(r.credits), int(r.expected)) for r in rows]
+
+
+def _clawback_mismatches() -> list[ClawbackMismatch]:
+    """Every purchase whose `credits_clawed_back` differs from what its clawback adjustments
+    took (a taking-back entry is negative), in one aggregate query."""
+    moved = (
+        sa.select(adjustments.c.purchase_id, sa.func.sum(adjustments.c.amount).label("n"))
+        .where(adjustments.c.purchase_id.is_not(None), adjustments.c.reason.in_(CLAWBACK_REASONS))
+        .group_by(adjustments.c.purchase_id)
+        .subquery()
+    )
+    entries = -sa.func.coalesce(moved.c.n, 0)
+    rows = db.session.execute(
+        sa.select(
+            purchases.c.id,
+            purchases.c.user_id,
+            users.c.email,
+            purchases.c.credits_clawed_back,
+            entries.label("entries"),
+        )
+        .join(users, users.c.id == purchases.c.user_id)
+        .outerjoin(moved, moved.c.purchase_id == purchases.c.id)
+        .where(purchases.c.credits_clawed_back != entries)
+        .order_by(purchases.c.id)
+    ).all()
+    return [
+        ClawbackMismatch(r.id, r.user_id, r.email, int(r.credits_clawed_back), int(r.entries)) for r in rows
+    ]
 
 
 def user_id_for_email(email: str) -> int:

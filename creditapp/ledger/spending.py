@@ -3,7 +3,9 @@
 These run on every feature use, so each takes a pooled connection of its own
 (`db.engine.connect()`) instead of the ORM session: same statements, same single
 transaction, a third less Python per operation. Each transaction ends on a visible
-`conn.commit()`; leaving the block without it (an error, a refusal) rolls back.
+`conn.commit()`; leaving the block without it (an error, a refusal) rolls back. On SQLite
+each first takes the database's write lock (`transactions.take_write_lock`; nothing on
+PostgreSQL).
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ def hold(
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return existing
@@ -212,6 +215,7 @@ def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str 
 def capture(spend_id: int) -> bool:
     """Mark a held spend captured; False when it was already settled (idempotent)."""
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         captured = conn.execute(
             SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": utcnow()}
         ).one_or_none()
@@ -226,6 +230,7 @@ def capture(spend_id: int) -> bool:
 def release(spend_id: int) -> bool:
     """Give a held spend's credits back; False when it was already settled (idempotent)."""
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         if conn.dialect.name == "postgresql":
             # Lock order (package docstring): the spender's user row before the spend row.
             conn.execute(LOCK_SPENDER, {"spend_id": spend_id})

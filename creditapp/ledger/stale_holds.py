@@ -16,6 +16,7 @@ from creditapp.extensions import db
 from creditapp.ledger._core import add_to_balance, spends, users
 from creditapp.ledger.spending import HELD
 from creditapp.models import utcnow
+from creditapp.platform import transactions
 
 STALE_BATCH = 500
 
@@ -37,6 +38,7 @@ def release_stale(older_than: timedelta) -> list[tuple[int, int, int]]:
 def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, int]]]:
     """Release up to STALE_BATCH stale holds; returns (how many were found, those released)."""
     with db.engine.connect() as conn:
+        transactions.take_write_lock(conn)
         candidates = conn.execute(
             sa.select(spends.c.id, spends.c.user_id)
             .where(HELD, spends.c.created_at < cutoff)

@@ -9,8 +9,14 @@ that look rows up never commit or roll back themselves: their caller's `read()` 
 `write()` does.
 
 A few hot paths run on a Core connection of their own (a hold: one round trip per
-statement, no ORM); they commit it themselves and then call `hand_over` with what they
-wrote.
+statement, no ORM); they call `take_write_lock` first, commit it themselves and then call
+`hand_over` with what they wrote.
+
+On SQLite (`make run`), `SELECT … FOR UPDATE` locks nothing and a transaction takes the
+database's write lock only at its first write, so two writers could both read a row before
+either wrote it. Every ledger transaction therefore starts with `take_write_lock`: on SQLite
+`BEGIN IMMEDIATE`, which waits (the connection's busy timeout, `SQLITE_BUSY_TIMEOUT_MS`) for
+the one writer before it; on PostgreSQL nothing at all, its row locks already order writers.
 """
 
 from __future__ import annotations
@@ -48,11 +54,29 @@ def stage(session: sa.orm.Session, handoffs: Iterable[Handoff]) -> None:
     session.info.setdefault(STAGED_KEY, []).extend(handoffs)
 
 
+def take_write_lock(connection: sa.Connection) -> None:
+    """On SQLite: take the database's write lock now, before the transaction reads anything.
+
+    `BEGIN IMMEDIATE` waits for the writer holding it (up to the busy timeout) rather than
+    failing. A connection already inside a transaction of the driver has written, so it holds
+    the lock already (pysqlite begins only at a write). No statement at all on PostgreSQL.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.dbapi_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 @contextmanager
 def write() -> Iterator[sa.orm.Session]:
-    """A transaction of the ledger: commit at the end, roll back on error, then hand over its outbox."""
+    """A transaction of the ledger: commit at the end, roll back on error, then hand over its outbox.
+
+    On SQLite it holds the database's write lock from its start (`take_write_lock`).
+    """
     session = db.session
     try:
+        if session.get_bind().dialect.name == "sqlite":
+            take_write_lock(session.connection())
         yield session
         session.commit()
     except BaseException:
