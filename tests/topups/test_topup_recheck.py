@@ -236,15 +236,22 @@ def test_a_late_message_for_an_old_top_up_never_creates_a_payment_intent(app, to
     assert credits(user) == 240
 
 
+def queued_top_up(app, client, card_user) -> tuple[int, CreditPurchase]:
+    """A person at 150 credits with top-up on (threshold 300) who spent 10: a top-up of 200
+    credits is pending, its queue message dropped so that each test charges it its own way."""
+    user = card_user(start=150)
+    enable(client, threshold=300)
+    ledger.hold(user, "image", 10)
+    [pending] = recharges(user, "pending")
+    app.extensions["jobs"].money_huey.flush()
+    return user, pending
+
+
 def test_a_top_up_switched_off_after_an_attempt_stripe_charged_is_credited_not_canceled(
     app, topups, client, card_user, live_server
 ):
-    user = card_user(start=150)
-    enable(client, threshold=300)
+    user, pending = queued_top_up(app, client, card_user)
     with emulator_config(topups, live_server, webhooks_enabled=False):
-        ledger.hold(user, "image", 10)
-        [pending] = recharges(user, "pending")
-        app.extensions["jobs"].money_huey.flush()
         paid = charge_answer_lost(user, pending.id)  # Stripe took the money; we never heard
         switch_off(client)
 
@@ -259,12 +266,8 @@ def test_a_top_up_switched_off_after_an_attempt_stripe_charged_is_credited_not_c
 def test_a_charge_still_on_its_way_to_stripe_is_not_taken_for_none_and_is_credited_when_it_lands(
     app, topups, client, card_user, live_server
 ):
-    user = card_user(start=150)
-    enable(client, threshold=300)
+    user, pending = queued_top_up(app, client, card_user)
     with emulator_config(topups, live_server, webhooks_enabled=False):
-        ledger.hold(user, "image", 10)
-        [pending] = recharges(user, "pending")
-        app.extensions["jobs"].money_huey.flush()
         table = CreditPurchase.__table__
         db.session.execute(
             sa.update(table).where(table.c.id == pending.id).values(charge_attempted_at=utcnow())
@@ -286,11 +289,7 @@ def test_a_charge_still_on_its_way_to_stripe_is_not_taken_for_none_and_is_credit
 def test_a_top_up_canceled_while_its_charge_was_in_flight_is_credited_when_stripe_says_it_succeeded(
     app, topups, client, card_user, live_server
 ):
-    user = card_user(start=150)
-    enable(client, threshold=300)
-    ledger.hold(user, "image", 10)  # 140: a top-up of 200 credits starts
-    [pending] = recharges(user, "pending")
-    app.extensions["jobs"].money_huey.flush()
+    user, pending = queued_top_up(app, client, card_user)
     switch_off(client)
     assert charging.charge(pending.id) == "canceled"  # what a second worker decided…
 
