@@ -22,6 +22,7 @@ from creditapp import create_app, ledger
 from creditapp.extensions import db
 from creditapp.models import CreditAdjustment, CreditPurchase, User
 from tests.conftest import app_settings
+from tests.ledger.test_ledger import pending_purchase
 from tests.support.threads import race
 
 pytestmark = pytest.mark.smoke
@@ -42,19 +43,9 @@ def sqlite_app(tmp_path) -> Iterator[Flask]:
 
 def completed_purchase(user_id: int, credits: int = 500, amount: int = 2000) -> int:
     """A purchase of `credits` paid `amount` cents, credited through the ledger."""
-    purchase = CreditPurchase(
-        user_id=user_id,
-        stripe_checkout_session_id=f"cs_{user_id}_{credits}",
-        stripe_price_id="price_500",
-        credits_purchased=credits,
-        amount_paid=amount,
-        currency="usd",
-        status="pending",
-    )
-    db.session.add(purchase)
-    db.session.commit()
-    assert ledger.complete_purchase(purchase.id, f"pi_{purchase.id}", amount, "usd") is True
-    return purchase.id
+    purchase_id = pending_purchase(user_id, credits, amount, session=f"cs_{user_id}_{credits}")
+    assert ledger.complete_purchase(purchase_id, f"pi_{purchase_id}", amount, "usd") is True
+    return purchase_id
 
 
 def new_user(credits: int = 500) -> int:
