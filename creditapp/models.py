@@ -20,7 +20,14 @@ Json = sa.JSON().with_variant(sa.dialects.postgresql.JSONB(), "postgresql")
 # off, over the cap, card removed): nothing was charged.
 PURCHASE_STATUSES = ("pending", "completed", "failed", "expired", "canceled")
 SPEND_STATUSES = ("held", "captured", "released")
-ADJUSTMENT_REASONS = ("signup_bonus", "admin", "refund", "dispute", "dispute_won")
+# `expired` / `voided`: a lot's remaining credits leaving the wallet (§17); `lot_id` says which.
+ADJUSTMENT_REASONS = ("signup_bonus", "admin", "refund", "dispute", "dispute_won", "expired", "voided")
+LOT_SOURCES = ("signup_bonus", "purchase", "top_up", "grant", "migration")
+LOT_CATEGORIES = ("paid", "promotional")
+# What a lot entry records leaving the lot (a positive amount) or coming back (negative):
+# `expired`, `voided`, `clawback` (a refund or dispute took it; given back when undone),
+# `debit` (an admin debit), `owed` (it paid what the wallet owed).
+LOT_ENTRY_KINDS = ("expired", "voided", "clawback", "debit", "owed")
 EVENT_STATUSES = ("processed", "ignored", "failed")
 PURCHASE_SOURCES = ("checkout", "auto_recharge")
 # `deferred`: a low-balance e-mail waiting on the top-up in flight (sent if it fails, `dropped`
@@ -41,8 +48,26 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({quoted})"
 
 
+class Wallet(db.Model):
+    """Where a balance lives: every user has a personal one (`users.wallet_id`).
+
+    `balance` = Σ remaining of the wallet's lots − `owed` (§17); it includes credits of a
+    lot whose expiry passed until the sweep writes its entry, so what may be spent is
+    `balance` minus those (`ledger.reading`). `owed`: credits taken back that no lot could
+    cover; the next lot to arrive pays them first.
+    """
+
+    __tablename__ = "wallets"
+    __table_args__ = (sa.CheckConstraint("owed >= 0", name="owed_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    balance: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    owed: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 class User(db.Model):
-    """A person who signed in with Google; `credits` is the denormalised balance."""
+    """A person who signed in with Google; their balance is their personal wallet's."""
 
     __tablename__ = "users"
 
@@ -51,7 +76,7 @@ class User(db.Model):
     email: Mapped[str] = mapped_column(sa.String(320), unique=True)
     name: Mapped[str] = mapped_column(sa.String(255), default="")
     avatar_url: Mapped[str | None] = mapped_column(sa.String(2048))
-    credits: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     # Raised by "Sign out of all devices": every session and remember-me cookie made before stops working.
     auth_version: Mapped[int] = mapped_column(sa.Integer, default=0, server_default="0")
@@ -115,6 +140,8 @@ class CreditPurchase(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=False)
+    # The wallet the credits go to.
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), index=True)
     stripe_checkout_session_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_payment_intent_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     stripe_price_id: Mapped[str] = mapped_column(sa.String(255))
@@ -174,8 +201,13 @@ class CreditSpend(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    # The wallet the credits come from (the spender's own, or later a team's).
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), index=True)
     feature_used: Mapped[str] = mapped_column(sa.String(64))
+    # What the spend costs now: held, then what capture charged (never more than was held).
     credits_spent: Mapped[int] = mapped_column(sa.Integer)
+    # What the hold took; more than credits_spent when a capture charged less.
+    credits_held: Mapped[int | None] = mapped_column(sa.Integer)
     status: Mapped[str] = mapped_column(sa.String(16), default="held")
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(255))
     # Who may replay the key: "key:<api key id>" for an API key, "session:<sign-in id>" for a
@@ -208,12 +240,97 @@ class CreditAdjustment(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), index=True)
     amount: Mapped[int] = mapped_column(sa.BigInteger)
     reason: Mapped[str] = mapped_column(sa.String(32))
+    # The lot an `expired` or `voided` entry took credits from (and a grant's lot).
+    lot_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_lots.id", use_alter=True))
     admin_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     purchase_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_purchases.id"))
     stripe_object_id: Mapped[str | None] = mapped_column(sa.String(255))
     note: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class CreditLot(db.Model):
+    """Credits that entered a wallet together: where they came from, how they rank, when they end.
+
+    Holds draw from a wallet's live lots (effective, not expired, not voided, remaining > 0)
+    by priority, soonest expiry (none last), promotional before paid, oldest effective_at,
+    then id (§17). `amount = remaining + drawn by held or captured spends + Σ entries`.
+    """
+
+    __tablename__ = "credit_lots"
+    __table_args__ = (
+        sa.CheckConstraint(_in("source", LOT_SOURCES), name="source"),
+        sa.CheckConstraint(_in("category", LOT_CATEGORIES), name="category"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint("remaining >= 0", name="remaining_not_negative"),
+        sa.CheckConstraint("priority >= 0 AND priority <= 100", name="priority_range"),
+        # The lots a hold may draw from, found without reading spent ones.
+        sa.Index(
+            "ix_credit_lots_wallet_live",
+            "wallet_id",
+            "priority",
+            "expires_at",
+            postgresql_where=sa.text("remaining > 0 AND voided_at IS NULL"),
+            sqlite_where=sa.text("remaining > 0 AND voided_at IS NULL"),
+        ),
+        # The sweep and the notice e-mails look only at lots that still hold credits.
+        sa.Index(
+            "ix_credit_lots_expiring",
+            "expires_at",
+            postgresql_where=sa.text("remaining > 0 AND voided_at IS NULL AND expires_at IS NOT NULL"),
+            sqlite_where=sa.text("remaining > 0 AND voided_at IS NULL AND expires_at IS NOT NULL"),
+        ),
+        sa.Index("ix_credit_lots_wallet_created", "wallet_id", "created_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    category: Mapped[str] = mapped_column(sa.String(16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    remaining: Mapped[int] = mapped_column(sa.BigInteger)
+    priority: Mapped[int] = mapped_column(sa.Integer, default=50, server_default="50")
+    effective_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    voided_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    purchase_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_purchases.id"), unique=True)
+    granted_by: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(sa.String(1000), default="", server_default="")
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class CreditLotDraw(db.Model):
+    """What one spend took from one lot. A released spend's draws went back to their lots."""
+
+    __tablename__ = "credit_lot_draws"
+    __table_args__ = (sa.CheckConstraint("amount >= 0", name="amount_not_negative"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    spend_id: Mapped[int] = mapped_column(sa.ForeignKey("credit_spends.id"), index=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("credit_lots.id"), index=True)
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+
+
+class CreditLotEntry(db.Model):
+    """Credits leaving a lot other than by a spend (positive), or coming back to it (negative)."""
+
+    __tablename__ = "credit_lot_entries"
+    __table_args__ = (
+        sa.CheckConstraint(_in("kind", LOT_ENTRY_KINDS), name="kind"),
+        sa.Index("ix_credit_lot_entries_lot", "lot_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    lot_id: Mapped[int] = mapped_column(sa.ForeignKey("credit_lots.id"))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    amount: Mapped[int] = mapped_column(sa.BigInteger)
+    # The wallet-level entry it belongs to (an expiry, a void, a clawback move, a debit).
+    adjustment_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_adjustments.id"), index=True)
+    # The purchase whose clawback took (or gave back) these credits.
+    purchase_id: Mapped[int | None] = mapped_column(sa.ForeignKey("credit_purchases.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
@@ -295,6 +412,8 @@ class ApiKey(db.Model):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    # The wallet the key spends from.
+    wallet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wallets.id"))
     name: Mapped[str] = mapped_column(sa.String(100))
     prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
     secret_hash: Mapped[str] = mapped_column(sa.String(64))
@@ -320,6 +439,8 @@ class AutoRechargeSettings(db.Model):
     )
 
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    # The wallet the top-ups fill.
+    wallet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wallets.id"))
     enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     threshold: Mapped[int] = mapped_column(sa.Integer, default=100, server_default="100")
     # The pack a top-up buys, as its Price said when the person chose it.
