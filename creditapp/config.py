@@ -62,6 +62,11 @@ class Config:
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
+        # Lots (§17): how long credits last, in days from when they arrive (0: never expire),
+        # and how many days before an expiry the notice e-mail and the page line appear.
+        self.SIGNUP_BONUS_EXPIRES_DAYS = _int("SIGNUP_BONUS_EXPIRES_DAYS", 90)
+        self.PURCHASED_CREDITS_EXPIRE_DAYS = _int("PURCHASED_CREDITS_EXPIRE_DAYS", 365)
+        self.LOT_EXPIRY_NOTICE_DAYS = _int("LOT_EXPIRY_NOTICE_DAYS", 7)
         self.IMAGE_PROVIDER = _str("IMAGE_PROVIDER", "local")
         self.OPENAI_API_KEY = _str("OPENAI_API_KEY", "")
         self.OPENAI_API_BASE = _str("OPENAI_API_BASE", "https://api.openai.com/v1")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, mapped_column
 
 from creditapp.extensions import db
@@ -334,6 +335,66 @@ class CreditLotEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
+class sql_now(sa.sql.functions.FunctionElement):  # noqa: N801 (a SQL function's name)
+    """The database's clock for a read that needs "now" inside SQL (a column property):
+    the statement's start on PostgreSQL (not the transaction's), milliseconds on SQLite."""
+
+    type = sa.DateTime(timezone=True)
+    inherit_cache = True
+
+
+@compiles(sql_now)
+def _now_default(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(sql_now, "postgresql")
+def _now_postgresql(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    return "statement_timestamp()"
+
+
+@compiles(sql_now, "sqlite")
+def _now_sqlite(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    # The stored format (`YYYY-MM-DD HH:MM:SS.ffffff`, UTC) compares as text.
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+
+
+def unspendable(wallet_id: sa.ColumnElement, now: datetime | sa.ColumnElement) -> sa.ScalarSelect:
+    """Credits a wallet's stored balance still counts that no spend may take: those of lots
+    whose expiry has passed, until the sweep writes their `expired` entries."""
+    lots = CreditLot.__table__
+    return (
+        sa.select(sa.func.coalesce(sa.func.sum(lots.c.remaining), 0))
+        .where(
+            lots.c.wallet_id == wallet_id,
+            lots.c.remaining > 0,
+            lots.c.voided_at.is_(None),
+            lots.c.expires_at <= now,
+        )
+        .scalar_subquery()
+    )
+
+
+def spendable(wallet_id: sa.ColumnElement, now: datetime | sa.ColumnElement) -> sa.ScalarSelect:
+    """What the wallet may spend at `now`: its balance less what `unspendable` finds."""
+    wallets = Wallet.__table__
+    return (
+        sa.select(sa.cast(wallets.c.balance - unspendable(wallets.c.id, now), sa.BigInteger))
+        .where(wallets.c.id == wallet_id)
+        .scalar_subquery()
+    )
+
+
+def personal_wallet(user_id: int | sa.ColumnElement) -> sa.ScalarSelect:
+    """The user's personal wallet id, as a subquery an INSERT can carry (no round trip)."""
+    users = User.__table__
+    return sa.select(users.c.wallet_id).where(users.c.id == user_id).scalar_subquery()
+
+
+# The balance a person sees and may spend: their personal wallet's, right now.
+User.credits = sa.orm.column_property(spendable(User.wallet_id, sql_now()))
+
+
 class StripeEvent(db.Model):
     """Every Stripe webhook delivery we accepted, stored once with its outcome."""
 
@@ -491,3 +552,14 @@ class Notification(db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+@sa.event.listens_for(CreditPurchase, "before_insert")
+@sa.event.listens_for(CreditSpend, "before_insert")
+@sa.event.listens_for(CreditAdjustment, "before_insert")
+@sa.event.listens_for(ApiKey, "before_insert")
+@sa.event.listens_for(AutoRechargeSettings, "before_insert")
+def _personal_wallet_by_default(_mapper: Any, _connection: Any, target: Any) -> None:
+    """A row added through the ORM without a wallet moves its user's personal wallet."""
+    if target.wallet_id is None and target.user_id is not None:
+        target.wallet_id = personal_wallet(target.user_id)

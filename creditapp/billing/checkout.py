@@ -15,7 +15,7 @@ import stripe
 from creditapp import ledger
 from creditapp.billing import payment_methods, purchase_payments
 from creditapp.billing.packs import Pack
-from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.models import CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import write
 
@@ -55,6 +55,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
             sa.insert(purchases)
             .values(
                 user_id=user_id,
+                wallet_id=personal_wallet(user_id),
                 stripe_price_id=pack.price_id,
                 credits_purchased=pack.credits,
                 amount_paid=pack.unit_amount,

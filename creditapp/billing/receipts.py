@@ -63,8 +63,8 @@ CONFIRMATION = sa.select(
     purchases.c.receipt_url,
     purchases.c.payment_method,
     purchases.c.payment_recorded_at,
-    users.c.credits,
-).join(users, users.c.id == purchases.c.user_id)
+    User.credits,
+).join(User, User.id == purchases.c.user_id)
 
 
 def stored_confirmation(

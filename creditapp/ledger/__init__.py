@@ -51,10 +51,12 @@ spend before the user, each would wait for the other.
 from creditapp.ledger._core import (
     Balance,
     EmailTaken,
+    Granted,
     InsufficientCredits,
     InvalidAmount,
     LedgerError,
     SpendResult,
+    UnknownLot,
     UnknownPurchase,
     UnknownUser,
 )
@@ -73,7 +75,7 @@ from creditapp.ledger.income import (
     mark_purchase,
     register_user,
 )
-from creditapp.ledger.reading import ClawbackMismatch, Mismatch, audit, balance, user_id_for_email
+from creditapp.ledger.reading import ClawbackMismatch, LotMismatch, Mismatch, audit, balance, user_id_for_email
 from creditapp.ledger.spending import capture, hold, release
 from creditapp.ledger.stale_holds import release_stale
 
@@ -82,12 +84,15 @@ __all__ = [
     "ClawbackMismatch",
     "ClawbackMove",
     "EmailTaken",
+    "Granted",
     "HeldBack",
     "InsufficientCredits",
     "InvalidAmount",
     "LedgerError",
+    "LotMismatch",
     "Mismatch",
     "SpendResult",
+    "UnknownLot",
     "UnknownPurchase",
     "UnknownUser",
     "audit",

@@ -7,11 +7,25 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User
+from creditapp.models import (
+    CreditAdjustment,
+    CreditLot,
+    CreditLotDraw,
+    CreditLotEntry,
+    CreditPurchase,
+    CreditSpend,
+    User,
+    Wallet,
+    personal_wallet,
+)
 
 log = logging.getLogger("creditapp.ledger")
 
 users = User.__table__
+wallets = Wallet.__table__
+lots = CreditLot.__table__
+draws = CreditLotDraw.__table__
+lot_entries = CreditLotEntry.__table__
 spends = CreditSpend.__table__
 purchases = CreditPurchase.__table__
 adjustments = CreditAdjustment.__table__
@@ -60,26 +74,78 @@ class SpendResult:
 
 @dataclass(frozen=True)
 class Balance:
-    """A user's spendable balance and the credits currently held."""
+    """What a wallet may spend now (negative while it owes), the credits on hold, and what
+    it owes (credits taken back that no lot could cover)."""
 
     credits: int
     held: int
+    owed: int = 0
 
+
+@dataclass(frozen=True)
+class Granted:
+    """Outcome of a grant: the lot it made (None for a debit) and the balance after it."""
+
+    lot_id: int | None
+    balance: int
+
+
+class UnknownLot(LedgerError):
+    """No lot has that id."""
+
+
+Conn = sa.orm.Session | sa.Connection
 
 ADD_TO_BALANCE = (
-    sa.update(users)
-    .where(users.c.id == sa.bindparam("user_id"))
-    .values(credits=users.c.credits + sa.bindparam("amount"))
-    .returning(users.c.credits)
+    sa.update(wallets)
+    .where(wallets.c.id == sa.bindparam("wallet_id"))
+    .values(balance=wallets.c.balance + sa.bindparam("amount"))
+    .returning(wallets.c.balance)
 )
 
 
-def add_to_balance(session: sa.orm.Session | sa.Connection, user_id: int, amount: int) -> int:
-    """Add a signed amount to a balance in one statement; returns the new balance."""
-    new = session.execute(ADD_TO_BALANCE, {"user_id": user_id, "amount": amount}).scalar_one_or_none()
+def add_to_balance(session: Conn, wallet_id: int, amount: int) -> int:
+    """Add a signed amount to a wallet's balance in one statement; returns the new balance."""
+    new = session.execute(ADD_TO_BALANCE, {"wallet_id": wallet_id, "amount": amount}).scalar_one_or_none()
     if new is None:
-        raise UnknownUser(f"no user with id {user_id}")
+        raise UnknownUser(f"no wallet with id {wallet_id}")
     return new
+
+
+wallet_of = personal_wallet
+
+
+def owner_of(wallet_id: int | sa.ColumnElement) -> sa.ScalarSelect:
+    """The user whose personal wallet this is, as a subquery."""
+    return sa.select(users.c.id).where(users.c.wallet_id == wallet_id).scalar_subquery()
+
+
+LOCK_WALLET = (
+    sa.select(wallets.c.id, wallets.c.balance, wallets.c.owed)
+    .where(wallets.c.id == sa.bindparam("wallet_id"))
+    .with_for_update(key_share=True)
+)
+LOCK_USER_WALLET = (
+    sa.select(wallets.c.id, wallets.c.balance, wallets.c.owed)
+    .where(wallets.c.id == wallet_of(sa.bindparam("user_id")))
+    .with_for_update(key_share=True)
+)
+
+
+def lock_wallet(session: Conn, wallet_id: int) -> sa.Row:
+    """Lock a wallet row (NO KEY, as a balance UPDATE takes): (id, balance, owed)."""
+    row = session.execute(LOCK_WALLET, {"wallet_id": wallet_id}).one_or_none()
+    if row is None:
+        raise UnknownUser(f"no wallet with id {wallet_id}")
+    return row
+
+
+def lock_user_wallet(session: Conn, user_id: int) -> sa.Row:
+    """Lock the user's personal wallet: (id, balance, owed), or UnknownUser."""
+    row = session.execute(LOCK_USER_WALLET, {"user_id": user_id}).one_or_none()
+    if row is None:
+        raise UnknownUser(f"no user with id {user_id}")
+    return row
 
 
 def log_write(user_id: int, operation: str, amount: int, balance: int) -> None:

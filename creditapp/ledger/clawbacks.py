@@ -19,13 +19,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from creditapp.ledger import triggers
+from creditapp.ledger import lots, triggers
 from creditapp.ledger._core import (
     UnknownPurchase,
     add_to_balance,
     adjustments,
+    lock_wallet,
     log_write,
     purchases,
+    wallets,
 )
 from creditapp.models import CreditPurchase, utcnow
 from creditapp.platform.transactions import write
@@ -150,20 +152,34 @@ def _move_to_target(
         session.flush()
         return 0
     reason = _reason(purchase, previous, moved)
-    session.execute(
-        sa.insert(adjustments).values(
+    now = utcnow()
+    adjustment_id = session.execute(
+        sa.insert(adjustments)
+        .values(
             user_id=purchase.user_id,
+            wallet_id=purchase.wallet_id,
             amount=moved,
             reason=reason,
             purchase_id=purchase.id,
             stripe_object_id=stripe_object_id,
             note=_note(purchase, target, moved),
-            created_at=utcnow(),
+            created_at=now,
         )
-    )
+        .returning(adjustments.c.id)
+    ).scalar_one()
     purchase.credits_clawed_back = target
     session.flush()
-    balance = add_to_balance(session, purchase.user_id, moved)
+    # Lock order: the purchase (locked above), then its wallet, then the wallet's lots.
+    wallet = lock_wallet(session, purchase.wallet_id)
+    if moved < 0:
+        owed = lots.take(session, wallet.id, -moved, "clawback", adjustment_id, now, purchase_id=purchase.id)
+        if owed:
+            session.execute(
+                sa.update(wallets).where(wallets.c.id == wallet.id).values(owed=wallets.c.owed + owed)
+            )
+    else:
+        lots.return_taken(session, wallet.id, wallet.owed, moved, purchase.id, now)
+    balance = add_to_balance(session, purchase.wallet_id, moved)
     log_write(purchase.user_id, reason, moved, balance)
     if moved < 0:  # its outbox rows are staged, handed over by write() after the commit
         triggers.after_decrease(session, purchase.user_id, balance - moved, balance)

@@ -42,7 +42,7 @@ def balance_command(email: str) -> None:
 def grant_command(email: str, amount: int, reason: str) -> None:
     """Add (or, with a negative AMOUNT, remove) credits, recorded with a reason."""
     try:
-        new_balance = ledger.grant(user_id(email), amount, note=reason)
+        new_balance = ledger.grant(user_id(email), amount, note=reason).balance
     except ledger.InvalidAmount as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"{email.lower()}: {amount:+d} credits ({reason}); balance now {new_balance}")

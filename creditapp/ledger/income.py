@@ -1,25 +1,34 @@
-"""Credits coming in: the signup bonus, admin grants, completed purchases."""
+"""Credits coming in, each as a lot: the signup bonus, grants, completed purchases and top-ups."""
 
 from __future__ import annotations
 
-import sqlalchemy as sa
+from datetime import datetime, timedelta
 
+import sqlalchemy as sa
+from flask import current_app
+
+from creditapp.ledger import lots
 from creditapp.ledger._core import (
     EmailTaken,
+    Granted,
     InvalidAmount,
     UnknownPurchase,
-    UnknownUser,
     add_to_balance,
     adjustments,
+    lock_user_wallet,
+    lock_wallet,
     log,
     log_write,
     purchases,
     users,
+    wallet_of,
+    wallets,
 )
 from creditapp.ledger.clawbacks import apply_clawback_target
+from creditapp.ledger.lots import NewLot
 from creditapp.ledger.outbox import Outbox
 from creditapp.ledger.topups import after_topup_completed, reset_failures
-from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.models import LOT_CATEGORIES, CreditPurchase, utcnow
 from creditapp.platform.sql import conflict_insert
 from creditapp.platform.transactions import stage, write
 
@@ -33,6 +42,10 @@ def register_user(
     sign-in created it a moment ago), nothing is granted and created is False.
     """
     with write() as session:
+        now = utcnow()
+        wallet_id = session.execute(
+            sa.insert(wallets).values(balance=0, owed=0, created_at=now).returning(wallets.c.id)
+        ).scalar_one()
         user_id = session.execute(
             conflict_insert(users)
             .values(
@@ -40,8 +53,8 @@ def register_user(
                 email=email.lower(),
                 name=name,
                 avatar_url=avatar_url,
-                credits=0,
-                created_at=utcnow(),
+                wallet_id=wallet_id,
+                created_at=now,
             )
             # Any conflict (sub or e-mail) means a concurrent first sign-in won the race.
             .on_conflict_do_nothing()
@@ -63,12 +76,8 @@ def register_user(
 def grant_signup_bonus(user_id: int, bonus: int) -> bool:
     """Grant the signup bonus if this user never had it; True when granted now."""
     with write() as session:
-        # Lock order (package docstring): the user row before the adjustment row.
-        locked = session.execute(
-            sa.select(users.c.id).where(users.c.id == user_id).with_for_update(key_share=True)
-        ).scalar_one_or_none()
-        if locked is None:
-            raise UnknownUser(f"no user with id {user_id}")
+        # Lock order (package docstring): the wallet row before the adjustment row.
+        lock_user_wallet(session, user_id)
         granted = _grant_signup_bonus(session, user_id, bonus)
     return granted
 
@@ -83,53 +92,102 @@ SIGNUP_BONUS_INDEX_WHERE = sa.text("reason = 'signup_bonus'")
 def _grant_signup_bonus(session: sa.orm.Session, user_id: int, bonus: int) -> bool:
     # The partial unique index on (user_id) WHERE reason='signup_bonus' makes a racing
     # second grant insert nothing, so the balance is only touched by the winner.
+    now = utcnow()
     inserted = session.execute(
         conflict_insert(adjustments)
-        .values(user_id=user_id, amount=bonus, reason="signup_bonus", note="", created_at=utcnow())
+        .values(
+            user_id=user_id,
+            wallet_id=wallet_of(user_id),
+            amount=bonus,
+            reason="signup_bonus",
+            note="",
+            created_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["user_id"], index_where=SIGNUP_BONUS_INDEX_WHERE)
         .returning(adjustments.c.id)
     ).scalar_one_or_none()
     if inserted is None:
         return False
-    log_write(user_id, "signup_bonus", bonus, add_to_balance(session, user_id, bonus))
+    wallet = lock_user_wallet(session, user_id)
+    lot = NewLot(
+        "signup_bonus",
+        "promotional",
+        bonus,
+        effective_at=now,
+        expires_at=expiry(now, current_app.config["SIGNUP_BONUS_EXPIRES_DAYS"]),
+    )
+    lot_id = lots.add(session, wallet.id, wallet.owed, lot, now)
+    session.execute(sa.update(adjustments).where(adjustments.c.id == inserted).values(lot_id=lot_id))
+    log_write(user_id, "signup_bonus", bonus, add_to_balance(session, wallet.id, bonus))
     return True
 
 
-def grant(user_id: int, amount: int, note: str, admin_user_id: int | None = None) -> int:
-    """Admin adjustment by a signed amount with a reason; returns the new balance.
+def expiry(start: datetime, days: int) -> datetime | None:
+    """When credits arriving at `start` expire under a `…_DAYS` setting (0 or less: never)."""
+    return start + timedelta(days=days) if days > 0 else None
 
-    A debit never takes a balance below zero: only clawbacks may do that.
+
+def grant(
+    user_id: int,
+    amount: int,
+    note: str,
+    admin_user_id: int | None = None,
+    category: str = "promotional",
+    priority: int = 50,
+    expires_at: datetime | None = None,
+) -> Granted:
+    """Give credits as a lot of their own (category, priority and expiry as the granter
+    chooses), or with a negative amount take them from the live lots in spend order.
+
+    A debit never takes what may be spent below zero: only clawbacks may do that.
     """
     if amount == 0:
         raise InvalidAmount("an adjustment must change the balance")
     if not note.strip():
         raise InvalidAmount("an adjustment needs a reason")
+    if category not in LOT_CATEGORIES:
+        raise InvalidAmount(f"the category is one of {', '.join(LOT_CATEGORIES)}")
+    if not 0 <= priority <= 100:
+        raise InvalidAmount("the priority is a whole number from 0 to 100")
+    now = utcnow()
+    if expires_at is not None and expires_at <= now:
+        raise InvalidAmount("the expiry must be in the future")
+    lot_id = None
     with write() as session:
-        condition = [users.c.id == user_id]
-        if amount < 0:
-            condition.append(users.c.credits + amount >= 0)
-        balance = session.execute(
-            sa.update(users)
-            .where(*condition)
-            .values(credits=users.c.credits + amount)
-            .returning(users.c.credits)
-        ).scalar_one_or_none()
-        if balance is None:
-            if session.get(User, user_id) is None:
-                raise UnknownUser(f"no user with id {user_id}")
-            raise InvalidAmount("that debit would take the balance below zero")
-        session.execute(
-            sa.insert(adjustments).values(
+        wallet = lock_user_wallet(session, user_id)
+        adjustment_id = session.execute(
+            sa.insert(adjustments)
+            .values(
                 user_id=user_id,
+                wallet_id=wallet.id,
                 amount=amount,
                 reason="admin",
                 admin_user_id=admin_user_id,
                 note=note.strip(),
-                created_at=utcnow(),
+                created_at=now,
             )
-        )
+            .returning(adjustments.c.id)
+        ).scalar_one()
+        if amount > 0:
+            lot = NewLot(
+                "grant",
+                category,
+                amount,
+                effective_at=now,
+                expires_at=expires_at,
+                priority=priority,
+                granted_by=admin_user_id,
+                reason=note.strip(),
+            )
+            lot_id = lots.add(session, wallet.id, wallet.owed, lot, now)
+            session.execute(
+                sa.update(adjustments).where(adjustments.c.id == adjustment_id).values(lot_id=lot_id)
+            )
+        elif lots.take(session, wallet.id, -amount, "debit", adjustment_id, now) > 0:
+            raise InvalidAmount("that debit would take the balance below zero")
+        balance = add_to_balance(session, wallet.id, amount)
     log_write(user_id, "admin", amount, balance)
-    return balance
+    return Granted(lot_id, balance)
 
 
 def complete_purchase(
@@ -162,13 +220,29 @@ def complete_purchase(
                 amount_paid=amount_paid,
                 currency=currency.lower(),
             )
-            .returning(purchases.c.user_id, purchases.c.credits_purchased, purchases.c.source)
+            .returning(
+                purchases.c.user_id,
+                purchases.c.wallet_id,
+                purchases.c.credits_purchased,
+                purchases.c.source,
+                purchases.c.completed_at,
+            )
         ).one_or_none()
         if row is None:
             if session.get(CreditPurchase, purchase_id) is None:
                 raise UnknownPurchase(f"no purchase {purchase_id}")
             return False
-        balance = add_to_balance(session, row.user_id, row.credits_purchased)
+        wallet = lock_wallet(session, row.wallet_id)
+        lot = NewLot(
+            "top_up" if row.source == "auto_recharge" else "purchase",
+            "paid",
+            row.credits_purchased,
+            effective_at=row.completed_at,
+            expires_at=expiry(row.completed_at, current_app.config["PURCHASED_CREDITS_EXPIRE_DAYS"]),
+            purchase_id=purchase_id,
+        )
+        lots.add(session, wallet.id, wallet.owed, lot, row.completed_at)
+        balance = add_to_balance(session, row.wallet_id, row.credits_purchased)
         reset_failures(session, purchase_id, row.user_id)
         if row.source == "auto_recharge":
             receipt = after_topup_completed(session, purchase_id, row.user_id, balance)

@@ -6,10 +6,10 @@ canceled, overdue → released) is one transaction too. Each function takes its 
 connection like `spending` does (the write lock first on SQLite) and ends on a visible
 `conn.commit()`.
 
-Lock order, as everywhere in the ledger (package docstring): the user row first, then the
-job row, then its spend. A settlement that gives credits back locks the job's user before
-it touches the job, exactly as `release` does, so a retried keyed hold (user row, then the
-spend's key) and a release never wait for each other. Capturing touches no user row.
+Lock order, as everywhere in the ledger (package docstring): the wallet row first, then the
+job row, then its spend. A settlement that gives credits back locks the job's wallet before
+it touches the job, exactly as `release` does, so a retried keyed hold (wallet row, then the
+spend's key) and a release never wait for each other. Capturing touches no wallet row.
 """
 
 from __future__ import annotations
@@ -26,25 +26,35 @@ from creditapp.ledger import triggers
 from creditapp.ledger._core import (
     InvalidAmount,
     SpendResult,
-    add_to_balance,
     log,
     log_write,
     spends,
-    users,
+    wallets,
 )
 from creditapp.ledger.key_limits import refusal as key_refusal
-from creditapp.ledger.spending import SETTLE, debit, insert_held, spend_by_key
+from creditapp.ledger.spending import (
+    SETTLE,
+    debit,
+    draw_or_refuse,
+    give_back_released,
+    insert_held,
+    spend_by_key,
+)
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
 from creditapp.platform import transactions
 
 jobs = FeatureJob.__table__
 
 INSERT_JOB = sa.insert(jobs)
-# The job's user row, locked before the job and its spend (NO KEY, as a balance UPDATE).
-LOCK_JOB_USER = (
-    sa.select(users.c.id)
+# The job's wallet row, locked before the job and its spend (NO KEY, as a balance UPDATE).
+LOCK_JOB_WALLET = (
+    sa.select(wallets.c.id)
     .where(
-        users.c.id == sa.select(jobs.c.user_id).where(jobs.c.id == sa.bindparam("job_id")).scalar_subquery()
+        wallets.c.id
+        == sa.select(spends.c.wallet_id)
+        .join(jobs, jobs.c.spend_id == spends.c.id)
+        .where(jobs.c.id == sa.bindparam("job_id"))
+        .scalar_subquery()
     )
     .with_for_update(key_share=True)
 )
@@ -86,7 +96,7 @@ def hold_for_job(
         debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
-        balance = debited.credits
+        balance = debited.balance
         refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
         if refused is not None:
             conn.rollback()
@@ -97,6 +107,7 @@ def hold_for_job(
         spend_id = insert_held(
             conn,
             user_id,
+            debited.wallet_id,
             feature,
             cost,
             idempotency_key,
@@ -111,6 +122,7 @@ def hold_for_job(
             conn.rollback()
             existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
+        draw_or_refuse(conn, user_id, debited.wallet_id, spend_id, cost, now)
         job_id = uuid.uuid4()
         conn.execute(
             INSERT_JOB,
@@ -199,8 +211,7 @@ def end_job_and_release(
     now = utcnow()
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
-        if conn.dialect.name == "postgresql":
-            conn.execute(LOCK_JOB_USER, {"job_id": job_id})
+        conn.execute(LOCK_JOB_WALLET, {"job_id": job_id})
         spend_id = conn.execute(
             sa.update(jobs)
             .where(condition)
@@ -211,7 +222,7 @@ def end_job_and_release(
             conn.rollback()
             return False
         released = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "released", "now": now}).first()
-        balance = add_to_balance(conn, released.user_id, released.credits_spent) if released else None
+        balance = give_back_released(conn, [released], now)[released.wallet_id] if released else None
         conn.commit()
     if released is not None:
         log_write(released.user_id, "release", released.credits_spent, balance)
@@ -227,21 +238,30 @@ def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int,
     overdue = sa.and_(jobs.c.status.in_(OPEN_JOB_STATUSES), jobs.c.deadline_at < now)
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
-        # Lock order: the users first (in id order, as release-stale does), then only their jobs.
-        user_ids = list(
+        # Lock order: the wallets first (in id order, as release-stale does), then only their jobs.
+        wallet_ids = list(
             conn.execute(
-                sa.select(users.c.id)
-                .where(users.c.id.in_(sa.select(jobs.c.user_id).where(overdue)))
-                .order_by(users.c.id)
+                sa.select(wallets.c.id)
+                .where(
+                    wallets.c.id.in_(
+                        sa.select(spends.c.wallet_id)
+                        .join(jobs, jobs.c.spend_id == spends.c.id)
+                        .where(overdue)
+                    )
+                )
+                .order_by(wallets.c.id)
                 .with_for_update(key_share=True)
             ).scalars()
         )
-        if not user_ids:
+        if not wallet_ids:
             conn.rollback()
             return []
         failed = conn.execute(
             sa.update(jobs)
-            .where(overdue, jobs.c.user_id.in_(user_ids))
+            .where(
+                overdue,
+                jobs.c.spend_id.in_(sa.select(spends.c.id).where(spends.c.wallet_id.in_(wallet_ids))),
+            )
             .values(
                 status="failed",
                 error="deadline_exceeded",
@@ -259,12 +279,8 @@ def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int,
             sa.update(spends)
             .where(spends.c.id.in_(sorted(by_spend)), spends.c.status == "held")
             .values(status="released", settled_at=now)
-            .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
+            .returning(spends.c.id, spends.c.user_id, spends.c.wallet_id, spends.c.credits_spent)
         ).all()
-        refunds: dict[int, int] = {}
-        for row in released:
-            refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
-        for user_id in sorted(refunds):  # fixed order: two sweeps at once lock users alike
-            add_to_balance(conn, user_id, refunds[user_id])
+        give_back_released(conn, released, now)
         conn.commit()
     return [(by_spend[row.id], row.user_id, row.credits_spent) for row in released]

@@ -1,4 +1,4 @@
-"""Reading the ledger: balances, and the audit of every balance and every clawback against its rows."""
+"""Reading the ledger: balances, and the audit of every wallet, lot and clawback against its rows."""
 
 from __future__ import annotations
 
@@ -7,35 +7,72 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger._core import Balance, UnknownUser, adjustments, purchases, spends, users
+from creditapp.ledger._core import (
+    Balance,
+    UnknownUser,
+    adjustments,
+    draws,
+    lot_entries,
+    lots,
+    purchases,
+    spends,
+    users,
+    wallets,
+)
+from creditapp.models import spendable, utcnow
 
 
 def balance(user_id: int) -> Balance:
-    """The spendable balance and credits on hold, in one statement."""
+    """What the user's wallet may spend now, credits on hold and owed, in one statement."""
     held = (
         sa.select(sa.func.coalesce(sa.func.sum(spends.c.credits_spent), 0))
-        .where(spends.c.user_id == user_id, spends.c.status == "held")
+        .where(spends.c.wallet_id == users.c.wallet_id, spends.c.status == "held")
         .scalar_subquery()
     )
     row = db.session.execute(
-        sa.select(users.c.credits, held.label("held")).where(users.c.id == user_id)
+        sa.select(
+            spendable(users.c.wallet_id, utcnow()).label("credits"),
+            held.label("held"),
+            sa.select(wallets.c.owed)
+            .where(wallets.c.id == users.c.wallet_id)
+            .scalar_subquery()
+            .label("owed"),
+        ).where(users.c.id == user_id)
     ).one_or_none()
     if row is None:
         raise UnknownUser(f"no user with id {user_id}")
-    return Balance(int(row.credits), int(row.held))
+    return Balance(int(row.credits), int(row.held), int(row.owed))
 
 
 @dataclass(frozen=True)
 class Mismatch:
-    """A user whose stored balance differs from the sum of their ledger."""
+    """A wallet whose stored balance differs from the sum of its ledger, or from its lots."""
 
-    user_id: int
+    wallet_id: int
     email: str
     stored: int
     expected: int
+    what: str = "ledger sum"
 
     def describe(self) -> str:
-        return f"MISMATCH user {self.user_id} {self.email}: balance {self.stored}, ledger sum {self.expected}"
+        who = f"wallet {self.wallet_id} {self.email}"
+        return f"MISMATCH {who}: balance {self.stored}, {self.what} {self.expected}"
+
+
+@dataclass(frozen=True)
+class LotMismatch:
+    """A lot whose amount differs from its remaining, draws and entries."""
+
+    lot_id: int
+    wallet_id: int
+    amount: int
+    accounted: int  # remaining + drawn by held or captured spends + Σ entries
+
+    def describe(self) -> str:
+        return (
+            f"MISMATCH lot {self.lot_id} of wallet {self.wallet_id}: amount {self.amount}, "
+            f"remaining + drawn + entries {self.accounted}"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,45 +93,96 @@ class ClawbackMismatch:
 
 
 CLAWBACK_REASONS = ("refund", "dispute", "dispute_won")
+AuditFinding = Mismatch | LotMismatch | ClawbackMismatch
 
 
-def audit() -> list[Mismatch | ClawbackMismatch]:
-    """Every balance that differs from its ledger sum, then every purchase whose recorded
-    clawback differs from its clawback entries: one aggregate query each."""
-    return [*_balance_mismatches(), *_clawback_mismatches()]
+def audit() -> list[AuditFinding]:
+    """Every wallet whose balance differs from its ledger sum or from its lots (Σ remaining −
+    owed), every lot whose amount differs from where its credits went, then every purchase
+    whose recorded clawback differs from its clawback entries: one aggregate query each."""
+    return [*_balance_mismatches(), *_wallet_lot_mismatches(), *_lot_mismatches(), *_clawback_mismatches()]
 
 
 def _balance_mismatches() -> list[Mismatch]:
-    """Every user whose balance differs from their ledger sum, in one aggregate query."""
+    """Every wallet whose balance differs from its ledger sum, in one aggregate query."""
     bought = (
-        sa.select(purchases.c.user_id, sa.func.sum(purchases.c.credits_purchased).label("n"))
+        sa.select(purchases.c.wallet_id, sa.func.sum(purchases.c.credits_purchased).label("n"))
         .where(purchases.c.status == "completed")
-        .group_by(purchases.c.user_id)
+        .group_by(purchases.c.wallet_id)
         .subquery()
     )
     spent = (
-        sa.select(spends.c.user_id, sa.func.sum(spends.c.credits_spent).label("n"))
+        sa.select(spends.c.wallet_id, sa.func.sum(spends.c.credits_spent).label("n"))
         .where(spends.c.status.in_(("held", "captured")))
-        .group_by(spends.c.user_id)
+        .group_by(spends.c.wallet_id)
         .subquery()
     )
     adjusted = (
-        sa.select(adjustments.c.user_id, sa.func.sum(adjustments.c.amount).label("n"))
-        .group_by(adjustments.c.user_id)
+        sa.select(adjustments.c.wallet_id, sa.func.sum(adjustments.c.amount).label("n"))
+        .group_by(adjustments.c.wallet_id)
         .subquery()
     )
     expected = (
         sa.func.coalesce(bought.c.n, 0) - sa.func.coalesce(spent.c.n, 0) + sa.func.coalesce(adjusted.c.n, 0)
     )
     rows = db.session.execute(
-        sa.select(users.c.id, users.c.email, users.c.credits, expected.label("expected"))
-        .outerjoin(bought, bought.c.user_id == users.c.id)
-        .outerjoin(spent, spent.c.user_id == users.c.id)
-        .outerjoin(adjusted, adjusted.c.user_id == users.c.id)
-        .where(users.c.credits != expected)
-        .order_by(users.c.id)
+        sa.select(wallets.c.id, _email(), wallets.c.balance, expected.label("expected"))
+        .outerjoin(bought, bought.c.wallet_id == wallets.c.id)
+        .outerjoin(spent, spent.c.wallet_id == wallets.c.id)
+        .outerjoin(adjusted, adjusted.c.wallet_id == wallets.c.id)
+        .where(wallets.c.balance != expected)
+        .order_by(wallets.c.id)
     ).all()
-    return [Mismatch(r.id, r.email, int(r.credits), int(r.expected)) for r in rows]
+    return [Mismatch(r.id, r.email or "", int(r.balance), int(r.expected)) for r in rows]
+
+
+def _wallet_lot_mismatches() -> list[Mismatch]:
+    """Every wallet whose balance differs from Σ remaining of its lots − owed."""
+    held = (
+        sa.select(lots.c.wallet_id, sa.func.sum(lots.c.remaining).label("n"))
+        .group_by(lots.c.wallet_id)
+        .subquery()
+    )
+    expected = sa.func.coalesce(held.c.n, 0) - wallets.c.owed
+    rows = db.session.execute(
+        sa.select(wallets.c.id, _email(), wallets.c.balance, expected.label("expected"))
+        .outerjoin(held, held.c.wallet_id == wallets.c.id)
+        .where(wallets.c.balance != expected)
+        .order_by(wallets.c.id)
+    ).all()
+    return [
+        Mismatch(r.id, r.email or "", int(r.balance), int(r.expected), "lots remaining - owed") for r in rows
+    ]
+
+
+def _lot_mismatches() -> list[LotMismatch]:
+    """Every lot whose amount differs from remaining + drawn (held or captured) + entries."""
+    drawn = (
+        sa.select(draws.c.lot_id, sa.func.sum(draws.c.amount).label("n"))
+        .join(spends, spends.c.id == draws.c.spend_id)
+        .where(spends.c.status.in_(("held", "captured")))
+        .group_by(draws.c.lot_id)
+        .subquery()
+    )
+    entered = (
+        sa.select(lot_entries.c.lot_id, sa.func.sum(lot_entries.c.amount).label("n"))
+        .group_by(lot_entries.c.lot_id)
+        .subquery()
+    )
+    accounted = lots.c.remaining + sa.func.coalesce(drawn.c.n, 0) + sa.func.coalesce(entered.c.n, 0)
+    rows = db.session.execute(
+        sa.select(lots.c.id, lots.c.wallet_id, lots.c.amount, accounted.label("accounted"))
+        .outerjoin(drawn, drawn.c.lot_id == lots.c.id)
+        .outerjoin(entered, entered.c.lot_id == lots.c.id)
+        .where(lots.c.amount != accounted)
+        .order_by(lots.c.id)
+    ).all()
+    return [LotMismatch(r.id, r.wallet_id, int(r.amount), int(r.accounted)) for r in rows]
+
+
+def _email() -> sa.Label:
+    """The e-mail of the wallet's owner (personal wallets), for the audit's lines."""
+    return sa.select(users.c.email).where(users.c.wallet_id == wallets.c.id).scalar_subquery().label("email")
 
 
 def _clawback_mismatches() -> list[ClawbackMismatch]:

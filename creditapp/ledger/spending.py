@@ -11,11 +11,12 @@ PostgreSQL).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NoReturn
 
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger import triggers
+from creditapp.ledger import lots, triggers
 from creditapp.ledger._core import (
     InsufficientCredits,
     InvalidAmount,
@@ -25,18 +26,25 @@ from creditapp.ledger._core import (
     log,
     spends,
     users,
+    wallets,
 )
-from creditapp.models import utcnow
+from creditapp.models import spendable, utcnow
 from creditapp.platform import transactions
 from creditapp.platform.sql import conflict_insert
 
 # The hot path's statements are built once: building and cache-keying a fresh statement
 # object on every call cost more Python time than the database round trip it sends.
+# The debit: the spender's personal wallet, lowered when its balance covers the cost (this
+# UPDATE is the wallet's row lock), returning what the top-up rules read.
 DEBIT = (
-    sa.update(users)
-    .where(users.c.id == sa.bindparam("user_id"), users.c.credits >= sa.bindparam("cost"))
-    .values(credits=users.c.credits - sa.bindparam("cost"))
-    .returning(users.c.credits, *triggers.RULES)
+    sa.update(wallets)
+    .where(
+        users.c.id == sa.bindparam("user_id"),
+        wallets.c.id == users.c.wallet_id,
+        wallets.c.balance >= sa.bindparam("cost"),
+    )
+    .values(balance=wallets.c.balance - sa.bindparam("cost"))
+    .returning(wallets.c.balance, wallets.c.id.label("wallet_id"), *triggers.RULES)
 )
 INSERT_HELD = sa.insert(spends).returning(spends.c.id)
 # A literal, not a bound parameter: a prepared statement's generic plan could not use
@@ -46,31 +54,16 @@ SETTLE = (
     sa.update(spends)
     .where(spends.c.id == sa.bindparam("spend_id"), spends.c.status == "held")
     .values(status=sa.bindparam("new_status"), settled_at=sa.bindparam("now"))
-    .returning(spends.c.user_id, spends.c.credits_spent)
+    .returning(spends.c.id, spends.c.user_id, spends.c.wallet_id, spends.c.credits_spent)
 )
-# The spender's user row, locked: `release` takes it before it touches the spend.
-LOCK_SPENDER = (
-    sa.select(users.c.id)
+# The spend's wallet row, locked: `release` and a partial capture take it before the spend.
+LOCK_SPEND_WALLET = (
+    sa.select(wallets.c.id)
     .where(
-        users.c.id
-        == sa.select(spends.c.user_id).where(spends.c.id == sa.bindparam("spend_id")).scalar_subquery()
+        wallets.c.id
+        == sa.select(spends.c.wallet_id).where(spends.c.id == sa.bindparam("spend_id")).scalar_subquery()
     )
     .with_for_update(key_share=True)
-)
-# Settle the held spend and give its credits back in one statement (PostgreSQL). The user
-# row is already locked by LOCK_SPENDER, so the outer UPDATE never waits.
-_released = (
-    sa.update(spends)
-    .where(spends.c.id == sa.bindparam("spend_id"), spends.c.status == "held")
-    .values(status="released", settled_at=sa.bindparam("now"))
-    .returning(spends.c.user_id, spends.c.credits_spent)
-    .cte("released")
-)
-RELEASE_HELD = (
-    sa.update(users)
-    .where(users.c.id == _released.c.user_id)
-    .values(credits=users.c.credits + _released.c.credits_spent)
-    .returning(users.c.credits, _released.c.user_id, _released.c.credits_spent)
 )
 
 
@@ -96,21 +89,24 @@ def hold(
         debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
         if existing is not None:
             return existing
-        balance = debited.credits
+        balance = debited.balance
+        now = utcnow()
         spend_id = insert_held(
             conn,
             user_id,
+            debited.wallet_id,
             feature,
             cost,
             idempotency_key,
             fingerprint,
-            utcnow(),
+            now,
             idempotency_scope=idempotency_scope,
         )
         if spend_id is None:
             # The key was used before: undo this deduction and answer with the original.
             conn.rollback()
             return spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
+        draw_or_refuse(conn, user_id, debited.wallet_id, spend_id, cost, now)
         effects = triggers.after_decrease(
             conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
         )
@@ -129,18 +125,36 @@ def debit(
     """Deduct `cost` with the user row locked: (the debited row, None), or (None, the
     original spend) when the balance is short but the key was used before.
 
-    The debited row carries the new balance (`credits`) and what the top-up rules read.
-    Raises InsufficientCredits or UnknownUser; nothing is deducted then.
+    The debited row carries the new balance (`balance`), the wallet and what the top-up rules
+    read. Raises InsufficientCredits or UnknownUser; nothing is deducted then.
     """
     debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
     if debited is not None:
         return debited, None
-    current = conn.execute(sa.select(users.c.credits).where(users.c.id == user_id)).scalar_one_or_none()
-    if current is None:
-        raise UnknownUser(f"no user with id {user_id}")
     existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
     if existing is not None:
         return None, existing
+    refuse(conn, user_id, cost)
+
+
+def draw_or_refuse(
+    conn: sa.Connection, user_id: int, wallet_id: int, spend_id: int, cost: int, now: datetime
+) -> None:
+    """Draw the held cost from the wallet's lots; when its live lots hold less (credits of a
+    lot whose expiry passed are still in the stored balance until the sweep), roll back and
+    refuse."""
+    if lots.draw(conn, wallet_id, spend_id, cost, now) < cost:
+        conn.rollback()
+        refuse(conn, user_id, cost)
+
+
+def refuse(conn: sa.Connection, user_id: int, cost: int) -> NoReturn:
+    """Raise InsufficientCredits with what the user may spend now (or UnknownUser)."""
+    current = conn.execute(
+        sa.select(spendable(users.c.wallet_id, utcnow())).where(users.c.id == user_id)
+    ).scalar_one_or_none()
+    if current is None:
+        raise UnknownUser(f"no user with id {user_id}")
     log.info(
         "ledger hold refused",
         extra={"user_id": user_id, "operation": "refused", "amount": -cost, "balance": current},
@@ -151,6 +165,7 @@ def debit(
 def insert_held(
     conn: sa.Connection,
     user_id: int,
+    wallet_id: int,
     feature: str,
     cost: int,
     idempotency_key: str | None,
@@ -164,8 +179,10 @@ def insert_held(
     """
     row = {
         "user_id": user_id,
+        "wallet_id": wallet_id,
         "feature_used": feature,
         "credits_spent": cost,
+        "credits_held": cost,
         "status": "held",
         "idempotency_key": idempotency_key,
         "idempotency_scope": "",
@@ -196,10 +213,8 @@ def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str 
             spends.c.status,
             spends.c.credits_spent,
             spends.c.request_fingerprint,
-            users.c.credits,
-        )
-        .join(users, users.c.id == spends.c.user_id)
-        .where(
+            spendable(spends.c.wallet_id, utcnow()).label("balance"),
+        ).where(
             spends.c.user_id == user_id,
             spends.c.idempotency_scope == scope,
             spends.c.idempotency_key == key,
@@ -208,17 +223,25 @@ def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str 
     if row is None:
         return None
     return SpendResult(
-        row.id, row.status, row.credits_spent, row.credits, replayed=True, fingerprint=row.request_fingerprint
+        row.id, row.status, row.credits_spent, row.balance, replayed=True, fingerprint=row.request_fingerprint
     )
 
 
-def capture(spend_id: int) -> bool:
-    """Mark a held spend captured; False when it was already settled (idempotent)."""
+def capture(spend_id: int, charge: int | None = None) -> bool:
+    """Mark a held spend captured; False when it was already settled (idempotent).
+
+    With `charge` below what was held, only that is charged: the rest goes back to the lots
+    it was drawn from, newest draw first (never more than was held is charged).
+    """
+    now = utcnow()
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
-        captured = conn.execute(
-            SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": utcnow()}
-        ).one_or_none()
+        if charge is None:
+            captured = conn.execute(
+                SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": now}
+            ).one_or_none()
+        else:
+            captured = capture_part(conn, spend_id, charge, now)
         conn.commit()
     if captured is None:
         log.warning("capture found no held spend", extra={"spend_id": spend_id})
@@ -227,22 +250,40 @@ def capture(spend_id: int) -> bool:
     return captured is not None
 
 
+def capture_part(conn: sa.Connection, spend_id: int, charge: int, now: datetime) -> sa.Row | None:
+    """Inside the caller's transaction: capture a held spend charging `charge` at most, giving
+    the rest back (lock order: the wallet, then the spend). None when it was not held."""
+    if charge < 0:
+        raise InvalidAmount("a capture cannot charge less than nothing")
+    conn.execute(LOCK_SPEND_WALLET, {"spend_id": spend_id})
+    held = conn.execute(
+        sa.select(spends.c.credits_spent).where(spends.c.id == spend_id, HELD)
+    ).scalar_one_or_none()
+    if held is None:
+        return None
+    charged = min(charge, held)
+    captured = conn.execute(
+        sa.update(spends)
+        .where(spends.c.id == spend_id, HELD)
+        .values(status="captured", settled_at=now, credits_spent=charged)
+        .returning(spends.c.user_id, spends.c.wallet_id, spends.c.credits_spent)
+    ).one()
+    if charged < held:
+        lots.give_back_rest(conn, spend_id, held - charged, now)
+        add_to_balance(conn, captured.wallet_id, held - charged)
+    return captured
+
+
 def release(spend_id: int) -> bool:
-    """Give a held spend's credits back; False when it was already settled (idempotent)."""
+    """Give a held spend's credits back to its lots; False when it was already settled (idempotent)."""
+    now = utcnow()
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
-        if conn.dialect.name == "postgresql":
-            # Lock order (package docstring): the spender's user row before the spend row.
-            conn.execute(LOCK_SPENDER, {"spend_id": spend_id})
-            row = conn.execute(RELEASE_HELD, {"spend_id": spend_id, "now": utcnow()}).one_or_none()
-            balance = row.credits if row is not None else None
-        else:
-            # SQLite has no row locks (one writer at a time): settle, then give back.
-            row = conn.execute(
-                SETTLE, {"spend_id": spend_id, "new_status": "released", "now": utcnow()}
-            ).one_or_none()
-            if row is not None:
-                balance = add_to_balance(conn, row.user_id, row.credits_spent)
+        # Lock order (package docstring): the spend's wallet row before the spend row.
+        conn.execute(LOCK_SPEND_WALLET, {"spend_id": spend_id})
+        row = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "released", "now": now}).one_or_none()
+        if row is not None:
+            balance = give_back_released(conn, [row], now)[row.wallet_id]
         conn.commit()
     if row is not None:
         log.info(
@@ -256,3 +297,17 @@ def release(spend_id: int) -> bool:
             },
         )
     return row is not None
+
+
+def give_back_released(conn: sa.Connection, released: list[sa.Row], now: datetime) -> dict[int, int]:
+    """After spends were settled `released` (rows with the spend's id, wallet_id,
+    credits_spent), their wallets locked: their draws go back to their lots and their
+    credits to the balances, wallets in id order. Returns each wallet's balance after."""
+    per_wallet: dict[int, int] = {}
+    for row in released:
+        per_wallet[row.wallet_id] = per_wallet.get(row.wallet_id, 0) + row.credits_spent
+    balances = {
+        wallet_id: add_to_balance(conn, wallet_id, per_wallet[wallet_id]) for wallet_id in sorted(per_wallet)
+    }
+    lots.give_back(conn, [row.id for row in released], now)
+    return balances

@@ -2,7 +2,7 @@
 
 Run by `flask credits release-stale`, never on a feature's path. It settles
 holds the way `spending.release` does, but for many users at once, in batches of
-STALE_BATCH, one transaction each, taking the user rows in id order before the spends
+STALE_BATCH, one transaction each, taking the wallet rows in id order before the spends
 (the lock order of the package docstring).
 """
 
@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger._core import add_to_balance, spends, users
-from creditapp.ledger.spending import HELD
+from creditapp.ledger._core import spends, wallets
+from creditapp.ledger.spending import HELD, give_back_released
 from creditapp.models import utcnow
 from creditapp.platform import transactions
 
@@ -40,31 +40,28 @@ def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, in
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
         candidates = conn.execute(
-            sa.select(spends.c.id, spends.c.user_id)
+            sa.select(spends.c.id, spends.c.wallet_id)
             .where(HELD, spends.c.created_at < cutoff)
             .order_by(spends.c.id)
             .limit(STALE_BATCH)
         ).all()
         if not candidates:
             return 0, []
-        # Lock order: every user row first, in id order (so two runs at once agree), then
+        # Lock order: every wallet row first, in id order (so two runs at once agree), then
         # the spends. A hold captured or released meanwhile no longer matches `status = held`.
         conn.execute(
-            sa.select(users.c.id)
-            .where(users.c.id.in_(sorted({c.user_id for c in candidates})))
-            .order_by(users.c.id)
+            sa.select(wallets.c.id)
+            .where(wallets.c.id.in_(sorted({c.wallet_id for c in candidates})))
+            .order_by(wallets.c.id)
             .with_for_update(key_share=True)
         ).all()
+        now = utcnow()
         rows = conn.execute(
             sa.update(spends)
             .where(spends.c.id.in_([c.id for c in candidates]), HELD)
-            .values(status="released", settled_at=utcnow())
-            .returning(spends.c.id, spends.c.user_id, spends.c.credits_spent)
+            .values(status="released", settled_at=now)
+            .returning(spends.c.id, spends.c.user_id, spends.c.wallet_id, spends.c.credits_spent)
         ).all()
-        refunds: dict[int, int] = {}
-        for row in rows:
-            refunds[row.user_id] = refunds.get(row.user_id, 0) + row.credits_spent
-        for user_id in sorted(refunds):
-            add_to_balance(conn, user_id, refunds[user_id])
+        give_back_released(conn, rows, now)
         conn.commit()
     return len(candidates), [(r.id, r.user_id, r.credits_spent) for r in rows]

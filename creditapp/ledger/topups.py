@@ -23,7 +23,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creditapp.ledger._core import purchases, users
+from creditapp.ledger._core import lock_user_wallet, purchases, users
 from creditapp.ledger.outbox import Outbox, write_email
 from creditapp.ledger.triggers import settings_table, settle_deferred_alerts
 from creditapp.models import utcnow
@@ -78,10 +78,9 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
         ).one_or_none()
         if purchase is None or purchase.status != "pending":
             return ChargeTurn("not_pending")
+        lock_user_wallet(session, purchase.user_id)
         user = session.execute(
-            sa.select(users.c.stripe_customer_id, users.c.credits)
-            .where(users.c.id == purchase.user_id)
-            .with_for_update(key_share=True)
+            sa.select(users.c.stripe_customer_id).where(users.c.id == purchase.user_id)
         ).one()
         s = settings_table.c
         settings = session.execute(
@@ -160,9 +159,7 @@ def _cancel(
     ).scalar_one_or_none()
     if canceled is None:
         return False
-    balance = session.execute(
-        sa.select(users.c.credits).where(users.c.id == canceled).with_for_update(key_share=True)
-    ).scalar_one()
+    balance = lock_user_wallet(session, canceled).balance
     stage(session, Outbox(emails=settle_deferred_alerts(session, canceled, balance, send=True)).handoffs())
     return True
 
@@ -193,13 +190,10 @@ def fail_topup(purchase_id: int, code: str, message: str) -> bool:
         ).one_or_none()
         if row is None:
             return False
-        user = session.execute(
-            sa.select(users.c.email, users.c.credits)
-            .where(users.c.id == row.user_id)
-            .with_for_update(key_share=True)
-        ).one()
+        balance = lock_user_wallet(session, row.user_id).balance
+        email_to = session.execute(sa.select(users.c.email).where(users.c.id == row.user_id)).scalar_one()
         # The top-up did not refill the balance: a low-balance e-mail that waited on it goes out.
-        effects.emails += settle_deferred_alerts(session, row.user_id, user.credits, send=True)
+        effects.emails += settle_deferred_alerts(session, row.user_id, balance, send=True)
         off_reason = f"Switched off after {FAILURES_BEFORE_OFF} failed top-ups in a row (the last: {message})"
         settings = session.execute(
             sa.update(settings_table)
@@ -229,20 +223,20 @@ def fail_topup(purchase_id: int, code: str, message: str) -> bool:
             else None
         )
         payload = {
-            "balance": user.credits,
+            "balance": balance,
             "credits": row.credits_purchased,
             "code": code,
             "message": message,
             "card": card,
         }
         email = write_email(
-            session, "recharge_failed", row.user_id, user.email, f"recharge-failed:{purchase_id}", payload
+            session, "recharge_failed", row.user_id, email_to, f"recharge-failed:{purchase_id}", payload
         )
         effects.emails += [email] if email else []
         if settings is not None and settings.consecutive_failures == FAILURES_BEFORE_OFF:
-            payload = {"balance": user.credits, "failures": settings.consecutive_failures}
+            payload = {"balance": balance, "failures": settings.consecutive_failures}
             email = write_email(
-                session, "recharge_disabled", row.user_id, user.email, f"recharge-off:{purchase_id}", payload
+                session, "recharge_disabled", row.user_id, email_to, f"recharge-off:{purchase_id}", payload
             )
             effects.emails += [email] if email else []
         stage(session, effects.handoffs())

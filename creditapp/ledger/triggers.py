@@ -40,7 +40,7 @@ from flask import current_app
 from creditapp.extensions import db
 from creditapp.ledger._core import purchases, users
 from creditapp.ledger.outbox import Outbox, write_email
-from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, Notification, utcnow
+from creditapp.models import RECHARGE_IN_FLIGHT, AutoRechargeSettings, Notification, personal_wallet, utcnow
 from creditapp.platform import transactions
 from creditapp.platform.clock import month_start
 from creditapp.platform.sql import conflict_insert
@@ -68,11 +68,12 @@ LOCK_SETTINGS = (
 )
 _p = purchases.alias("p")
 _TOPUP_COLUMNS = [
-    "user_id", "stripe_price_id", "credits_purchased", "amount_paid",
+    "user_id", "wallet_id", "stripe_price_id", "credits_purchased", "amount_paid",
     "currency", "status", "source", "created_at",
 ]  # fmt: skip
 _TOPUP_ROW = sa.select(
     settings_table.c.user_id,
+    personal_wallet(settings_table.c.user_id),
     settings_table.c.stripe_price_id,
     settings_table.c.pack_credits,
     settings_table.c.pack_amount,

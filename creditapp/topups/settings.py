@@ -13,7 +13,7 @@ import stripe
 from creditapp.billing.packs import Pack
 from creditapp.billing.payment_methods import MethodSummary
 from creditapp.ledger.triggers import settings_table
-from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.models import CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
 from creditapp.platform.clock import month_start
 from creditapp.platform.sql import conflict_insert
@@ -167,7 +167,7 @@ def _upsert(user_id: int, values: dict[str, Any]) -> None:
     with write() as session:
         session.execute(
             conflict_insert(settings_table)
-            .values(user_id=user_id, **{"updated_at": utcnow(), **values})
+            .values(user_id=user_id, wallet_id=personal_wallet(user_id), **{"updated_at": utcnow(), **values})
             .on_conflict_do_update(index_elements=["user_id"], set_=values)
         )
 
@@ -201,6 +201,6 @@ def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) ->
     with write() as session:
         session.execute(
             conflict_insert(settings_table)
-            .values(user_id=user_id, **values)
+            .values(user_id=user_id, wallet_id=personal_wallet(user_id), **values)
             .on_conflict_do_update(index_elements=["user_id"], set_=update)
         )

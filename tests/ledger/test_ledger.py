@@ -220,7 +220,7 @@ def test_refund_and_dispute_together_never_take_more_than_was_bought(make_user):
 def test_admin_grant_records_the_reason_and_a_debit_cannot_go_below_zero(make_user):
     user_id = make_user(credits=500)
 
-    assert ledger.grant(user_id, 25, note="goodwill") == 525
+    assert ledger.grant(user_id, 25, note="goodwill").balance == 525
     with pytest.raises(ledger.InvalidAmount):
         ledger.grant(user_id, -1000, note="too much")
     with pytest.raises(ledger.InvalidAmount):

@@ -19,13 +19,17 @@ TABLES = [
     "feature_jobs",
     "revoked_sessions",
     "stripe_events",
+    "credit_lot_entries",
+    "credit_lot_draws",
     "credit_adjustments",
     "credit_spends",
     "api_keys",
     "notifications",
     "auto_recharge_settings",
+    "credit_lots",
     "credit_purchases",
     "users",
+    "wallets",
 ]
 
 
