@@ -5,7 +5,9 @@
 3. queue again the jobs waiting longer than `lost_after` (the message was lost between
    the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
 4. delete results older than RESULT_TTL_DAYS;
-5. queue again the automatic top-ups still pending and the e-mails still unsent after
+5. write the expiry of every lot whose expiry has passed, and the notice e-mail of every lot
+   expiring soon (`ledger.expiry`; both once per lot);
+6. queue again the automatic top-ups still pending and the e-mails still unsent after
    `lost_after` (or whose sender's lease ran out): both are safe to repeat. A top-up older
    than Stripe keeps idempotency keys (24 h) is never charged again: it is settled from
    Stripe's record of it, or canceled when Stripe has none.
@@ -21,6 +23,7 @@ from typing import Any
 
 from creditapp.jobs import records, relay, results
 from creditapp.jobs.queue import current_queue
+from creditapp import ledger
 from creditapp.ledger import job_holds
 from creditapp.ledger.outbox import TOPUP
 from creditapp.models import utcnow
@@ -38,10 +41,12 @@ class SweepReport:
     topups_requeued: int = 0
     topups_recovered: dict[int, str] = field(default_factory=dict)  # purchase id → outcome
     emails_requeued: int = 0
+    lots_expired: list[ledger.Expired] = field(default_factory=list)
+    expiry_notices: int = 0
 
 
 def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
-    """Run the four repairs once, in order."""
+    """Run the repairs once, in order."""
     report = SweepReport()
     now = utcnow()
     report.failed = job_holds.fail_overdue_jobs(now)
@@ -56,6 +61,8 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
         results.delete(config, key)
         report.results_deleted += 1
     report.results_deleted += results.delete_older_than(config, ttl.total_seconds())
+    report.lots_expired = ledger.expire_lots(now)
+    report.expiry_notices = len(ledger.write_expiry_notices(now))
     with read() as session:
         # A top-up older than Stripe keeps idempotency keys is never charged again: `recover`.
         waiting = relay.never_handed_over(session, lost_after, now, now - charging.IDEMPOTENCY_WINDOW)

@@ -257,9 +257,12 @@ def return_taken(conn: Conn, wallet_id: int, owed: int, amount: int, purchase_id
             _raise(conn, [(own, left)], now)
 
 
-def end(conn: Conn, wallet_id: int, lot_id: int, kind: str, now: datetime) -> int:
+def end(
+    conn: Conn, wallet_id: int, lot_id: int, kind: str, now: datetime, note: str = "", by: int | None = None
+) -> int:
     """Take a lot's remaining credits out of the wallet with one `expired` or `voided`
-    adjustment and its lot entry; returns the credits taken (0: nothing written)."""
+    adjustment (`note`, and `by` the staff member who voided it) and its lot entry; returns
+    the credits taken (0: nothing written)."""
     amount = conn.execute(sa.select(lots.c.remaining).where(lots.c.id == lot_id)).scalar_one()
     if amount <= 0:
         return 0
@@ -272,7 +275,8 @@ def end(conn: Conn, wallet_id: int, lot_id: int, kind: str, now: datetime) -> in
             amount=-amount,
             reason=kind,
             lot_id=lot_id,
-            note="",
+            admin_user_id=by,
+            note=note,
             created_at=now,
         )
         .returning(adjustments.c.id)
@@ -324,7 +328,7 @@ def _raise(conn: Conn, back: list[tuple[int, int]], now: datetime) -> None:
         ).one()
         if row.voided_at is not None:
             end(conn, row.wallet_id, lot_id, "voided", now)
-        elif row.expires_at is not None and _aware(row.expires_at) <= now:
+        elif row.expires_at is not None and aware(row.expires_at) <= now:
             end(conn, row.wallet_id, lot_id, "expired", now)
 
 
@@ -352,6 +356,6 @@ def _entries(
         conn.execute(sa.insert(lot_entries), rows)
 
 
-def _aware(when: datetime) -> datetime:
+def aware(when: datetime) -> datetime:
     """SQLite gives datetimes back without their zone; every stored time is UTC."""
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -19,7 +20,8 @@ from creditapp.ledger._core import (
     users,
     wallets,
 )
-from creditapp.models import spendable, utcnow
+from creditapp.ledger.lots import aware, live
+from creditapp.models import personal_wallet, spendable, utcnow
 
 
 def balance(user_id: int) -> Balance:
@@ -221,3 +223,96 @@ def user_id_for_email(email: str) -> int:
     if user_id is None:
         raise UnknownUser(f"no user with e-mail {email}")
     return user_id
+
+
+@dataclass(frozen=True)
+class LotView:
+    """One lot as a person sees it: where it came from, what is left, when it ends."""
+
+    id: int
+    source: str
+    category: str
+    amount: int
+    remaining: int  # 0 once expired or voided, or while its expiry has passed unswept
+    priority: int
+    effective_at: datetime
+    expires_at: datetime | None
+    voided_at: datetime | None
+    purchase_id: int | None
+    reason: str
+    created_at: datetime
+    state: str  # live | used | expired | voided
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """The soonest expiry inside the notice window: the credits that end that day, and when."""
+
+    credits: int
+    expires_at: datetime
+
+
+def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list[LotView]:
+    """The user's personal wallet's lots, newest first, `limit` at most, older than `before_id`."""
+    now = utcnow()
+    query = (
+        sa.select(lots)
+        .where(lots.c.wallet_id == personal_wallet(user_id))
+        .order_by(lots.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(lots.c.id < before_id)
+    rows = db.session.execute(query).all()
+    return [_lot_view(row, now) for row in rows]
+
+
+def _lot_view(row: sa.Row, now: datetime) -> LotView:
+    expires_at = aware(row.expires_at) if row.expires_at is not None else None
+    lapsed = expires_at is not None and expires_at <= now
+    if row.voided_at is not None:
+        state = "voided"
+    elif lapsed:
+        state = "expired"
+    elif row.remaining > 0:
+        state = "live"
+    else:
+        state = "used"
+    return LotView(
+        id=row.id,
+        source=row.source,
+        category=row.category,
+        amount=int(row.amount),
+        remaining=0 if lapsed or row.voided_at is not None else int(row.remaining),
+        priority=row.priority,
+        effective_at=aware(row.effective_at),
+        expires_at=expires_at,
+        voided_at=aware(row.voided_at) if row.voided_at is not None else None,
+        purchase_id=row.purchase_id,
+        reason=row.reason,
+        created_at=aware(row.created_at),
+        state=state,
+    )
+
+
+def expiring(user_id: int, notice_days: int) -> Expiring | None:
+    """The credits of the user's live lots that expire soonest, if that is within `notice_days`:
+    all live lots ending on that same (UTC) day count."""
+    if notice_days <= 0:
+        return None
+    now = utcnow()
+    rows = db.session.execute(
+        sa.select(lots.c.remaining, lots.c.expires_at)
+        .where(
+            lots.c.wallet_id == personal_wallet(user_id),
+            live(now),
+            lots.c.expires_at.is_not(None),
+            lots.c.expires_at <= now + timedelta(days=notice_days),
+        )
+        .order_by(lots.c.expires_at)
+    ).all()
+    if not rows:
+        return None
+    first = aware(rows[0].expires_at)
+    credits = sum(int(r.remaining) for r in rows if aware(r.expires_at).date() == first.date())
+    return Expiring(credits, first)
