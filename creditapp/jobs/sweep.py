@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from creditapp import ledger
 from creditapp.jobs import records, relay, results
 from creditapp.jobs.queue import current_queue
-from creditapp import ledger
 from creditapp.ledger import job_holds
 from creditapp.ledger.outbox import TOPUP
 from creditapp.models import utcnow
