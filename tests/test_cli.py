@@ -59,11 +59,11 @@ def test_audit_exits_zero_when_clean_and_one_on_a_mismatch(runner, make_user, ap
     import sqlalchemy as sa
 
     from creditapp.extensions import db
-    from creditapp.models import User
+    from creditapp.models import Wallet, personal_wallet
 
     user_id = make_user(email="ada@example.com", credits=500)
     clean = runner.invoke(args=["credits", "audit"])
-    db.session.execute(sa.update(User).where(User.id == user_id).values(credits=7))
+    db.session.execute(sa.update(Wallet).where(Wallet.id == personal_wallet(user_id)).values(balance=7))
     db.session.commit()
     broken = runner.invoke(args=["credits", "audit"])
 

@@ -38,6 +38,7 @@ from creditapp.ledger.spending import (
     draw_or_refuse,
     give_back_released,
     insert_held,
+    rules_of,
     spend_by_key,
 )
 from creditapp.models import OPEN_JOB_STATUSES, FeatureJob, utcnow
@@ -140,7 +141,7 @@ def hold_for_job(
             },
         )
         effects = triggers.after_decrease(
-            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", rules_of(debited)
         )
         conn.commit()
     transactions.hand_over(effects.handoffs())

@@ -28,7 +28,7 @@ from creditapp.ledger._core import (
     users,
     wallets,
 )
-from creditapp.models import spendable, utcnow
+from creditapp.models import personal_wallet, spendable, utcnow
 from creditapp.platform import transactions
 from creditapp.platform.sql import conflict_insert
 
@@ -45,6 +45,13 @@ DEBIT = (
     )
     .values(balance=wallets.c.balance - sa.bindparam("cost"))
     .returning(wallets.c.balance, wallets.c.id.label("wallet_id"), *triggers.RULES)
+)
+# SQLite's RETURNING may not name the FROM table: the wallet by subquery, the rules read after.
+DEBIT_SQLITE = (
+    sa.update(wallets)
+    .where(wallets.c.id == personal_wallet(sa.bindparam("user_id")), wallets.c.balance >= sa.bindparam("cost"))
+    .values(balance=wallets.c.balance - sa.bindparam("cost"))
+    .returning(wallets.c.balance, wallets.c.id.label("wallet_id"))
 )
 INSERT_HELD = sa.insert(spends).returning(spends.c.id)
 # A literal, not a bound parameter: a prepared statement's generic plan could not use
@@ -108,7 +115,7 @@ def hold(
             return spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
         draw_or_refuse(conn, user_id, debited.wallet_id, spend_id, cost, now)
         effects = triggers.after_decrease(
-            conn, user_id, balance + cost, balance, f"spend-{spend_id}", debited
+            conn, user_id, balance + cost, balance, f"spend-{spend_id}", rules_of(debited)
         )
         conn.commit()
     transactions.hand_over(effects.handoffs())
@@ -125,16 +132,22 @@ def debit(
     """Deduct `cost` with the user row locked: (the debited row, None), or (None, the
     original spend) when the balance is short but the key was used before.
 
-    The debited row carries the new balance (`balance`), the wallet and what the top-up rules
-    read. Raises InsufficientCredits or UnknownUser; nothing is deducted then.
+    The debited row carries the new balance (`balance`), the wallet and (PostgreSQL) what the
+    top-up rules read: pass it on with `rules_of`. Raises InsufficientCredits or UnknownUser; nothing is deducted then.
     """
-    debited = conn.execute(DEBIT, {"user_id": user_id, "cost": cost}).one_or_none()
+    statement = DEBIT if conn.dialect.name == "postgresql" else DEBIT_SQLITE
+    debited = conn.execute(statement, {"user_id": user_id, "cost": cost}).one_or_none()
     if debited is not None:
         return debited, None
     existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
     if existing is not None:
         return None, existing
     refuse(conn, user_id, cost)
+
+
+def rules_of(debited: sa.Row) -> sa.Row | None:
+    """The top-up rules the debit returned, or None when they are still to be read (SQLite)."""
+    return debited if "topup_threshold" in debited._fields else None
 
 
 def draw_or_refuse(

@@ -316,11 +316,13 @@ def test_the_badge_costs_one_statement(signed_in, app):
     assert log.count == 1, log.statements
 
 
-def test_starting_a_job_costs_at_most_four_statements(signed_in, app):
+def test_starting_a_job_costs_at_most_five_statements(signed_in, app):
+    """The user load, the wallet's debit, the spend, the draw from its lots, the job (§9)."""
     client, _, token = signed_in()
 
     with app.app_context(), count_statements(db.engine) as log:
         response = post_json(client, token, {"prompt": "a fox", "size": 256})
 
     assert response.status_code == 202
-    assert log.count <= 4, log.statements
+    assert log.count <= 5, log.statements
+    assert any("credit_lot_draws" in statement for statement in log.statements)

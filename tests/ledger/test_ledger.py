@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from creditapp import ledger
 from creditapp.extensions import db
-from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User, utcnow
+from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User, Wallet, utcnow
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -285,7 +285,11 @@ def test_a_failure_inside_a_clawback_leaves_the_balance_and_the_purchase_unchang
 
 def test_audit_finds_a_balance_that_differs_from_its_ledger(make_user):
     user_id = make_user(email="drift@example.com", credits=500)
-    db.session.execute(sa.update(User).where(User.id == user_id).values(credits=User.credits + 1))
+    wallet_id = db.session.get(User, user_id).wallet_id
+    db.session.execute(sa.update(Wallet).where(Wallet.id == wallet_id).values(balance=Wallet.balance + 1))
     db.session.commit()
 
-    assert ledger.audit() == [ledger.Mismatch(user_id, "drift@example.com", 501, 500)]
+    assert ledger.audit() == [
+        ledger.Mismatch(wallet_id, "drift@example.com", 501, 500),
+        ledger.Mismatch(wallet_id, "drift@example.com", 501, 500, "lots remaining - owed"),
+    ]

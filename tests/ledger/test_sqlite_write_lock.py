@@ -20,7 +20,15 @@ from flask_migrate import upgrade
 
 from creditapp import create_app, ledger
 from creditapp.extensions import db
-from creditapp.models import CreditAdjustment, CreditPurchase, User
+from creditapp.models import (
+    CreditAdjustment,
+    CreditLot,
+    CreditLotEntry,
+    CreditPurchase,
+    User,
+    Wallet,
+    personal_wallet,
+)
 from tests.conftest import app_settings
 from tests.ledger.test_ledger import pending_purchase
 from tests.support.threads import race
@@ -164,12 +172,32 @@ def test_the_audit_lists_a_purchase_whose_recorded_clawback_disagrees_with_its_e
     assert ledger.audit() == []
 
     # The double refund as it was: a second entry, the recorded clawback and balance unchanged by it.
+    adjustment_id = db.session.execute(
+        sa.insert(CreditAdjustment)
+        .values(
+            user_id=user_id,
+            wallet_id=personal_wallet(user_id),
+            amount=-200,
+            reason="refund",
+            purchase_id=purchase_id,
+            note="twice",
+        )
+        .returning(CreditAdjustment.id)
+    ).scalar_one()
+    lot_id = db.session.execute(
+        sa.select(CreditLot.id).where(CreditLot.purchase_id == purchase_id)
+    ).scalar_one()
     db.session.execute(
-        sa.insert(CreditAdjustment).values(
-            user_id=user_id, amount=-200, reason="refund", purchase_id=purchase_id, note="twice"
+        sa.update(CreditLot).where(CreditLot.id == lot_id).values(remaining=CreditLot.remaining - 200)
+    )
+    db.session.add(
+        CreditLotEntry(
+            lot_id=lot_id, kind="clawback", amount=200, adjustment_id=adjustment_id, purchase_id=purchase_id
         )
     )
-    db.session.execute(sa.update(User).where(User.id == user_id).values(credits=User.credits - 200))
+    db.session.execute(
+        sa.update(Wallet).where(Wallet.id == personal_wallet(user_id)).values(balance=Wallet.balance - 200)
+    )
     db.session.commit()
 
     result = runner.invoke(args=["credits", "audit"])
