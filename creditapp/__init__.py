@@ -109,7 +109,7 @@ def register_commands(app: Flask) -> None:
     from creditapp.history import cli as history_cli
     from creditapp.ledger import cli as ledger_cli
 
-    credits_cli = AppGroup("credits", help="Balances, grants, history, audit and stale holds.")
+    credits_cli = AppGroup("credits", help="Balances, grants, lots and expiry, history, audit, stale holds.")
     for command in (*ledger_cli.COMMANDS, *history_cli.COMMANDS, *billing_cli.COMMANDS):
         credits_cli.add_command(command)
     app.cli.add_command(credits_cli)

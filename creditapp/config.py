@@ -62,7 +62,7 @@ class Config:
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
-        # Lots (§17): how long credits last, in days from when they arrive (0: never expire),
+        # Lots (docs/design/lots.md): how long credits last, in days from when they arrive (0: never expire),
         # and how many days before an expiry the notice e-mail and the page line appear.
         self.SIGNUP_BONUS_EXPIRES_DAYS = _int("SIGNUP_BONUS_EXPIRES_DAYS", 90)
         self.PURCHASED_CREDITS_EXPIRE_DAYS = _int("PURCHASED_CREDITS_EXPIRE_DAYS", 365)

@@ -6,6 +6,7 @@ import click
 from flask.cli import with_appcontext
 
 from creditapp.history import entries as history
+from creditapp.history import lots
 from creditapp.ledger.cli import user_id
 
 
@@ -19,8 +20,10 @@ def history_command(email: str, limit: int) -> None:
     if not entries:
         click.echo("no ledger entries")
     for entry in entries:
+        drawn = f" ({lots.drawn_from(entry.drawn_from)})" if entry.drawn_from else ""
         click.echo(
-            f"{entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.amount:+7d}  {entry.kind:<10} {entry.description}"
+            f"{entry.created_at:%Y-%m-%d %H:%M:%S}  {entry.amount:+7d}  {entry.kind:<10} "
+            f"{entry.description}{drawn}"
         )
 
 

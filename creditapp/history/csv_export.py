@@ -1,4 +1,5 @@
-"""The CSV export of a user's ledger: every entry, newest first, with running balances."""
+"""The CSV export of a user's ledger: every entry, newest first, with running balances and,
+for each spend, the lots it drew from (`drawn_from`, last so earlier columns keep their place)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC
 
 from creditapp.history.entries import Entry, page
+from creditapp.history.lots import drawn_from_csv
 from creditapp.platform.money import ZERO_DECIMAL
 
 
@@ -34,6 +36,7 @@ CSV_HEADER = [
     "prompt",
     "size",
     "job_id",
+    "drawn_from",
 ]
 
 
@@ -66,6 +69,7 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
                 _safe_cell(e.job.prompt) if e.job else "",
                 (e.job.size or "") if e.job else "",
                 e.job.id if e.job else "",
+                drawn_from_csv(e.drawn_from),
             ]
         )
 

@@ -8,11 +8,15 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.history import lots
+from creditapp.history.lots import Drawn
 from creditapp.history.purchase_words import PurchaseWords, describe
 from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
 RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
+# Adjustments that end (part of) a lot; their line names the lot.
+ENDED = ("expired", "voided")
 
 
 class BadCursor(ValueError):
@@ -48,6 +52,13 @@ class Entry:
     paid_by_stripe: bool = False  # a purchase Stripe holds a payment for (receipt, or processing)
     balance_after: int | None = None  # the running balance once this line counted
     words: PurchaseWords | None = None  # a purchase's status in words (None for other kinds)
+    # The lots a held or captured spend took its credits from, in the order it drew them.
+    drawn_from: tuple[Drawn, ...] = ()
+
+    @property
+    def ended_lot(self) -> bool:
+        """An adjustment that took a lot's remaining credits out: it expired or was voided."""
+        return self.kind == "adjustment" and self.status in ENDED
 
     @property
     def processing(self) -> bool:
@@ -204,7 +215,7 @@ def page(
         )
         if running is not None:
             running -= amount
-    entries = _with_keys(_with_jobs(entries))
+    entries = _with_lots(_with_keys(_with_jobs(entries)))
     more = len(rows) > limit
     return Page(entries, entries[-1].cursor_after() if more and entries else None)
 
@@ -229,6 +240,25 @@ def _with_jobs(entries: list[Entry]) -> list[Entry]:
         for row in rows
     }
     return [replace(e, job=links.get(e.id)) if e.kind == "spend" else e for e in entries]
+
+
+def _with_lots(entries: list[Entry]) -> list[Entry]:
+    """Name the lots behind the page's lines with one query for the whole page (none when no
+    line needs it): the lots each held or captured spend drew from, and the lot each
+    `expired` or `voided` adjustment ended."""
+    spend_ids = [e.id for e in entries if e.kind == "spend" and e.status != "released"]
+    ended_ids = [e.id for e in entries if e.ended_lot]
+    if not spend_ids and not ended_ids:
+        return entries
+    found = lots.behind(spend_ids, ended_ids)
+    named = []
+    for e in entries:
+        if e.kind == "spend" and e.id in found.draws:
+            e = replace(e, drawn_from=found.draws[e.id])
+        elif e.ended_lot and e.id in found.ended:
+            e = replace(e, description=lots.ended(e.status, -e.amount, found.ended[e.id], e.description))
+        named.append(e)
+    return named
 
 
 def _aware(value: datetime) -> datetime:

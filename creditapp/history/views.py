@@ -28,7 +28,7 @@ from creditapp.billing import receipts
 from creditapp.billing.views import SESSION_ID
 from creditapp.extensions import limiter, login_manager
 from creditapp.features import registry
-from creditapp.history import csv_export, usage
+from creditapp.history import csv_export, lots, usage
 from creditapp.history import entries as history
 from creditapp.models import utcnow
 from creditapp.platform import ratelimits
@@ -102,7 +102,13 @@ def history_page():
         return error_response(
             400, "That history link is not valid. Open History again to start from the newest entries."
         )
-    context = {"page": page, "feature_title": registry.title, "show_all": show_all, "money": format_money}
+    context = {
+        "page": page,
+        "feature_title": registry.title,
+        "drawn_from": lots.drawn_from,
+        "show_all": show_all,
+        "money": format_money,
+    }
     if is_htmx() and before:
         body = render_template("history/_rows.html", **context)
     else:

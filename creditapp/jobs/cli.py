@@ -126,7 +126,8 @@ def _schedule_sweeps(app: Flask, seconds: int) -> None:
     help="Queue again jobs waiting this many seconds.",
 )
 def sweep_command(lost_after: int) -> None:
-    """Re-queue lost jobs, fail overdue ones (credits back), delete expired results."""
+    """Re-queue lost jobs, fail overdue ones (credits back), delete expired results, expire lots
+    and write their notices, re-queue top-ups and e-mails."""
     report = sweeping.sweep(current_app.config, timedelta(seconds=lost_after))
     for job_id, user_id, credits in report.failed:
         click.echo(f"failed overdue job {job_id}: {credits} credits back to user {user_id}")
@@ -135,6 +136,13 @@ def sweep_command(lost_after: int) -> None:
     click.echo(
         f"sweep: {len(report.failed)} overdue job(s) failed, {len(report.requeued)} re-queued, "
         f"{report.results_deleted} expired result(s) deleted"
+    )
+    for lot in report.lots_expired:
+        click.echo(f"expired lot {lot.lot_id} of wallet {lot.wallet_id}: {lot.credits} credits")
+    click.echo(
+        f"sweep: {len(report.lots_expired)} lot(s) expired "
+        f"({sum(lot.credits for lot in report.lots_expired)} credits), "
+        f"{report.expiry_notices} expiry notice(s) written"
     )
     for purchase_id, outcome in report.topups_recovered.items():
         click.echo(f"automatic top-up {purchase_id} older than 24 h, read from Stripe: {outcome}")

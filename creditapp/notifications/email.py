@@ -22,7 +22,7 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -124,7 +124,44 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
             "card and switch automatic top-up back on:",
         ]
         return _email(subject, lines, link, "Automatic top-up settings", "")
+    if kind == "lot_expiring":
+        return _lot_expiring(payload, base_url)
     raise ValueError(f"no e-mail of kind {kind!r}")
+
+
+# Where a lot's credits came from, as the notice names it (`credit_lots.source`).
+LOT_SOURCES = {
+    "signup_bonus": "your signup bonus",
+    "purchase": "a purchase",
+    "top_up": "an automatic top-up",
+    "grant": "a grant",
+    "migration": "your earlier balance",
+}
+
+
+def _lot_expiring(payload: Mapping[str, Any], base_url: str) -> Email:
+    """The notice before a lot expires: what expires, from which lot, when, and where to see it."""
+    credits, amount = int(payload["credits"]), int(payload["amount"])
+    expires_at = datetime.fromisoformat(str(payload["expires_at"])).astimezone(UTC)
+    day = f"{expires_at.day} {expires_at:%B %Y}"
+    source = LOT_SOURCES.get(str(payload.get("source")), "one of your lots of credits")
+    noun, verb = ("credit", "expires") if credits == 1 else ("credits", "expire")
+    what = f"{_credits(credits)} {noun}"
+    if credits < amount:
+        what = f"{_credits(credits)} of the {_credits(amount)} credits"
+    subject = f"{_credits(credits)} {noun} {verb} on {day}"
+    lines = [
+        f"{what} from {source} {verb} on {day} at {expires_at:%H:%M} UTC. Spend "
+        f"{'it' if credits == 1 else 'them'} before then: whatever is left at that moment expires.",
+        "Every lot of credits, what is left of it and when it expires:",
+    ]
+    return _email(
+        subject,
+        lines,
+        f"{base_url}/account/credits",
+        "Your credits",
+        "You get this e-mail once for each lot of credits, shortly before it expires.",
+    )
 
 
 def _credits(value: Any) -> str:

@@ -142,7 +142,7 @@ def test_each_kind_of_line_explains_itself(history_client):
         "Signup bonus",
         "Bought 100 credits",
         "Paid</td>",
-        "Image generation</td><td>Charged",
+        'Image generation <span class="drawn-from">from Signup bonus</span></td><td>Charged',  # with its lot
         "Image generation</td><td>Not charged",
         "Adjustment: duplicate order",
         "Refund: 50 credits taken back",
