@@ -117,7 +117,9 @@ def test_htmx_is_configured_for_a_strict_csp(client):
     assert re.search(r'<meta name="csrf-token" content="[^"]+">', html)
 
 
-@pytest.mark.parametrize("path", ["/", "/features/image", "/history", "/account", "/nope-404"])
+@pytest.mark.parametrize(
+    "path", ["/", "/features/image", "/history", "/account", "/account/credits", "/nope-404"]
+)
 def test_pages_have_no_inline_script_style_or_handlers_and_only_local_assets(signed_in_client, path):
     client, _ = signed_in_client
 

@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify, make_response, redirect, render_template, 
 from flask_login import current_user, login_required, logout_user
 
 from creditapp import ledger
-from creditapp.accounts import sessions
+from creditapp.accounts import credit_lots, sessions
 from creditapp.accounts.bearer import requires_scope
 from creditapp.extensions import db
 from creditapp.platform.htmx import is_htmx
@@ -59,6 +59,14 @@ def healthz():
 @login_required
 @requires_scope("read")
 def api_credits():
-    """The balance and the credits on hold, as JSON."""
+    """The balance, the credits on hold and owed, the soonest expiry and the live lots, as JSON."""
     balance = ledger.balance(current_user.id)
-    return jsonify({"credits": balance.credits, "held": balance.held})
+    return jsonify(
+        {
+            "credits": balance.credits,
+            "held": balance.held,
+            "owed": balance.owed,
+            "expiring": credit_lots.expiring_json(credit_lots.expiring_of(current_user.id)),
+            "lots": [credit_lots.lot_json(lot) for lot in ledger.live_lots(current_user.id)],
+        }
+    )

@@ -1,7 +1,8 @@
 """What a paid feature's spend endpoint may answer besides its job, for the OpenAPI document.
 
 Each feature declares its own route in its subpackage (`image/api_spec.py`); these are the
-answers they share: a bad input, not enough credits, the key's monthly limit.
+answers they share: not enough credits, the key's monthly limit (a bad input is the
+platform's `InputError`).
 """
 
 from __future__ import annotations
@@ -9,15 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "InputError": {
-        "type": "object",
-        "required": ["error", "message", "field"],
-        "properties": {
-            "error": {"const": "invalid_input"},
-            "message": {"type": "string"},
-            "field": {"type": ["string", "null"]},
-        },
-    },
     "InsufficientCredits": {
         "type": "object",
         "required": ["error", "message", "credits", "required"],

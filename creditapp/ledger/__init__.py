@@ -91,6 +91,7 @@ from creditapp.ledger.reading import (
     audit,
     balance,
     expiring,
+    live_lots,
     lots_of,
     user_id_for_email,
 )
@@ -127,6 +128,7 @@ __all__ = [
     "grant",
     "grant_signup_bonus",
     "hold",
+    "live_lots",
     "lots_of",
     "mark_purchase",
     "move_clawback",

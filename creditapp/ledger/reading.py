@@ -20,7 +20,7 @@ from creditapp.ledger._core import (
     users,
     wallets,
 )
-from creditapp.ledger.lots import aware, live
+from creditapp.ledger.lots import SPEND_ORDER, aware, live
 from creditapp.models import personal_wallet, spendable, utcnow
 
 
@@ -264,6 +264,15 @@ def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list
     if before_id is not None:
         query = query.where(lots.c.id < before_id)
     rows = db.session.execute(query).all()
+    return [_lot_view(row, now) for row in rows]
+
+
+def live_lots(user_id: int) -> list[LotView]:
+    """The user's personal wallet's live lots (what a spend may draw from now), in spend order."""
+    now = utcnow()
+    rows = db.session.execute(
+        sa.select(lots).where(lots.c.wallet_id == personal_wallet(user_id), live(now)).order_by(*SPEND_ORDER)
+    ).all()
     return [_lot_view(row, now) for row in rows]
 
 

@@ -38,6 +38,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "message": {"type": "string", "description": "What happened, for a person."},
         },
     },
+    # A 422: a field, query argument or header the route cannot take (or text no database
+    # stores, which `platform.input_checks` refuses on every route). Nothing was written.
+    "InputError": {
+        "type": "object",
+        "required": ["error", "message", "field"],
+        "properties": {
+            "error": {"const": "invalid_input"},
+            "message": {"type": "string"},
+            "field": {"type": ["string", "null"]},
+        },
+    },
 }
 
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}

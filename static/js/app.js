@@ -62,17 +62,23 @@
   // --- Times in the reader's time zone ---------------------------------------------------
   // The server writes UTC in <time datetime>, readable without this script.
   var formatter = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }) : null;
+  // A day (an expiry, when a lot was added): the date alone, in the reader's time zone.
+  var dayFormatter = window.Intl ? new Intl.DateTimeFormat(undefined, { dateStyle: "medium" }) : null;
 
-  function localiseTimes(root) {
-    if (!formatter) { return; }
-    var times = (root || document).querySelectorAll("time[data-local]");
+  function localise(times, using) {
     for (var i = 0; i < times.length; i++) {
       var when = new Date(times[i].getAttribute("datetime"));
       if (!isNaN(when.getTime())) {
-        times[i].textContent = formatter.format(when);
+        times[i].textContent = using.format(when);
         times[i].title = times[i].getAttribute("datetime");
       }
     }
+  }
+
+  function localiseTimes(root) {
+    if (!formatter) { return; }
+    localise((root || document).querySelectorAll("time[data-local]"), formatter);
+    localise((root || document).querySelectorAll("time[data-local-date]"), dayFormatter);
     var zone = document.querySelectorAll("[data-timezone]");
     for (var j = 0; j < zone.length; j++) {
       zone[j].textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
@@ -88,7 +94,8 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.closest && elt.closest("#load-more-row")) {
-      var rows = document.querySelectorAll("#ledger-rows tr.entry");
+      var body = elt.closest("tbody");  // History's ledger, or the Credits page's lots
+      var rows = body ? body.querySelectorAll("tr.entry") : [];
       focusAfterLoadMore = rows.length ? rows[rows.length - 1] : null;
       loadMoreForm = elt;
     }

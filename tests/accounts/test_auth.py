@@ -72,7 +72,9 @@ def test_first_sign_in_creates_the_user_with_the_500_credit_welcome(client, emul
     assert (user.email, user.name, user.credits) == ("ada@example.com", "Ada Lovelace", 500)
     assert user.avatar_url.startswith(emulator.base_url)
     assert signup_bonuses() == 1
-    assert client.get("/api/user/credits").json == {"credits": 500, "held": 0}
+    balance = client.get("/api/user/credits").json
+    assert (balance["credits"], balance["held"], balance["owed"]) == (500, 0, 0)
+    assert [lot["source"] for lot in balance["lots"]] == ["signup_bonus"]
 
 
 def test_second_sign_in_keeps_the_balance_and_refreshes_the_name(app, client, emulator):
