@@ -49,7 +49,10 @@ DEBIT = (
 # SQLite's RETURNING may not name the FROM table: the wallet by subquery, the rules read after.
 DEBIT_SQLITE = (
     sa.update(wallets)
-    .where(wallets.c.id == personal_wallet(sa.bindparam("user_id")), wallets.c.balance >= sa.bindparam("cost"))
+    .where(
+        wallets.c.id == personal_wallet(sa.bindparam("user_id")),
+        wallets.c.balance >= sa.bindparam("cost"),
+    )
     .values(balance=wallets.c.balance - sa.bindparam("cost"))
     .returning(wallets.c.balance, wallets.c.id.label("wallet_id"))
 )
@@ -133,7 +136,8 @@ def debit(
     original spend) when the balance is short but the key was used before.
 
     The debited row carries the new balance (`balance`), the wallet and (PostgreSQL) what the
-    top-up rules read: pass it on with `rules_of`. Raises InsufficientCredits or UnknownUser; nothing is deducted then.
+    top-up rules read: pass it on with `rules_of`. Raises InsufficientCredits or UnknownUser;
+    nothing is deducted then.
     """
     statement = DEBIT if conn.dialect.name == "postgresql" else DEBIT_SQLITE
     debited = conn.execute(statement, {"user_id": user_id, "cost": cost}).one_or_none()
