@@ -34,10 +34,16 @@ def fresh_app(request) -> Iterator[Flask]:
 
 
 def ledger_sums() -> dict[int, tuple[int, int]]:
-    """Each user's balance and the sum of their ledger, read with plain SQL (any revision)."""
+    """Each user's balance and the sum of their ledger, read with plain SQL (any revision):
+    `users.credits` before 0012, the personal wallet's balance since."""
+    stored = (
+        "(SELECT w.balance FROM wallets w WHERE w.id = u.wallet_id)"
+        if sa.inspect(db.engine).has_table("wallets")
+        else "u.credits"
+    )
     rows = db.session.execute(
         sa.text(
-            "SELECT u.id, u.credits,"
+            f"SELECT u.id, {stored},"
             " COALESCE((SELECT SUM(p.credits_purchased) FROM credit_purchases p"
             "   WHERE p.user_id = u.id AND p.status = 'completed'), 0)"
             " - COALESCE((SELECT SUM(s.credits_spent) FROM credit_spends s"
