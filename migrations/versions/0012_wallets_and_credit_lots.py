@@ -75,7 +75,7 @@ def upgrade():
     op.create_table(
         "credit_lots",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("wallet_id", sa.BigInteger(), sa.ForeignKey("wallets.id"), nullable=False),
+        sa.Column("wallet_id", BigId, sa.ForeignKey("wallets.id"), nullable=False),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("category", sa.String(16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
@@ -84,8 +84,8 @@ def upgrade():
         sa.Column("effective_at", WHEN, nullable=False),
         sa.Column("expires_at", WHEN, nullable=True),
         sa.Column("voided_at", WHEN, nullable=True),
-        sa.Column("purchase_id", sa.BigInteger(), sa.ForeignKey("credit_purchases.id"), nullable=True),
-        sa.Column("granted_by", sa.BigInteger(), sa.ForeignKey("users.id"), nullable=True),
+        sa.Column("purchase_id", BigId, sa.ForeignKey("credit_purchases.id"), nullable=True),
+        sa.Column("granted_by", BigId, sa.ForeignKey("users.id"), nullable=True),
         sa.Column("reason", sa.String(1000), server_default="", nullable=False),
         sa.Column("created_at", WHEN, nullable=False),
         sa.CheckConstraint(
@@ -116,8 +116,8 @@ def upgrade():
     op.create_table(
         "credit_lot_draws",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("spend_id", sa.BigInteger(), sa.ForeignKey("credit_spends.id"), nullable=False),
-        sa.Column("lot_id", sa.BigInteger(), sa.ForeignKey("credit_lots.id"), nullable=False),
+        sa.Column("spend_id", BigId, sa.ForeignKey("credit_spends.id"), nullable=False),
+        sa.Column("lot_id", BigId, sa.ForeignKey("credit_lots.id"), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
         sa.CheckConstraint("amount >= 0", name=op.f("ck_credit_lot_draws_amount_not_negative")),
     )
@@ -125,8 +125,8 @@ def upgrade():
     op.create_index("ix_credit_lot_draws_lot_id", "credit_lot_draws", ["lot_id"])
 
     with op.batch_alter_table("credit_adjustments", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("wallet_id", sa.BigInteger(), nullable=True))
-        batch_op.add_column(sa.Column("lot_id", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("wallet_id", BigId, nullable=True))
+        batch_op.add_column(sa.Column("lot_id", BigId, nullable=True))
         batch_op.drop_constraint(op.f("ck_credit_adjustments_reason"), type_="check")
         batch_op.create_check_constraint(
             op.f("ck_credit_adjustments_reason"),
@@ -141,11 +141,11 @@ def upgrade():
     op.create_table(
         "credit_lot_entries",
         sa.Column("id", BigId, primary_key=True),
-        sa.Column("lot_id", sa.BigInteger(), sa.ForeignKey("credit_lots.id"), nullable=False),
+        sa.Column("lot_id", BigId, sa.ForeignKey("credit_lots.id"), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("amount", sa.BigInteger(), nullable=False),
-        sa.Column("adjustment_id", sa.BigInteger(), sa.ForeignKey("credit_adjustments.id"), nullable=True),
-        sa.Column("purchase_id", sa.BigInteger(), sa.ForeignKey("credit_purchases.id"), nullable=True),
+        sa.Column("adjustment_id", BigId, sa.ForeignKey("credit_adjustments.id"), nullable=True),
+        sa.Column("purchase_id", BigId, sa.ForeignKey("credit_purchases.id"), nullable=True),
         sa.Column("created_at", WHEN, nullable=False),
         sa.CheckConstraint(
             "kind IN ('expired', 'voided', 'clawback', 'debit', 'owed')",
@@ -158,20 +158,20 @@ def upgrade():
 
     for table in ("users", "credit_purchases", "credit_spends", "api_keys", "auto_recharge_settings"):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("wallet_id", sa.BigInteger(), nullable=True))
+            batch_op.add_column(sa.Column("wallet_id", BigId, nullable=True))
     with op.batch_alter_table("credit_spends", schema=None) as batch_op:
         batch_op.add_column(sa.Column("credits_held", sa.Integer(), nullable=True))
 
     rebuild_lots(op.get_bind())
 
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.alter_column("wallet_id", existing_type=sa.BigInteger(), nullable=False)
+        batch_op.alter_column("wallet_id", existing_type=BigId, nullable=False)
         batch_op.create_unique_constraint(op.f("uq_users_wallet_id"), ["wallet_id"])
         batch_op.create_foreign_key(op.f("fk_users_wallet_id_wallets"), "wallets", ["wallet_id"], ["id"])
         batch_op.drop_column("credits")
     for table in ("credit_purchases", "credit_spends", "credit_adjustments"):
         with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.alter_column("wallet_id", existing_type=sa.BigInteger(), nullable=False)
+            batch_op.alter_column("wallet_id", existing_type=BigId, nullable=False)
             if table != "credit_adjustments":
                 batch_op.create_foreign_key(
                     op.f(f"fk_{table}_wallet_id_wallets"), "wallets", ["wallet_id"], ["id"]
