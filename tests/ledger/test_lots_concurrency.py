@@ -198,7 +198,6 @@ def race_in_process(app: Flask, wallet: Wallet10, rng: random.Random, run: int) 
 def test_spends_sweeps_clawbacks_and_grants_racing_on_one_wallet_keep_every_lot_exact(app: Flask, make_user):
     rng = random.Random(21)
     totals: dict[str, int] = {}
-    started = time.monotonic()
     for run in range(RUNS):
         wallet = wallet_of_ten_lots(make_user(credits=0), run)
 
@@ -211,11 +210,9 @@ def test_spends_sweeps_clawbacks_and_grants_racing_on_one_wallet_keep_every_lot_
         assert isinstance(outcomes[SPENDERS + 2], ledger.Granted)
         tally(totals, check_books(wallet.wallet_id))
         tally(totals, {"refused": len(refused)})
-    elapsed = time.monotonic() - started
 
-    # Every path ran, many times over, and the run stayed quick.
+    # Every path ran, many times over.
     assert min(totals.values()) > RUNS, totals
-    assert elapsed < 90, f"{RUNS} runs took {elapsed:.0f}s"
 
 
 # --- SQLite through gunicorn's threads ------------------------------------------------------
