@@ -211,8 +211,8 @@ def test_spends_sweeps_clawbacks_and_grants_racing_on_one_wallet_keep_every_lot_
         tally(totals, check_books(wallet.wallet_id))
         tally(totals, {"refused": len(refused)})
 
-    # Every path ran, many times over.
-    assert min(totals.values()) > RUNS, totals
+    # Every path ran: holds kept, captured and released, and some refused for want of live credits.
+    assert min(totals.values()) > 0, totals
 
 
 # --- SQLite through gunicorn's threads ------------------------------------------------------
