@@ -11,6 +11,7 @@ from bench.common import report
 
 BENCHES = {
     "ledger": "ledger hold+capture vs raw SQL (PostgreSQL, 8 threads)",
+    "lots": "hold+capture from 20 live lots vs 1 lot (PostgreSQL, 8 threads)",
     "statements": "SQL statements per request (SQLAlchemy event hook)",
     "serving": "GET /credits/badge vs a bare route and a one-statement route under gunicorn, worker memory",
     "history": "history page latency, 1,000,000 ledger rows vs 100",

@@ -1,9 +1,10 @@
 """Ledger hold+capture through creditapp.ledger vs the same SQL through raw psycopg.
 
-Both sides run the same statements in the same transactions (hold: conditional
-UPDATE users … RETURNING + INSERT credit_spends, commit; capture: UPDATE
-credit_spends, commit), from 8 threads, each thread spending from its own user,
-alternating in short rounds so machine drift hits both alike.
+Both sides run the same statements in the same transactions — hold: the wallet debit
+(`UPDATE wallets … FROM users … RETURNING`, with what the top-up rules read), the spend
+insert and the lot draw (`lots.DRAW_PG`, the very statement the ledger sends), commit;
+capture: `UPDATE credit_spends`, commit — from 8 threads, each thread spending from its
+own user's wallet (one lot), alternating in short rounds so machine drift hits both alike.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import psycopg
+from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 
 from bench.common import Figure, at_least, bench_app, libpq_url, migrated_database, run_threads
 from creditapp import ledger
 from creditapp.extensions import db
+from creditapp.ledger.lots import DRAW_PG
 from creditapp.models import utcnow
 from tests.support.db import count_statements
 
@@ -24,19 +27,25 @@ ROUND_SECONDS = 1.0
 START_BALANCE = 1_000_000_000
 
 HOLD_DEBIT = (
-    "UPDATE users SET credits=(users.credits - %(cost)s) "
-    "WHERE users.id = %(user_id)s AND users.credits >= %(cost)s RETURNING users.credits"
+    "UPDATE wallets SET balance=(wallets.balance - %(cost)s) FROM users "
+    "WHERE users.id = %(user_id)s AND wallets.id = users.wallet_id AND wallets.balance >= %(cost)s "
+    "RETURNING wallets.balance, wallets.id AS wallet_id, users.email, users.low_balance_alert_level, "
+    "(SELECT auto_recharge_settings.threshold FROM auto_recharge_settings "
+    "WHERE auto_recharge_settings.user_id = users.id AND auto_recharge_settings.enabled) AS topup_threshold"
 )
 HOLD_INSERT = (
     "INSERT INTO credit_spends "
-    "(user_id, feature_used, credits_spent, status, idempotency_key, idempotency_scope, "
-    "request_fingerprint, created_at) "
-    "VALUES (%(user_id)s, %(feature)s, %(cost)s, 'held', NULL, '', NULL, %(now)s) "
-    "ON CONFLICT (user_id, idempotency_scope, idempotency_key) DO NOTHING RETURNING credit_spends.id"
+    "(user_id, wallet_id, feature_used, credits_spent, credits_held, status, idempotency_key, "
+    "idempotency_scope, request_fingerprint, created_at) "
+    "VALUES (%(user_id)s, %(wallet_id)s, %(feature)s, %(cost)s, %(cost)s, 'held', NULL, '', NULL, %(now)s) "
+    "RETURNING credit_spends.id"
 )
+# The ledger's own draw statement, rendered with psycopg's placeholders.
+HOLD_DRAW = str(DRAW_PG.compile(dialect=pg_dialect.dialect()))
 CAPTURE = (
-    "UPDATE credit_spends SET status='captured', settled_at=%(now)s "
-    "WHERE credit_spends.id = %(spend_id)s AND credit_spends.status = 'held' RETURNING credit_spends.id"
+    "UPDATE credit_spends SET status=%(new_status)s, settled_at=%(now)s "
+    "WHERE credit_spends.id = %(spend_id)s AND credit_spends.status = 'held' "
+    "RETURNING credit_spends.id, credit_spends.user_id, credit_spends.wallet_id, credit_spends.credits_spent"
 )
 
 
@@ -60,10 +69,13 @@ def _raw_worker(conninfo: str, user_ids: list[int]) -> Callable:
         with psycopg.connect(conninfo) as conn:
             while keep_going():
                 params = {"user_id": user_ids[i], "cost": 1, "feature": "bench", "now": utcnow()}
-                conn.execute(HOLD_DEBIT, params).fetchone()
-                spend_id = conn.execute(HOLD_INSERT, params).fetchone()[0]
+                params["wallet_id"] = conn.execute(HOLD_DEBIT, params).fetchone()[1]
+                params["spend_id"] = conn.execute(HOLD_INSERT, params).fetchone()[0]
+                assert sum(row[0] for row in conn.execute(HOLD_DRAW, params)) == 1
                 conn.commit()
-                conn.execute(CAPTURE, {"spend_id": spend_id, "now": utcnow()}).fetchone()
+                conn.execute(
+                    CAPTURE, {"spend_id": params["spend_id"], "new_status": "captured", "now": utcnow()}
+                ).fetchone()
                 conn.commit()
                 done += 1
         return done
@@ -119,8 +131,10 @@ def run() -> list[Figure]:
         Figure("ledger hold+capture, 8 threads", ledger_rate, "ops/s"),
         Figure("raw psycopg, same SQL, 8 threads", raw_rate, "ops/s"),
         at_least("ledger / raw SQL", ledger_rate / raw_rate, 0.7),
-        Figure("statements per hold", counts["hold"], "stmts", "= 2", counts["hold"] == 2),
+        # Hold: debit, spend, lot draw. Release (one lot drawn): the wallet lock, the spend,
+        # the balance, the draws read, the lot given back.
+        Figure("statements per hold", counts["hold"], "stmts", "= 3", counts["hold"] == 3),
         Figure("statements per capture", counts["capture"], "stmts", "= 1", counts["capture"] == 1),
-        Figure("statements per release", counts["release"], "stmts", "= 2", counts["release"] == 2),
+        Figure("statements per release, one lot", counts["release"], "stmts", "= 5", counts["release"] == 5),
         Figure("audit clean after the run", int(clean), "", "= 1", clean),
     ]

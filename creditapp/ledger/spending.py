@@ -279,6 +279,12 @@ def capture_part(conn: sa.Connection, spend_id: int, charge: int, now: datetime)
     if held is None:
         return None
     charged = min(charge, held)
+    if charged == 0:
+        # Nothing used: a captured spend charges at least one credit (the table's check), so
+        # it is released instead, every draw given back.
+        released = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "released", "now": now}).one()
+        give_back_released(conn, [released], now)
+        return released
     captured = conn.execute(
         sa.update(spends)
         .where(spends.c.id == spend_id, HELD)
