@@ -19,3 +19,4 @@ def init_app(app: Flask) -> None:
     queue.init_app(app, queue.Tasks(run_job=runner.run, register_money_tasks=money_tasks.register))
     cli.init_app(app)
     app.register_blueprint(views.bp)
+    app.jinja_env.globals["job_result_url"] = views.result_url  # History's thumbnails
