@@ -20,7 +20,7 @@ htmx and no-JS posts, `POST /api/features/<name>` and its OpenAPI entry, rate li
 scopes and monthly limits, Idempotency-Key replay, the job page and typed result download,
 History and CSV rows, usage and pricing (`registry`, `views`, `api_spec`). Besides the
 required part, a feature may set the words its pages use (`noun`, `action`, `working`,
-`again`, `unit`), its own page template, and say it can stop early (`stoppable`) or streams
+`again`, `unit`, `headline`, `blurb`), its own page template, and say it can stop early (`stoppable`) or streams
 text as it works (`streams`).
 
 `Context` (what `run` reports through) and `Failure` live with the job runner, which builds
@@ -63,6 +63,8 @@ class Feature:
     working: ClassVar[str] = "Working"  # the job's running step
     again: ClassVar[str | None] = None  # the job page's link back; default: "<action> again"
     unit: ClassVar[str] = "use"  # the pricing page's "about N uses"
+    headline: ClassVar[str | None] = None  # its card on the home page; default: the title
+    blurb: ClassVar[str] = ""  # one line under the card's headline
     quote_template: ClassVar[str | None] = None  # its own price fragment (with its own page)
     result_template: ClassVar[str | None] = None  # how the job page shows its result
     stoppable: ClassVar[bool] = False  # a running job may be stopped (run reads ctx.stopped())

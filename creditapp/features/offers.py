@@ -24,6 +24,9 @@ class Offer:
     typical: int  # credits of one use at the default input
     url: str
     action: str
+    headline: str  # the home page's card
+    blurb: str
+    cheapest: int
 
     def uses(self, credits: int) -> str:
         """“about N uses” of `credits`, in the feature's words."""
@@ -41,6 +44,9 @@ def feature_offers() -> list[Offer]:
             typical=feature.typical(config),
             url=url_for(feature.page_endpoint),
             action=feature.action_label,
+            headline=feature.headline or feature.title,
+            blurb=feature.blurb,
+            cheapest=feature.cheapest(config),
         )
         for feature in registry.every()
     ]

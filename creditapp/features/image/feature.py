@@ -39,6 +39,8 @@ class ImageGeneration(Feature):
     again = "Generate another image"
     working = "Generating"
     unit = "image"
+    headline = "Generate an image"
+    blurb = "Describe a picture and get it in seconds."
     template = "features/image.html"
     quote_template = "features/_quote.html"
     result_template = "features/_image_result.html"
