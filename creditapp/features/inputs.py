@@ -102,7 +102,7 @@ def validate(schema: Mapping[str, Any], raw: Mapping[str, Any], partial: bool = 
     """
     if not isinstance(raw, Mapping):
         raise InvalidInput("Send a JSON object.", field=None)
-    data = coerce(schema, raw)
+    data = coerce(schema, raw, partial)
     checked = schema
     if partial:
         checked = {key: value for key, value in schema.items() if key != "required"}
@@ -113,10 +113,13 @@ def validate(schema: Mapping[str, Any], raw: Mapping[str, Any], partial: bool = 
     return {**defaults(schema), **data}
 
 
-def coerce(schema: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Bring the values to the schema's types as a form sends them (see the module docstring)."""
+def coerce(schema: Mapping[str, Any], raw: Mapping[str, Any], partial: bool = False) -> dict[str, Any]:
+    """Bring the values to the schema's types as a form sends them (see the module docstring).
+
+    `partial`: an empty value of any field is "not given" (a half-filled form's quote).
+    """
     props = properties(schema)
-    required = set(schema.get("required") or ())
+    required = set() if partial else set(schema.get("required") or ())
     data: dict[str, Any] = {}
     for name, value in raw.items():
         spec = props.get(name)

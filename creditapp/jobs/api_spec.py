@@ -160,7 +160,7 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "responses": {
                 "200": {
                     "description": "The result, with the content type it was stored with.",
-                    "content": {"*/*": {"schema": {"type": "string"}}},
+                    "content": {"*/*": {"schema": {"description": "The bytes as stored: any type."}}},
                 },
                 "304": {"description": "Not modified (a conditional request)."},
                 "404": error_answer("No such job, or it has no result."),

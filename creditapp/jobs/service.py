@@ -134,9 +134,14 @@ def stop(user_id: int, job_id: uuid.UUID) -> records.Job | None:
     job = records.find(job_id, user_id)
     if job is None:
         return None
+    if job.status == "queued":
+        try:
+            return cancel(user_id, job_id)
+        except JobNotCancelable as exc:
+            job = exc.job  # a worker claimed it meanwhile
     if job.status == "running" and _stoppable(job) and records.request_stop(job_id, user_id):
         return records.find(job_id, user_id)
-    return cancel(user_id, job_id)
+    raise JobNotCancelable(records.find(job_id, user_id) or job)
 
 
 def _stoppable(job: records.Job) -> bool:
