@@ -20,8 +20,8 @@ htmx and no-JS posts, `POST /api/features/<name>` and its OpenAPI entry, rate li
 scopes and monthly limits, Idempotency-Key replay, the job page and typed result download,
 History and CSV rows, usage and pricing (`registry`, `views`, `api_spec`). Besides the
 required part, a feature may set the words its pages use (`noun`, `action`, `working`,
-`again`, `unit`, `headline`, `blurb`), its own page template, and say it can stop early (`stoppable`) or streams
-text as it works (`streams`).
+`again`, `unit`, `headline`, `blurb`), its own page template, and say it can stop early
+(`stoppable`) or streams text as it works (`streams`).
 
 `Context` (what `run` reports through) and `Failure` live with the job runner, which builds
 them (`creditapp.jobs`); they are re-exported here, where a feature finds them.

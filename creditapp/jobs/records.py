@@ -153,7 +153,6 @@ def claim(job_id: uuid.UUID, lease: timedelta, max_attempts: int) -> Claim | Non
                 jobs.c.attempts < max_attempts,
                 # A second early before its retry time is fine (clocks differ between machines).
                 jobs.c.available_at <= now + timedelta(seconds=1),
-                jobs.c.stop_requested_at.is_(None),
                 sa.or_(
                     jobs.c.status == "queued",
                     sa.and_(jobs.c.status == "running", jobs.c.lease_until < now),
@@ -196,7 +195,6 @@ def requeue_abandoned(now: datetime | None = None) -> list[uuid.UUID]:
                 jobs.c.status == "running",
                 jobs.c.lease_until < now,
                 jobs.c.deadline_at > now,
-                jobs.c.stop_requested_at.is_(None),  # stopped: ended by the sweep instead
             )
             .values(status="queued", lease_until=None, available_at=now)
             .returning(jobs.c.id)
@@ -233,21 +231,6 @@ def forget_results_before(cutoff: datetime) -> list[str]:
             )
         conn.commit()
     return [row.result_key for row in rows]
-
-
-def stopped_and_abandoned(now: datetime | None = None) -> list[uuid.UUID]:
-    """Running jobs someone stopped whose worker's lease ran out: nobody will end them."""
-    now = now or utcnow()
-    with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(jobs.c.id).where(
-                    jobs.c.status == "running",
-                    jobs.c.stop_requested_at.is_not(None),
-                    jobs.c.lease_until < now,
-                )
-            ).scalars()
-        )
 
 
 def request_stop(job_id: uuid.UUID, user_id: int) -> bool:

@@ -85,6 +85,10 @@ def run_claimed(job: records.Job, attempt: int, config: Mapping[str, Any], retry
         job_id if feature.mode == "job" else None,
         timeout=min(feature.timeout(config), max(1.0, remaining)),
     )
+    if job.stop_requested:
+        # Stopped while its worker died (or between attempts): what that worker's attempt
+        # used died with it, so nothing is charged.
+        return _stopped(job_id, ctx, config, attempt)
     try:
         feature.run(params, ctx)
     except Exception as exc:
@@ -171,24 +175,9 @@ def _not_claimed(job_id: uuid.UUID, max_attempts: int) -> str:
     if job.deadline_at <= utcnow():
         job_holds.end_job_and_release(job_id, "failed", "deadline_exceeded", MESSAGES["deadline_exceeded"])
         return "deadline_exceeded"
-    if job.stop_requested and job.status == "running" and job.started_at is not None:
-        ended = end_abandoned_stop(job_id)
-        return "stopped" if ended else "nothing_to_do"
     if job.attempts >= max_attempts and job.status == "queued":
         return _fail(job_id, "too_many_attempts", from_statuses=("queued",))
     return "nothing_to_do"  # running elsewhere, or waiting for its retry
-
-
-def end_abandoned_stop(job_id: uuid.UUID) -> bool:
-    """A stopped job whose worker died before it could end it: canceled, charged nothing
-    (what its attempt used died with the worker). Only once its lease ran out."""
-    job = records.find(job_id)
-    if job is None or job.status != "running" or not job.stop_requested:
-        return False
-    if job_id not in records.stopped_and_abandoned():
-        return False
-    message = "You stopped this. You were not charged."
-    return job_holds.end_job(job_id, "canceled", "stopped", message, ("running",)) is not None
 
 
 def _feature_failed(

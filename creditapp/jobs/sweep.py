@@ -1,8 +1,8 @@
 """`flask jobs sweep`: the repairs a queue needs now and then. Safe to run from cron, and twice at once.
 
 1. fail every unfinished job past its deadline and release its hold;
-2. put running jobs whose worker's lease ran out (the worker died) back in the queue, or,
-   when the person had pressed Stop on one, end it canceled and give its credits back;
+2. put running jobs whose worker's lease ran out (the worker died) back in the queue (one
+   the person had pressed Stop on then ends canceled as soon as a worker claims it);
 3. queue again the jobs waiting longer than `lost_after` (the message was lost between
    the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
 4. delete results older than RESULT_TTL_DAYS;
@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from creditapp import ledger
-from creditapp.jobs import records, relay, results, runner
+from creditapp.jobs import records, relay, results
 from creditapp.jobs.queue import current_queue
 from creditapp.ledger import job_holds
 from creditapp.ledger.outbox import TOPUP
@@ -52,8 +52,6 @@ def sweep(config: Mapping[str, Any], lost_after: timedelta) -> SweepReport:
     now = utcnow()
     report.failed = job_holds.fail_overdue_jobs(now)
     abandoned = records.requeue_abandoned(now)
-    for job_id in records.stopped_and_abandoned(now):
-        runner.end_abandoned_stop(job_id)
     lost = records.waiting_longer_than(lost_after, now)
     queue = current_queue()
     for job_id in dict.fromkeys([*abandoned, *lost]):

@@ -225,6 +225,7 @@ def test_a_job_feature_answers_202_with_its_job_and_then_its_typed_result(person
     assert _balance(user_id) == 350 and ledger.audit() == []
 
 
+@pytest.mark.smoke
 def test_an_instant_feature_answers_200_with_its_result_and_replays_it_charging_once(person):
     client, user_id, token = person()
 

@@ -8,6 +8,7 @@ import re
 import sys
 import time
 
+import pytest
 import sqlalchemy as sa
 
 from creditapp import ledger
@@ -33,6 +34,7 @@ def _remaining(user_id: int) -> dict[str, int]:
     return {lot.source: lot.remaining for lot in ledger.lots_of(user_id)}
 
 
+@pytest.mark.smoke
 def test_a_use_that_reports_less_than_its_estimate_is_charged_exactly_that_and_the_rest_goes_back_to_its_lots(
     person, kit
 ):
@@ -175,3 +177,34 @@ def test_stopping_a_queued_job_releases_everything_as_before(person, kit):
 
     assert response.status_code == 200 and response.get_json()["status"] == "canceled"
     assert _spend(job["spend_id"]).status == "released" and ledger.balance(user_id).credits == 500
+
+
+def test_a_stopped_job_whose_worker_died_ends_canceled_and_charges_nothing(person, kit):
+    import uuid
+    from datetime import timedelta
+
+    from creditapp.models import FeatureJob, utcnow
+
+    client, user_id, token = person()
+    job = _echo(client, token, "wait")
+    kit.extensions["jobs"].huey.flush()  # the worker took the message and died
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(FeatureJob)
+            .where(FeatureJob.id == uuid.UUID(job["id"]))
+            .values(
+                status="running",
+                attempts=1,
+                stop_requested_at=utcnow(),
+                lease_until=utcnow() - timedelta(seconds=1),
+            )
+        )
+
+    swept = kit.test_cli_runner().invoke(args=["jobs", "sweep"])
+    run_queued(kit)
+
+    done = client.get(f"/api/jobs/{job['id']}").get_json()
+    assert swept.exit_code == 0
+    assert done["status"] == "canceled" and done["error"]["code"] == "stopped" and done["charged"] == 0
+    assert _spend(job["spend_id"]).status == "released" and ledger.balance(user_id).credits == 500
+    assert ledger.audit() == []
