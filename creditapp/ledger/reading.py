@@ -271,7 +271,9 @@ def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list
 def live_lots(user_id: int) -> list[LotView]:
     """The user's personal wallet's live lots (what a spend may draw from now), in spend order."""
     now = utcnow()
-    query = sa.select(lots).where(lots.c.wallet_id == personal_wallet(user_id), live(now)).order_by(*SPEND_ORDER)
+    query = (
+        sa.select(lots).where(lots.c.wallet_id == personal_wallet(user_id), live(now)).order_by(*SPEND_ORDER)
+    )
     with db.engine.connect() as conn:  # a read of its own: no transaction left open after it
         rows = conn.execute(query).all()
     return [_lot_view(row, now) for row in rows]
