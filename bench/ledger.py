@@ -49,7 +49,9 @@ CAPTURE = (
 )
 
 
-def _ledger_worker(app, user_ids: list[int]) -> Callable:
+def ledger_worker(app, user_ids: list[int]) -> Callable:
+    """A thread's loop: hold one credit and capture it through the ledger, counting each."""
+
     def work(i: int, keep_going: Callable[[], bool]) -> int:
         done = 0
         with app.app_context():
@@ -113,7 +115,7 @@ def run() -> list[Figure]:
             ]
             for user_id in user_ids:
                 ledger.grant(user_id, START_BALANCE, note="bench")
-        through_ledger = _ledger_worker(app, user_ids)
+        through_ledger = ledger_worker(app, user_ids)
         through_psycopg = _raw_worker(libpq_url(url), user_ids)
         run_threads(THREADS, 0.5, through_ledger)  # warm caches and the pool
         run_threads(THREADS, 0.5, through_psycopg)

@@ -10,10 +10,10 @@ spends do.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 from bench.common import Figure, at_least, bench_app, migrated_database, run_threads
+from bench.ledger import ledger_worker
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.models import utcnow
@@ -23,20 +23,6 @@ ROUNDS = 3
 ROUND_SECONDS = 1.0
 MANY = 20
 LOT_CREDITS = 50_000_000
-
-
-def _worker(app, user_ids: list[int]) -> Callable:
-    def work(i: int, keep_going: Callable[[], bool]) -> int:
-        done = 0
-        with app.app_context():
-            while keep_going():
-                spend = ledger.hold(user_ids[i], "bench", 1)
-                ledger.capture(spend.spend_id)
-                done += 1
-            db.session.remove()
-        return done
-
-    return work
 
 
 def _wallets(lots: int) -> list[int]:
@@ -66,7 +52,7 @@ def run() -> list[Figure]:
         app = bench_app(url)
         with app.app_context():
             many, one = _wallets(MANY), _wallets(1)
-        from_many, from_one = _worker(app, many), _worker(app, one)
+        from_many, from_one = ledger_worker(app, many), ledger_worker(app, one)
         run_threads(THREADS, 0.5, from_many)  # warm caches and the pool
         run_threads(THREADS, 0.5, from_one)
         many_rates, one_rates = [], []

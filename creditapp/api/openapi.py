@@ -23,6 +23,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 from creditapp.accounts import api_spec as accounts_spec
 from creditapp.features import api_spec as features_spec
 from creditapp.features import registry
+from creditapp.history import api_spec as history_spec
 from creditapp.jobs import api_spec as jobs_spec
 from creditapp.platform import api_spec as platform_spec
 from creditapp.platform.api_spec import CHALLENGE, error_answer
@@ -57,7 +58,7 @@ DOCUMENT_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 # The modules that declare `/api/` routes (OPERATIONS) and the schemas they refer to (SCHEMAS).
-DECLARING = (platform_spec, accounts_spec, features_spec, jobs_spec)
+DECLARING = (platform_spec, accounts_spec, features_spec, jobs_spec, history_spec)
 
 
 def _assemble(name: str, here: dict[str, Any]) -> dict[str, Any]:

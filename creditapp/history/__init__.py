@@ -6,7 +6,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """History's pages and the badge."""
-    from creditapp.history import views
+    """History's pages, the badge, and usage (its page and `GET /api/usage`)."""
+    from creditapp.history import usage_views, views
 
     views.init_app(app)
+    usage_views.init_app(app)

@@ -28,7 +28,7 @@ from creditapp.billing import receipts
 from creditapp.billing.views import SESSION_ID
 from creditapp.extensions import limiter, login_manager
 from creditapp.features import registry
-from creditapp.history import csv_export, lots, usage
+from creditapp.history import csv_export, lots, usage, usage_views
 from creditapp.history import entries as history
 from creditapp.models import utcnow
 from creditapp.platform import ratelimits
@@ -118,16 +118,16 @@ def history_page():
 
 @login_required
 def spend_chart():
-    """Usage figures and the 30-day chart: a fragment for htmx, a page of its own without JS.
+    """Usage figures and the 30-day chart: a fragment for htmx; without JS, the Usage page.
 
     Loaded after History so a long ledger never slows it.
     """
+    if not is_htmx():
+        return usage_views.render_usage(usage.default_query(utcnow().date()), None, {})
     days = usage.daily_spend(current_user.id, days=CHART_DAYS)
     bought = history.bought(current_user.id)
     context = {"days": days, "bought": bought, "balance": current_user.credits, "money": format_money}
-    if is_htmx():
-        return vary_on_htmx(make_response(render_template("history/_spend_chart.html", **context)))
-    return vary_on_htmx(make_response(render_template("history/usage.html", **context)))
+    return vary_on_htmx(make_response(render_template("history/_spend_chart.html", **context)))
 
 
 @login_required

@@ -142,6 +142,17 @@ def lock_wallet(session: Conn, wallet_id: int) -> sa.Row:
     return row
 
 
+def lock_wallets(conn: Conn, wallet_ids: set[int]) -> None:
+    """Lock many wallet rows in id order, so two batch writers (release-stale, the expiry
+    sweep) running at once take them in the same order and never deadlock."""
+    conn.execute(
+        sa.select(wallets.c.id)
+        .where(wallets.c.id.in_(sorted(wallet_ids)))
+        .order_by(wallets.c.id)
+        .with_for_update(key_share=True)
+    ).all()
+
+
 def lock_user_wallet(session: Conn, user_id: int) -> sa.Row:
     """Lock the user's personal wallet: (id, balance, owed), or UnknownUser."""
     row = session.execute(LOCK_USER_WALLET, {"user_id": user_id}).one_or_none()

@@ -186,7 +186,8 @@ def audit_command() -> None:
     mismatches = ledger.audit()
     if not mismatches:
         click.echo(
-            "audit clean: every balance equals its ledger sum, every clawback its refund and dispute entries"
+            "audit clean: every wallet's balance equals its ledger sum and its lots, every lot's amount"
+            " where its credits went, every clawback its refund and dispute entries"
         )
         return
     for m in mismatches:

@@ -25,9 +25,9 @@ from creditapp.ledger._core import (
     InvalidAmount,
     UnknownLot,
     lock_wallet,
+    lock_wallets,
     log,
     users,
-    wallets,
 )
 from creditapp.ledger._core import lots as lots_table
 from creditapp.ledger.outbox import Outbox, write_email
@@ -77,12 +77,7 @@ def _expire_batch(now: datetime) -> tuple[int, list[Expired]]:
         if not candidates:
             return 0, []
         # Lock order: the wallets first, in id order, so two sweeps at once agree.
-        conn.execute(
-            sa.select(wallets.c.id)
-            .where(wallets.c.id.in_(sorted({c.wallet_id for c in candidates})))
-            .order_by(wallets.c.id)
-            .with_for_update(key_share=True)
-        ).all()
+        lock_wallets(conn, {c.wallet_id for c in candidates})
         done = []
         for lot in candidates:
             credits = lots.end(conn, lot.wallet_id, lot.id, "expired", now)

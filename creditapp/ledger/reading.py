@@ -263,16 +263,19 @@ def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list
     )
     if before_id is not None:
         query = query.where(lots.c.id < before_id)
-    rows = db.session.execute(query).all()
+    with db.engine.connect() as conn:  # a read of its own: no transaction left open after it
+        rows = conn.execute(query).all()
     return [_lot_view(row, now) for row in rows]
 
 
 def live_lots(user_id: int) -> list[LotView]:
     """The user's personal wallet's live lots (what a spend may draw from now), in spend order."""
     now = utcnow()
-    rows = db.session.execute(
+    query = (
         sa.select(lots).where(lots.c.wallet_id == personal_wallet(user_id), live(now)).order_by(*SPEND_ORDER)
-    ).all()
+    )
+    with db.engine.connect() as conn:  # a read of its own: no transaction left open after it
+        rows = conn.execute(query).all()
     return [_lot_view(row, now) for row in rows]
 
 
@@ -310,7 +313,7 @@ def expiring(user_id: int, notice_days: int) -> Expiring | None:
     if notice_days <= 0:
         return None
     now = utcnow()
-    rows = db.session.execute(
+    query = (
         sa.select(lots.c.remaining, lots.c.expires_at)
         .where(
             lots.c.wallet_id == personal_wallet(user_id),
@@ -319,7 +322,9 @@ def expiring(user_id: int, notice_days: int) -> Expiring | None:
             lots.c.expires_at <= now + timedelta(days=notice_days),
         )
         .order_by(lots.c.expires_at)
-    ).all()
+    )
+    with db.engine.connect() as conn:  # a read of its own: no transaction left open after it
+        rows = conn.execute(query).all()
     if not rows:
         return None
     first = aware(rows[0].expires_at)

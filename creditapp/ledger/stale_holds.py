@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger._core import spends, wallets
+from creditapp.ledger._core import lock_wallets, spends
 from creditapp.ledger.spending import HELD, give_back_released
 from creditapp.models import utcnow
 from creditapp.platform import transactions
@@ -49,12 +49,7 @@ def _release_stale_batch(cutoff: datetime) -> tuple[int, list[tuple[int, int, in
             return 0, []
         # Lock order: every wallet row first, in id order (so two runs at once agree), then
         # the spends. A hold captured or released meanwhile no longer matches `status = held`.
-        conn.execute(
-            sa.select(wallets.c.id)
-            .where(wallets.c.id.in_(sorted({c.wallet_id for c in candidates})))
-            .order_by(wallets.c.id)
-            .with_for_update(key_share=True)
-        ).all()
+        lock_wallets(conn, {c.wallet_id for c in candidates})
         now = utcnow()
         rows = conn.execute(
             sa.update(spends)

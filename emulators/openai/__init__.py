@@ -1,4 +1,7 @@
-"""OpenAI Images stand-in: `/openai/v1/images/generations`, with adjustable latency and failures."""
+"""OpenAI stand-in: Images (`/openai/v1/images/generations`) and Responses (`/openai/v1/responses`).
+
+Both with adjustable latency and failures through `/_emulator/openai/config`.
+"""
 
 from .routes import bp
 

@@ -1,4 +1,4 @@
-"""Routes of the Images stand-in and its controls.
+"""Routes of the OpenAI stand-in (Images here, Responses in `responses.py`) and its controls.
 
 Answers like OpenAI's Images API: `POST /openai/v1/images/generations` with a Bearer key
 and `{"model","prompt","n","size","response_format"?}` → `{"created", "data": [{"b64_json"}]}`;
@@ -14,12 +14,14 @@ import io
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from PIL import Image
 
-from .state import ImagesState
+from . import responses
+from .state import OpenAIState, current_state
 
 bp = Blueprint("openai", __name__)
+bp.register_blueprint(responses.bp)
 
 SIZES = {"256x256", "512x512", "1024x1024", "1792x1024", "1024x1792", "1536x1024", "1024x1536", "auto"}
 FIELDS = {"model", "prompt", "n", "size", "response_format", "quality", "style", "user", "background"}
@@ -27,11 +29,7 @@ FIELDS = {"model", "prompt", "n", "size", "response_format", "quality", "style",
 
 @bp.record_once
 def _attach_state(setup_state: Any) -> None:
-    setup_state.app.extensions["openai_images"] = ImagesState()
-
-
-def _state() -> ImagesState:
-    return current_app.extensions["openai_images"]
+    setup_state.app.extensions["openai"] = OpenAIState()
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None, code: str | None = None):
@@ -41,7 +39,7 @@ def _error(status: int, message: str, type_: str, param: str | None = None, code
 @bp.post("/openai/v1/images/generations")
 def generate():
     """Make one picture after `latency_seconds`, or fail with `failure_status` at `failure_rate`."""
-    state = _state()
+    state = current_state()
     body = request.get_json(silent=True)
     state.record(dict(request.headers), body)
     if not (request.headers.get("Authorization") or "").startswith("Bearer "):
@@ -58,7 +56,7 @@ def generate():
         return _error(400, f"Invalid value for 'size': {size!r}.", "invalid_request_error", "size")
     if body.get("response_format", "b64_json") not in ("b64_json", "url"):
         return _error(400, "Invalid value for 'response_format'.", "invalid_request_error", "response_format")
-    config = dict(state.config)
+    config = state.settings()
     if config["latency_seconds"] > 0:
         time.sleep(config["latency_seconds"])
     if state.should_fail():
@@ -82,17 +80,37 @@ def _picture(prompt: str, side: int) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def _number(low: float, high: float, *, whole: bool = False, optional: bool = False):
+    """A check for a number in [low, high] (an integer if `whole`; also null if `optional`)."""
+    kinds = int if whole else int | float
+    return lambda v: (
+        (optional and v is None) or (isinstance(v, kinds) and not isinstance(v, bool) and low <= v <= high)
+    )
+
+
 CHECKS = {
-    "latency_seconds": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 600,
-    "failure_rate": lambda v: isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1,
-    "failure_status": lambda v: isinstance(v, int) and not isinstance(v, bool) and 400 <= v <= 599,
+    "latency_seconds": _number(0, 600),
+    "failure_rate": _number(0, 1),
+    "failure_status": _number(400, 599, whole=True),
+    "responses_first_token_seconds": _number(0, 600),
+    "responses_tokens_per_second": lambda v: v is None or _number(0.01, 100_000)(v),
+    "responses_output_tokens": _number(1, 100_000, whole=True, optional=True),
+    "responses_failure_rate": _number(0, 1),
+    "responses_failure_status": _number(400, 599, whole=True),
+    "responses_fail_after_tokens": _number(0, 100_000, whole=True, optional=True),
 }
 
 
 @bp.route("/_emulator/openai/config", methods=["GET", "POST"])
 def config():
-    """Read or change `latency_seconds`, `failure_rate` (0–1) and `failure_status` (4xx/5xx)."""
-    state = _state()
+    """Read or change the settings.
+
+    Images: `latency_seconds`, `failure_rate` (0–1), `failure_status` (4xx/5xx). Responses:
+    `responses_first_token_seconds`, `responses_tokens_per_second` (null: unpaced),
+    `responses_output_tokens` (null: drawn from the prompt), `responses_failure_rate`,
+    `responses_failure_status`, `responses_fail_after_tokens` (null: never).
+    """
+    state = current_state()
     if request.method == "GET":
         return jsonify(state.config)
     body = request.get_json(silent=True)
@@ -108,13 +126,23 @@ def config():
 
 @bp.get("/_emulator/openai/requests")
 def requests_seen():
-    """Every generation request so far: its Authorization header and JSON body."""
-    with _state().lock:
-        return jsonify(list(_state().requests))
+    """Every image generation request so far: its Authorization header and JSON body."""
+    state = current_state()
+    with state.lock:
+        return jsonify(list(state.requests))
+
+
+@bp.get("/_emulator/openai/responses")
+def responses_seen():
+    """Every `/responses` call so far: id, Authorization, body, outcome and deltas sent."""
+    state = current_state()
+    with state.lock:
+        return jsonify([dict(entry) for entry in state.responses])
 
 
 @bp.post("/_emulator/openai/reset")
 def reset():
-    """Back to no latency, no failures, no requests seen."""
-    _state().reset()
-    return jsonify(_state().config)
+    """Back to the default settings, no requests seen."""
+    state = current_state()
+    state.reset()
+    return jsonify(state.settings())

@@ -221,7 +221,7 @@ def test_checkouts_settle_live_both_ways_and_history_tells_them_apart(live_serve
     page.get_by_role("link", name="Show cancelled, declined and expired checkouts").click()
     expect(purchases).to_have_count(4)
     states.check(page, "history-all-checkouts")
-    page.goto("/history/chart")  # the usage page the no-JS link opens
+    page.goto("/history/usage")  # the usage page the no-JS link opens
     expect(page.get_by_role("heading", level=1)).to_have_text("Usage")
     states.check(page, "usage-page")
     page.go_back()

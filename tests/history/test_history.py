@@ -144,7 +144,7 @@ def test_each_kind_of_line_explains_itself(history_client):
         "Paid</td>",
         'Image generation <span class="drawn-from">from Signup bonus</span></td><td>Charged',  # with its lot
         "Image generation</td><td>Not charged",
-        "Adjustment: duplicate order",
+        "Debit: duplicate order",
         "Refund: 50 credits taken back",
     ):
         assert text in html

@@ -135,10 +135,10 @@ def test_the_chart_link_without_javascript_opens_a_whole_page_not_a_fragment(cli
     sign_in_as(client, make_user(credits=500))
 
     page = client.get("/history").get_data(as_text=True)
-    usage = client.get("/history/chart").get_data(as_text=True)
+    usage = client.get("/history/usage").get_data(as_text=True)
     fragment = client.get("/history/chart", headers={"HX-Request": "true"}).get_data(as_text=True)
 
-    assert '<noscript><a href="/history/chart">' in page
+    assert '<noscript><a href="/history/usage">' in page
     assert (
         usage.startswith("<!doctype html>")
         and "<h1>Usage</h1>" in usage
