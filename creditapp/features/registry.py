@@ -20,7 +20,7 @@ import pkgutil
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 
 from creditapp.features.kit import Feature
 
@@ -124,5 +124,13 @@ def summary(name: str, params: Mapping[str, Any] | None) -> str:
         return ""
 
 
+_found_outside_an_app: dict[str, Feature] = {}
+
+
 def _features(app: Flask | None = None) -> dict[str, Feature]:
+    """The app's features; outside an app (a script, a module's constants), what discovery finds."""
+    if app is None and not has_app_context():
+        if not _found_outside_an_app:
+            _found_outside_an_app.update({feature.name: feature for feature in discover()})
+        return _found_outside_an_app
     return (app or current_app).extensions.get(EXTENSION_KEY, {})
