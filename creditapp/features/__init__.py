@@ -1,4 +1,9 @@
-"""Paid features: the kit (`kit`, `inputs`, `registry`, `views`, `api_spec`) and one subpackage per feature.
+"""Paid features: the kit and one subpackage per feature.
+
+The kit: `kit` (Feature), `registry` (discovery), `inputs` (the schema's validation),
+`forms` (the generated form), `views` and `api` (pages and API routes), `starting` (a use
+started for a request), `api_spec` (the generated OpenAPI entries), `offers` (prices for
+the pricing table and the badge).
 
     from creditapp.features import Context, Failure, Feature, InvalidInput
 

@@ -1,22 +1,20 @@
 """Jobs: a paid feature's progress and result, as JSON (`/api/jobs/…`) and as a page (`/jobs/…`).
 
 Nothing here knows a feature: how a job is shown (its feature's title and words, a summary
-of what was asked, how its result is drawn) comes from the feature registered under the
-job's `feature` (`runnable`), and a result is served with the content type it was stored
-with. While a job runs, the text it streams (`ctx.partial`) is read back from its row by
-polling: `GET /jobs/<id>/partial` (an htmx fragment) and `partial_text` in the JSON. There
-is no server-sent-events stream: the web server runs gunicorn's gthread workers (a few
-threads each), and a stream held open per watcher would tie up a thread for the whole
-answer; a poll every 300 ms costs one indexed read and frees the thread at once.
+of what was asked, how its result is drawn: `presenting`) comes from the feature registered
+under the job's `feature`, and a result is served with the content type it was stored with.
+
+While a job runs, the text it streams (`ctx.partial`) is read back from its row by polling:
+`GET /jobs/<id>/partial` (an htmx fragment) and `partial_text` in the JSON. There is no
+server-sent-events stream: the web server runs gunicorn's gthread workers (a few threads
+each), and a stream held open per watcher would tie up a thread for the whole answer; a
+poll every 300 ms costs one indexed read and frees the thread at once.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
 
 from flask import (
     Blueprint,
@@ -33,8 +31,9 @@ from flask import (
 from flask_login import current_user, login_required
 
 from creditapp.accounts.bearer import requires_scope
-from creditapp.jobs import records, results, runnable
+from creditapp.jobs import records, results
 from creditapp.jobs.idempotency import new_form_key
+from creditapp.jobs.presenting import INLINE_TYPES, PNG, bare_type, job_json, result_url, shown, stored, ttl
 from creditapp.jobs.service import JobNotCancelable, stop
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
@@ -42,125 +41,6 @@ from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 bp = Blueprint("jobs", __name__)
 
 NOT_FOUND = "No such job."
-PNG = "image/png"
-INLINE_TYPES = ("text/plain", "application/json")  # results the JSON carries inline
-
-
-def _ttl() -> timedelta:
-    return timedelta(days=int(current_app.config["RESULT_TTL_DAYS"]))
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def bare_type(content_type: str | None) -> str:
-    """`text/plain` of `text/plain; charset=utf-8`."""
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def result_url(job_id: uuid.UUID | str, content_type: str | None) -> str:
-    """Where a result downloads: a PNG keeps its `result.png` URL, any type has `result`."""
-    if bare_type(content_type) == PNG:
-        return url_for("jobs.api_result", job_id=job_id)
-    return url_for("jobs.api_result_file", job_id=job_id)
-
-
-@dataclass(frozen=True)
-class Shown:
-    """How the pages show a job: its feature's words and what was asked."""
-
-    title: str
-    noun: str
-    working: str
-    again: str
-    page_url: str | None
-    summary: str
-    result_template: str
-    stoppable: bool
-    streams: bool
-
-
-def shown(job: records.Job) -> Shown:
-    """The job's feature's words (a feature no longer installed: plain ones)."""
-    try:
-        feature: Any = runnable.get(job.feature)
-    except KeyError:
-        feature = None
-    summary = ""
-    if feature is not None and job.params:
-        try:
-            summary = feature.summary(dict(job.params))
-        except Exception:  # noqa: BLE001 - parameters an updated feature cannot read: no summary
-            summary = ""
-    title = getattr(feature, "title", job.feature.replace("_", " ").capitalize())
-    page_endpoint = getattr(feature, "page_endpoint", None)
-    return Shown(
-        title=title,
-        noun=getattr(feature, "noun", "result"),
-        working=getattr(feature, "working", "Working"),
-        again=getattr(feature, "again_label", f"{title} again"),
-        page_url=url_for(page_endpoint) if page_endpoint in current_app.view_functions else None,
-        summary=summary,
-        result_template=getattr(feature, "result_template", None) or "jobs/_result.html",
-        stoppable=bool(getattr(feature, "stoppable", False)),
-        streams=bool(getattr(feature, "streams", False)),
-    )
-
-
-def _stored(job: records.Job) -> bytes | None:
-    return results.read(current_app.config, job.result_key) if job.result_key else None
-
-
-def result_json(job: records.Job, expired: bool) -> dict[str, Any] | None:
-    """The job's result as the API shows it: text and JSON inline, anything else by URL
-    (an image/png as `image_url`, its `result.png`; other types `url` and `content_type`)."""
-    if expired or not job.has_result:
-        return None
-    kind = bare_type(job.result_type)
-    if kind == PNG:
-        return {"image_url": result_url(job.id, job.result_type)}
-    if kind in INLINE_TYPES:
-        data = _stored(job)
-        if data is None:
-            return None
-        if kind == "text/plain":
-            return {"text": data.decode("utf-8", errors="replace")}
-        return {"json": json.loads(data)}
-    return {"url": result_url(job.id, job.result_type), "content_type": job.result_type}
-
-
-def job_json(job: records.Job) -> dict[str, Any]:
-    """The job as the API shows it (docs/design/jobs.md)."""
-    expired = job.result_expired(_ttl())
-    result = result_json(job, expired)
-    if job.has_result and result is None and not expired:
-        expired = True  # the file is gone before its time: as good as expired
-    error = None
-    if job.status in ("failed", "canceled"):
-        error = {"code": job.error or job.status, "message": job.error_message or ""}
-    progress = None
-    if job.progress is not None or job.progress_message:
-        progress = {"fraction": job.progress, "message": job.progress_message or ""}
-    return {
-        "id": str(job.id),
-        "status": job.status,
-        "feature": job.feature,
-        "cost": job.cost,
-        "held": job.held if job.held is not None else job.cost,
-        "charged": job.charged,
-        "spend_id": job.spend_id,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "status_url": url_for("jobs.api_job", job_id=job.id),
-        "result": result,
-        "result_expired": expired,
-        "error": error,
-        "partial_text": job.partial_text,
-        "progress": progress,
-        "stop_requested": job.stop_requested,
-    }
 
 
 def render_job_fragment(job: records.Job, replayed: bool = False, in_form: bool = False) -> str:
@@ -176,10 +56,10 @@ def render_job_fragment(job: records.Job, replayed: bool = False, in_form: bool 
 
 
 def _context(job: records.Job, replayed: bool = False, in_form: bool = False, form_key: str | None = None):
-    expired = job.result_expired(_ttl())
+    expired = job.result_expired(ttl())
     result_text = None
     if job.has_result and not expired and bare_type(job.result_type) in INLINE_TYPES:
-        data = _stored(job)
+        data = stored(job)
         if data is None:
             expired = True
         else:
@@ -223,7 +103,7 @@ def _send_result(job_id: uuid.UUID, png_only: bool):
             "no_result",
         )
     path = results.path_of(current_app.config, job.result_key) if job.result_key else None
-    if job.result_expired(_ttl()) or path is None:
+    if job.result_expired(ttl()) or path is None:
         return error_response(410, "This result was past its keeping time and has been deleted.", "gone")
     response = send_file(path, mimetype=job.result_type or PNG, max_age=3600, conditional=True)
     response.cache_control.private = True
