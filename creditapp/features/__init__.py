@@ -5,7 +5,7 @@ The kit: `kit` (Feature), `registry` (discovery), `inputs` (the schema's validat
 started for a request), `api_spec` (the generated OpenAPI entries), `offers` (prices for
 the pricing table and the badge).
 
-    from creditapp.features import Context, Failure, Feature, InvalidInput
+    from creditapp.features import Context, Failure, Feature, InvalidInput, price
 
 A feature is one package: a subclass of `Feature` (docs/features.md). At start every
 subpackage of this package and every `creditapp.features` entry point is searched for one
@@ -19,9 +19,9 @@ from pathlib import Path
 from flask import Flask
 from jinja2 import ChoiceLoader, FileSystemLoader
 
-from creditapp.features.kit import Context, Failure, Feature, InvalidInput
+from creditapp.features.kit import Context, Failure, Feature, InvalidInput, price
 
-__all__ = ["Context", "Failure", "Feature", "InvalidInput", "init_app"]
+__all__ = ["Context", "Failure", "Feature", "InvalidInput", "init_app", "price"]
 
 
 def init_app(app: Flask) -> None:

@@ -63,14 +63,16 @@ def _form_context(feature: Feature, raw: Mapping[str, Any] | None = None, **extr
     if not is_form_key(form_key):
         form_key = new_form_key()
     shown = {name: values.get(name, params.get(name, "")) for name in inputs.properties(feature.schema)}
+    # Each field's value under its own name too (a feature's own template reads `prompt`);
+    # the page's own names come after, so a field cannot hide them.
     context = {
+        **shown,
         "feature": feature,
         "fields": forms.form_fields(feature.schema, values),
         "params": params,
         "cost": _estimate(feature, params),
         "credits": current_user.credits,
         "form_key": form_key,
-        **shown,
         **feature.page_context(params, current_app.config),
     }
     return {**context, **extra}
@@ -110,15 +112,8 @@ def quote(name: str):
     if cost is None:
         return error_response(422, "These values cannot be priced yet.", "invalid_input")
     # The submit button comes along out of band: enabled only when the balance can pay.
-    body = render_template(
-        feature.quote_template or QUOTE_TEMPLATE,
-        feature=feature,
-        params=params,
-        cost=cost,
-        credits=current_user.credits,
-        oob=True,
-        **params,
-    )
+    context = {**params, "feature": feature, "params": params, "cost": cost, "credits": current_user.credits}
+    body = render_template(feature.quote_template or QUOTE_TEMPLATE, **{**context, "oob": True})
     response = make_response(body)
     response.headers["Cache-Control"] = "no-store"  # it carries the balance, like the badge
     return response
@@ -159,12 +154,9 @@ def _typed(feature: Feature, form: Mapping[str, Any]) -> dict[str, Any]:
 def render_form_again(name: str, status: int, message: str, code: str) -> str:
     """The feature's form as the person sent it, with why it was refused (no JavaScript)."""
     feature = registry.get(name)
+    context = _form_context(feature, _typed(feature, request.form), form_key=request.form.get("form_key"))
     return render_template(
-        feature.template or PAGE_TEMPLATE,
-        status=status,
-        error=code,
-        message=message,
-        **_form_context(feature, _typed(feature, request.form), form_key=request.form.get("form_key")),
+        feature.template or PAGE_TEMPLATE, **{**context, "status": status, "error": code, "message": message}
     )
 
 
