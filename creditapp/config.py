@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 DEFAULT_PACKS = "credits_100,credits_500,credits_1000"
 GOOGLE_DISCOVERY = "https://accounts.google.com/.well-known/openid-configuration"
@@ -25,6 +28,29 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _prices(name: str) -> dict[str, int]:
+    """Read a JSON object of price names to whole credits, e.g. {"image_256": 5, "qr": 1}."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return {}
+    try:
+        found = json.loads(raw)
+    except ValueError as exc:
+        raise RuntimeError(f'{name} must be a JSON object such as {{"qr": 1}}, got {raw!r}') from exc
+    if not isinstance(found, dict) or not all(
+        isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in found.values()
+    ):
+        raise RuntimeError(f"{name} must map each price name to a whole number of credits, got {raw!r}")
+    return {str(key): value for key, value in found.items()}
+
+
+def price(config: Mapping[str, Any], key: str, default: int) -> int:
+    """The price named `key` in FEATURE_PRICES, else `default` (a feature's own default price)."""
+    prices = config.get("FEATURE_PRICES") or {}
+    value = prices.get(key)
+    return default if value is None else int(value)
 
 
 def _float(name: str, default: float) -> float:
@@ -73,6 +99,11 @@ class Config:
         self.OPENAI_IMAGE_MODEL = _str("OPENAI_IMAGE_MODEL", "dall-e-3")
         self.OPENAI_TIMEOUT_SECONDS = _int("OPENAI_TIMEOUT_SECONDS", 60)
         self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
+        # Every feature's prices by name (docs/features.md), overriding each feature's defaults:
+        # a JSON object such as {"image_256": 5, "qr": 1}.
+        self.FEATURE_PRICES = _prices("FEATURE_PRICES")
+        # How long one attempt of a feature may take unless the feature says otherwise.
+        self.FEATURE_TIMEOUT_SECONDS = _float("FEATURE_TIMEOUT_SECONDS", 60.0)
         self.HOLD_TIMEOUT_SECONDS = _int("HOLD_TIMEOUT_SECONDS", 900)
         self.DB_IDLE_PING_SECONDS = _int("DB_IDLE_PING_SECONDS", 5)
         self.REDIS_URL = env.get("REDIS_URL") or None

@@ -451,6 +451,14 @@ class FeatureJob(db.Model):
     error: Mapped[str | None] = mapped_column(sa.String(64))
     error_message: Mapped[str | None] = mapped_column(sa.String(500))
     result_key: Mapped[str | None] = mapped_column(sa.String(255))
+    # The stored result's content type (`image/png`, `text/plain; charset=utf-8`, …).
+    result_type: Mapped[str | None] = mapped_column(sa.String(255))
+    # While it runs: the text a person watches arrive (`ctx.partial`), what `ctx.progress`
+    # said, and when the person pressed Stop (`ctx.stopped()` reads it).
+    partial_text: Mapped[str | None] = mapped_column(sa.Text)
+    progress: Mapped[float | None] = mapped_column(sa.Float)
+    progress_message: Mapped[str | None] = mapped_column(sa.String(200))
+    stop_requested_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     available_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))

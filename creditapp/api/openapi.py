@@ -5,8 +5,10 @@ Built with apispec from the app itself: the paths and their methods come from th
 view's docstring, each operation's security and its 401/403 answers from the view's
 `requires_scope`. What the code cannot say (bodies, answers) is declared per endpoint by
 the domain that serves it, in its `api_spec.py` (`DECLARING`), and only assembled here;
-building the document fails on an `/api/` route or method without a declaration, a
-declaration without a route, or one declared twice, so the two cannot drift apart.
+each registered feature's spend endpoint is generated from its schema
+(`features.api_spec.generated`). Building the document fails on an `/api/` route or method
+without a declaration, a declaration without a route, or one declared twice, so the two
+cannot drift apart.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from flask import Blueprint, Flask, current_app, jsonify
 
 from creditapp.accounts import api_spec as accounts_spec
 from creditapp.features import api_spec as features_spec
-from creditapp.features.image import api_spec as image_spec
+from creditapp.features import registry
 from creditapp.history import api_spec as history_spec
 from creditapp.jobs import api_spec as jobs_spec
 from creditapp.platform import api_spec as platform_spec
@@ -56,7 +58,7 @@ DOCUMENT_OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 # The modules that declare `/api/` routes (OPERATIONS) and the schemas they refer to (SCHEMAS).
-DECLARING = (platform_spec, accounts_spec, features_spec, image_spec, jobs_spec, history_spec)
+DECLARING = (platform_spec, accounts_spec, features_spec, jobs_spec, history_spec)
 
 
 def _assemble(name: str, here: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +110,13 @@ def api_rules(app: Flask) -> dict[str, set[str]]:
 def build(app: Flask) -> dict[str, Any]:
     """The OpenAPI 3.1 document for `app`; raises DescriptionMismatch when code and declarations differ."""
     routed = api_rules(app)
-    declared = {endpoint: set(methods) for endpoint, methods in OPERATIONS.items()}
+    feature_schemas, feature_operations = features_spec.generated(registry.every(app))
+    for name in (*feature_schemas, *feature_operations):
+        if name in SCHEMAS or name in OPERATIONS:
+            raise DescriptionMismatch(f"{name} is declared twice (again by a feature)")
+    schemas = {**SCHEMAS, **feature_schemas}
+    operations_by_endpoint = {**OPERATIONS, **feature_operations}
+    declared = {endpoint: set(methods) for endpoint, methods in operations_by_endpoint.items()}
     if routed != declared:
         raise DescriptionMismatch(f"routes {routed} != described {declared}")
     spec = APISpec(
@@ -135,9 +143,9 @@ def build(app: Flask) -> dict[str, Any]:
             "description": "The browser session (send X-CSRFToken on POST).",
         },
     )
-    for name, schema in SCHEMAS.items():
+    for name, schema in schemas.items():
         spec.components.schema(name, schema)
-    for endpoint, methods in sorted(OPERATIONS.items()):
+    for endpoint, methods in sorted(operations_by_endpoint.items()):
         view = app.view_functions[endpoint]
         operations = {}
         for method, declared_op in methods.items():

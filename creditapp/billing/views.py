@@ -21,7 +21,6 @@ bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditapp.billing")
 
 SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,250}")
-REFERENCE_IMAGE_SIZE = 512  # the pricing table says how many images of this size a pack buys
 
 
 def _packs_unavailable(exc: stripe.StripeError):
@@ -31,16 +30,16 @@ def _packs_unavailable(exc: stripe.StripeError):
 
 @dataclass(frozen=True)
 class PricingRow:
-    """One pack as the pricing table compares it."""
+    """One pack as the pricing table compares it (what it buys of each feature, the template
+    reads from the `feature_offers` global the features provide)."""
 
     pack: packs.Pack
     per_credit: str
     saving_percent: int
-    images: int
 
 
-def pricing_rows(available: list[packs.Pack], image_cost: int) -> list[PricingRow]:
-    """Per-credit price, saving against the smallest pack, and how many images each pack buys."""
+def pricing_rows(available: list[packs.Pack]) -> list[PricingRow]:
+    """Per-credit price and saving against the smallest pack."""
     if not available:
         return []
     smallest = min(available, key=lambda p: p.credits)
@@ -49,9 +48,7 @@ def pricing_rows(available: list[packs.Pack], image_cost: int) -> list[PricingRo
     for pack in available:
         unit = pack.unit_amount / pack.credits
         saving = round((1 - unit / base) * 100) if base else 0
-        rows.append(
-            PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0), pack.credits // image_cost)
-        )
+        rows.append(PricingRow(pack, _per_credit(unit, pack.currency), max(saving, 0)))
     return rows
 
 
@@ -72,15 +69,7 @@ def buy_credits():
         available = packs.list_packs()
     except stripe.StripeError as exc:
         return _packs_unavailable(exc)
-    image_cost = current_app.config["IMAGE_COSTS"].get(REFERENCE_IMAGE_SIZE) or min(
-        current_app.config["IMAGE_COSTS"].values()
-    )
-    return render_template(
-        "billing/buy_credits.html",
-        packs=available,
-        rows=pricing_rows(available, image_cost),
-        image_size=REFERENCE_IMAGE_SIZE,
-    )
+    return render_template("billing/buy_credits.html", packs=available, rows=pricing_rows(available))
 
 
 @bp.post("/billing/checkout")

@@ -1,5 +1,8 @@
 """The CSV export of a user's ledger: every entry, newest first, with running balances and,
-for each spend, the lots it drew from (`drawn_from`, last so earlier columns keep their place)."""
+for each spend, the lots it drew from (`drawn_from`), its feature's summary of the use
+(`summary`) and what it held (`credits_held`: more than it charged when the work used less).
+New columns go last, so earlier ones keep their place; `prompt` and `size` are filled for
+the features that take them."""
 
 from __future__ import annotations
 
@@ -37,6 +40,8 @@ CSV_HEADER = [
     "size",
     "job_id",
     "drawn_from",
+    "summary",
+    "credits_held",
 ]
 
 
@@ -70,6 +75,8 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
                 (e.job.size or "") if e.job else "",
                 e.job.id if e.job else "",
                 drawn_from_csv(e.drawn_from),
+                _safe_cell(e.job.summary) if e.job else "",
+                (e.held or "") if e.kind == "spend" else "",
             ]
         )
 

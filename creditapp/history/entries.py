@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from creditapp.extensions import db
+from creditapp.features import registry
 from creditapp.history import lots
 from creditapp.history.lots import Drawn
 from creditapp.history.purchase_words import PurchaseWords, describe
@@ -25,13 +26,31 @@ class BadCursor(ValueError):
 
 @dataclass(frozen=True)
 class JobLink:
-    """The job a spend paid for: what was asked, how it went, whether its result is kept."""
+    """The job a spend paid for: what was asked (its feature's summary), how it went, and
+    whether its result is kept (an image's shows as a thumbnail)."""
 
     id: str
-    prompt: str
-    size: int | None
+    summary: str
     status: str
     has_result: bool
+    result_type: str | None = None
+    params: dict | None = None
+    working: str = "Running"  # its feature's word for the running step
+
+    @property
+    def prompt(self) -> str:
+        """The `prompt` it was asked with, if its feature takes one (the CSV's column)."""
+        return str((self.params or {}).get("prompt", ""))
+
+    @property
+    def size(self) -> int | None:
+        """The `size` it was asked for, if its feature takes one (the CSV's column)."""
+        return (self.params or {}).get("size")
+
+    @property
+    def thumbnail(self) -> bool:
+        """A kept image result, small beside the line."""
+        return self.has_result and (self.result_type or "").startswith("image/")
 
 
 @dataclass(frozen=True)
@@ -45,6 +64,8 @@ class Entry:
     status: str
     description: str
     job: JobLink | None = None
+    # A spend's hold, when a metered capture charged less ("held H, charged C").
+    held: int | None = None
     # The API key that made a spend, as "name (prefix)"; None for the browser.
     api_key: str | None = None
     money: int | None = None  # a purchase's price in minor units
@@ -59,6 +80,11 @@ class Entry:
     def ended_lot(self) -> bool:
         """An adjustment that took a lot's remaining credits out: it expired or was voided."""
         return self.kind == "adjustment" and self.status in ENDED
+
+    @property
+    def charged_less(self) -> bool:
+        """A captured spend that charged less than it held (metered: what the work used)."""
+        return self.kind == "spend" and self.status == "captured" and (self.held or 0) > -self.amount
 
     @property
     def processing(self) -> bool:
@@ -152,6 +178,7 @@ def page(
             p.currency.label("currency"),
             p.stripe_payment_intent_id.is_not(None).label("paid_by_stripe"),
             p.credits_purchased.label("credits"),
+            no_int.label("held"),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
@@ -168,6 +195,7 @@ def page(
             no_text.label("currency"),
             sa.false().label("paid_by_stripe"),
             no_int.label("credits"),
+            s.credits_held.label("held"),
         )
         .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
@@ -184,6 +212,7 @@ def page(
             no_text.label("currency"),
             sa.false().label("paid_by_stripe"),
             no_int.label("credits"),
+            no_int.label("held"),
         )
         .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
@@ -211,6 +240,7 @@ def page(
                 paid_by_stripe=paid_by_stripe,
                 balance_after=running,
                 words=words,
+                held=r.held,
             )
         )
         if running is not None:
@@ -227,15 +257,20 @@ def _with_jobs(entries: list[Entry]) -> list[Entry]:
         return entries
     j = FeatureJob
     rows = db.session.execute(
-        sa.select(j.spend_id, j.id, j.params, j.status, j.result_key).where(j.spend_id.in_(spend_ids))
+        sa.select(j.spend_id, j.id, j.feature, j.params, j.status, j.result_key, j.result_type).where(
+            j.spend_id.in_(spend_ids)
+        )
     ).all()
     links = {
         row.spend_id: JobLink(
             id=str(row.id),
-            prompt=str((row.params or {}).get("prompt", "")),
-            size=(row.params or {}).get("size"),
+            summary=registry.summary(row.feature, row.params),
             status=row.status,
-            has_result=row.status == "succeeded" and row.result_key is not None,
+            has_result=row.result_key is not None and row.status in ("succeeded", "canceled"),
+            # Results kept before their type was recorded were all PNG images.
+            result_type=row.result_type or ("image/png" if row.result_key else None),
+            params=row.params,
+            working=getattr(registry.find(row.feature), "working", "Running"),
         )
         for row in rows
     }

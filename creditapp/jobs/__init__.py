@@ -14,8 +14,9 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Build the app's queue, register the worker's task, the job pages and the `flask jobs` commands."""
-    from creditapp.jobs import cli, money_tasks, queue, runner, views
+    from creditapp.jobs import cli, money_tasks, presenting, queue, runner, views
 
     queue.init_app(app, queue.Tasks(run_job=runner.run, register_money_tasks=money_tasks.register))
     cli.init_app(app)
     app.register_blueprint(views.bp)
+    app.jinja_env.globals["job_result_url"] = presenting.result_url  # History's thumbnails

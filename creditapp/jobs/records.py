@@ -43,15 +43,35 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime
+    result_type: str | None = None
+    partial_text: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    stop_requested: bool = False
+    # What the hold took, and the spend's state: `cost` is what it charges now.
+    held: int | None = None
+    spend_status: str = "held"
 
     @property
     def ended(self) -> bool:
         """True once the job succeeded, failed or was canceled."""
         return self.status in ENDED
 
+    @property
+    def charged(self) -> int | None:
+        """Credits this job was charged: None while held, 0 when given back."""
+        if self.spend_status == "held":
+            return None
+        return self.cost if self.spend_status == "captured" else 0
+
+    @property
+    def has_result(self) -> bool:
+        """A stored result: a success's, or what a stopped job had made."""
+        return self.result_key is not None and self.status in ("succeeded", "canceled", "failed")
+
     def result_expired(self, ttl: timedelta, now: datetime | None = None) -> bool:
         """True for a success whose result is past its TTL (or already deleted)."""
-        if self.status != "succeeded":
+        if self.status != "succeeded" and self.result_key is None:
             return False
         finished = _aware(self.finished_at)
         return self.result_key is None or finished is None or finished < (now or utcnow()) - ttl
@@ -66,7 +86,9 @@ def _aware(value: datetime | None) -> datetime | None:
     return value
 
 
-SELECT_JOB = sa.select(*jobs.c, spends.c.credits_spent).join(spends, spends.c.id == jobs.c.spend_id)
+SELECT_JOB = sa.select(
+    *jobs.c, spends.c.credits_spent, spends.c.credits_held, spends.c.status.label("spend_status")
+).join(spends, spends.c.id == jobs.c.spend_id)
 
 
 def _job(row: sa.Row) -> Job:
@@ -86,6 +108,14 @@ def _job(row: sa.Row) -> Job:
         started_at=_aware(row.started_at),
         finished_at=_aware(row.finished_at),
         deadline_at=_aware(row.deadline_at),
+        # Results stored before their type was recorded were all PNG images.
+        result_type=row.result_type or ("image/png" if row.result_key else None),
+        partial_text=row.partial_text,
+        progress=row.progress,
+        progress_message=row.progress_message,
+        stop_requested=row.stop_requested_at is not None,
+        held=row.credits_held or row.credits_spent,
+        spend_status=row.spend_status,
     )
 
 
@@ -161,7 +191,11 @@ def requeue_abandoned(now: datetime | None = None) -> list[uuid.UUID]:
     with db.engine.connect() as conn:
         ids = conn.execute(
             sa.update(jobs)
-            .where(jobs.c.status == "running", jobs.c.lease_until < now, jobs.c.deadline_at > now)
+            .where(
+                jobs.c.status == "running",
+                jobs.c.lease_until < now,
+                jobs.c.deadline_at > now,
+            )
             .values(status="queued", lease_until=None, available_at=now)
             .returning(jobs.c.id)
         ).scalars()
@@ -197,3 +231,40 @@ def forget_results_before(cutoff: datetime) -> list[str]:
             )
         conn.commit()
     return [row.result_key for row in rows]
+
+
+def request_stop(job_id: uuid.UUID, user_id: int) -> bool:
+    """Raise a running job's stop flag (the person pressed Stop); False when it is not running."""
+    with db.engine.connect() as conn:
+        stopped = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.user_id == user_id, jobs.c.status == "running")
+            .values(stop_requested_at=sa.func.coalesce(jobs.c.stop_requested_at, utcnow()))
+            .returning(jobs.c.id)
+        ).scalar_one_or_none()
+        conn.commit()
+    return stopped is not None
+
+
+def save_live(
+    job_id: uuid.UUID, partial_text: str | None, progress: float | None, progress_message: str | None
+) -> bool:
+    """Store what a running job showed so far (its text, its progress); True once it was stopped."""
+    with db.engine.connect() as conn:
+        stop = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .values(partial_text=partial_text, progress=progress, progress_message=progress_message)
+            .returning(jobs.c.stop_requested_at)
+        ).one_or_none()
+        conn.commit()
+    return stop is not None and stop.stop_requested_at is not None
+
+
+def stop_requested(job_id: uuid.UUID) -> bool:
+    """Whether the person pressed Stop on this job."""
+    with db.engine.connect() as conn:
+        return (
+            conn.execute(sa.select(jobs.c.stop_requested_at).where(jobs.c.id == job_id)).scalar_one_or_none()
+            is not None
+        )

@@ -1,5 +1,10 @@
 """Stored results: one file per job attempt in RESULTS_DIR, kept RESULT_TTL_DAYS.
 
+A result is bytes of any content type (the job row keeps the type, `result_type`): a
+feature's `ctx.result(data=…, content_type=…)` as given, its text as UTF-8
+(`text/plain; charset=utf-8`), its JSON serialised (`application/json`). The file's
+extension follows the type, for whoever looks in the folder.
+
 A result is written to a temporary name and renamed into place, so a reader never sees
 half a file and writing the same attempt twice (a repeated delivery) is harmless. Web
 instances and workers on different machines need RESULTS_DIR on shared storage.
@@ -7,6 +12,7 @@ instances and workers on different machines need RESULTS_DIR on shared storage.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import tempfile
 import time
@@ -23,9 +29,28 @@ def folder(config: Mapping[str, Any]) -> Path:
     return path
 
 
-def key_for(job_id: uuid.UUID, attempt: int) -> str:
+TEXT_TYPE = "text/plain; charset=utf-8"
+JSON_TYPE = "application/json"
+
+
+def key_for(job_id: uuid.UUID, attempt: int, content_type: str = "image/png") -> str:
     """The file name of one attempt's result."""
-    return f"{job_id}-{attempt}.png"
+    return f"{job_id}-{attempt}{extension(content_type)}"
+
+
+def extension(content_type: str) -> str:
+    """`.png` for image/png, `.txt` for text, `.bin` for a type nobody named."""
+    bare = content_type.split(";", 1)[0].strip().lower()
+    return {"text/plain": ".txt", "image/jpeg": ".jpg"}.get(bare) or mimetypes.guess_extension(bare) or ".bin"
+
+
+def read(config: Mapping[str, Any], key: str) -> bytes | None:
+    """A stored result's bytes, or None when it is gone."""
+    path = path_of(config, key)
+    try:
+        return path.read_bytes() if path is not None else None
+    except FileNotFoundError:
+        return None
 
 
 def store(config: Mapping[str, Any], key: str, data: bytes) -> None:

@@ -1,17 +1,21 @@
 """What the job runner runs: the paid features the app registered, known only by their shape.
 
 `features.init_app` registers each feature here by name; the runner and `submit` look them
-up, so the generic job code imports no feature. A feature owns its timeout, the failures
-worth another attempt (`failure` → `Failure`) and the bytes its result is stored as.
+up, so the generic job code imports no feature. A feature validates its own input, says
+the most it can cost (`estimate`), does the work reporting through a `Context`, and owns its
+timeout and the failures worth another attempt (`failure` → `Failure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from creditapp.jobs.context import Context
 
 EXTENSION_KEY = "creditapp.runnable"
 
@@ -27,16 +31,17 @@ class Failure:
 
 
 class Runnable(Protocol):
-    """The part of a feature (`features.base.Feature`) the runner uses."""
+    """The part of a feature (`creditapp.features.Feature`) the runner uses."""
 
     name: str
+    mode: str  # "job" (queued) or "instant" (run inside the request)
+    stoppable: bool  # a running job may be stopped (it reads ctx.stopped())
 
-    def parse(self, raw: Mapping[str, Any], config: Mapping[str, Any]) -> Any: ...
-    def cost(self, params: Any, config: Mapping[str, Any]) -> int: ...
-    def run(self, params: Any, config: Mapping[str, Any], timeout: float | None = None) -> Any: ...
+    def validate(self, raw: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]: ...
+    def estimate(self, params: dict[str, Any], config: Mapping[str, Any]) -> int: ...
+    def run(self, params: dict[str, Any], ctx: Context) -> None: ...
     def timeout(self, config: Mapping[str, Any]) -> float: ...
     def failure(self, exc: Exception) -> Failure | None: ...
-    def result_bytes(self, result: Any) -> bytes: ...
 
 
 def register(app: Flask, features: Iterable[Runnable]) -> None:

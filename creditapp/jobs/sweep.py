@@ -1,7 +1,8 @@
 """`flask jobs sweep`: the repairs a queue needs now and then. Safe to run from cron, and twice at once.
 
 1. fail every unfinished job past its deadline and release its hold;
-2. put running jobs whose worker's lease ran out (the worker died) back in the queue;
+2. put running jobs whose worker's lease ran out (the worker died) back in the queue (one
+   the person had pressed Stop on then ends canceled as soon as a worker claims it);
 3. queue again the jobs waiting longer than `lost_after` (the message was lost between
    the commit and the enqueue, or with a broker that lost it): a duplicate is harmless;
 4. delete results older than RESULT_TTL_DAYS;

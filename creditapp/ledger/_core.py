@@ -70,6 +70,8 @@ class SpendResult:
     balance: int
     replayed: bool
     fingerprint: str | None = None
+    # What the hold took (a metered capture may have charged less since); None for old rows.
+    credits_held: int | None = None
 
 
 @dataclass(frozen=True)

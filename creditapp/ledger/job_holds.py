@@ -9,7 +9,9 @@ connection like `spending` does (the write lock first on SQLite) and ends on a v
 Lock order, as everywhere in the ledger (package docstring): the wallet row first, then the
 job row, then its spend. A settlement that gives credits back locks the job's wallet before
 it touches the job, exactly as `release` does, so a retried keyed hold (wallet row, then the
-spend's key) and a release never wait for each other. Capturing touches no wallet row.
+spend's key) and a release never wait for each other. Capturing the whole hold touches no
+wallet row; a metered capture (less than was held, `ctx.used`) gives the rest back, so it
+locks the wallet first like a release.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from creditapp.ledger._core import (
 from creditapp.ledger.key_limits import refusal as key_refusal
 from creditapp.ledger.spending import (
     SETTLE,
+    capture_part,
     debit,
     draw_or_refuse,
     give_back_released,
@@ -80,8 +83,12 @@ def hold_for_job(
     fingerprint: str | None = None,
     api_key_id: int | None = None,
     idempotency_scope: str = "",
+    lease_until: datetime | None = None,
 ) -> JobHold:
     """Deduct `cost`, record a held spend and its queued job in one transaction.
+
+    With `lease_until` the job is written already claimed (running, first attempt, leased
+    until then): an instant feature, which the request itself runs at once.
 
     Raises InsufficientCredits (nothing written). A key this user already used in this
     `idempotency_scope` (the API key or sign-in that sent it) returns the original spend
@@ -133,10 +140,12 @@ def hold_for_job(
                 "feature": feature,
                 "params": params,
                 "spend_id": spend_id,
-                "status": "queued",
-                "attempts": 0,
+                "status": "queued" if lease_until is None else "running",
+                "attempts": 0 if lease_until is None else 1,
                 "created_at": now,
                 "available_at": now,
+                "started_at": None if lease_until is None else now,
+                "lease_until": lease_until,
                 "deadline_at": deadline_at,
             },
         )
@@ -154,26 +163,45 @@ def _job_for_spend(conn: sa.Connection, spend_id: int) -> uuid.UUID | None:
     return conn.execute(sa.select(jobs.c.id).where(jobs.c.spend_id == spend_id)).scalar_one_or_none()
 
 
-def succeed_job(job_id: uuid.UUID, result_key: str) -> str:
+def succeed_job(
+    job_id: uuid.UUID, result_key: str, result_type: str = "image/png", charge: int | None = None
+) -> str:
     """Capture a running job's hold and mark it succeeded with its stored result.
 
-    Returns "succeeded"; "not_running" when another delivery already finished it (nothing
-    changed); "hold_released" when the hold was given back meanwhile (`release-stale`):
-    the job is then failed, and the caller deletes the result nobody paid for.
+    `charge`: what the work used (metered, `ctx.used`), when less than was held: only that
+    is charged and the rest goes back to the lots it came from (0 releases it all); None
+    charges the whole hold. Returns "succeeded"; "not_running" when another delivery
+    already finished it (nothing changed); "hold_released" when the hold was given back
+    meanwhile (`release-stale`): the job is then failed, and the caller deletes the result
+    nobody paid for.
     """
     now = utcnow()
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
+        if charge is not None:
+            # Credits go back to lots: the wallet row first, as every give-back takes it.
+            conn.execute(LOCK_JOB_WALLET, {"job_id": job_id})
         spend_id = conn.execute(
             sa.update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == "running")
-            .values(status="succeeded", result_key=result_key, finished_at=now, lease_until=None)
+            .values(
+                status="succeeded",
+                result_key=result_key,
+                result_type=result_type,
+                finished_at=now,
+                lease_until=None,
+            )
             .returning(jobs.c.spend_id)
         ).scalar_one_or_none()
         if spend_id is None:
             conn.rollback()
             return "not_running"
-        captured = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": now}).first()
+        if charge is None:
+            captured = conn.execute(
+                SETTLE, {"spend_id": spend_id, "new_status": "captured", "now": now}
+            ).first()
+        else:
+            captured = capture_part(conn, spend_id, charge, now)
         if captured is None:
             conn.execute(
                 sa.update(jobs)
@@ -181,6 +209,7 @@ def succeed_job(job_id: uuid.UUID, result_key: str) -> str:
                 .values(
                     status="failed",
                     result_key=None,
+                    result_type=None,
                     error="hold_released",
                     error_message="This took too long and was cancelled. You were not charged.",
                 )
@@ -206,6 +235,33 @@ def end_job_and_release(
     False when the job was not in one of those states (already ended, or running when
     only a queued job may be canceled); nothing changes then.
     """
+    return end_job(job_id, status, code, message, from_statuses, user_id) is not None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A job ended without success: what its spend was charged (0: released)."""
+
+    charged: int
+
+
+def end_job(
+    job_id: uuid.UUID,
+    status: str,
+    code: str | None,
+    message: str | None,
+    from_statuses: tuple[str, ...] = OPEN_JOB_STATUSES,
+    user_id: int | None = None,
+    charge: int = 0,
+    result_key: str | None = None,
+    result_type: str | None = None,
+) -> Ended | None:
+    """Move a job in `from_statuses` to `status` (failed or canceled) and settle its hold:
+    released, or, with `charge` > 0 (what a stopped or failed metered job used), captured for
+    that much at most, the rest given back. A result it left (`result_key`) stays with it.
+
+    None when the job was not in one of those states; nothing changes then.
+    """
     condition = sa.and_(jobs.c.id == job_id, jobs.c.status.in_(from_statuses))
     if user_id is not None:
         condition = sa.and_(condition, jobs.c.user_id == user_id)
@@ -216,18 +272,33 @@ def end_job_and_release(
         spend_id = conn.execute(
             sa.update(jobs)
             .where(condition)
-            .values(status=status, error=code, error_message=message, finished_at=now, lease_until=None)
+            .values(
+                status=status,
+                error=code,
+                error_message=message,
+                finished_at=now,
+                lease_until=None,
+                result_key=result_key,
+                result_type=result_type,
+            )
             .returning(jobs.c.spend_id)
         ).scalar_one_or_none()
         if spend_id is None:
             conn.rollback()
-            return False
+            return None
+        if charge > 0:
+            # charge > 0 and a hold of at least 1: this captures (None only when not held).
+            captured = capture_part(conn, spend_id, charge, now)
+            charged = captured.credits_spent if captured is not None else 0
+            conn.commit()
+            log.info("ledger capture", extra={"spend_id": spend_id, "operation": "capture"})
+            return Ended(charged)
         released = conn.execute(SETTLE, {"spend_id": spend_id, "new_status": "released", "now": now}).first()
         balance = give_back_released(conn, [released], now)[released.wallet_id] if released else None
         conn.commit()
     if released is not None:
         log_write(released.user_id, "release", released.credits_spent, balance)
-    return True
+    return Ended(0)
 
 
 def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int, int]]:
@@ -266,7 +337,7 @@ def fail_overdue_jobs(now: datetime | None = None) -> list[tuple[uuid.UUID, int,
             .values(
                 status="failed",
                 error="deadline_exceeded",
-                error_message="The image was not ready in time. You were not charged.",
+                error_message="This was not ready in time. You were not charged.",
                 finished_at=now,
                 lease_until=None,
             )

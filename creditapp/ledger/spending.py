@@ -229,6 +229,7 @@ def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str 
             spends.c.id,
             spends.c.status,
             spends.c.credits_spent,
+            spends.c.credits_held,
             spends.c.request_fingerprint,
             spendable(spends.c.wallet_id, utcnow()).label("balance"),
         ).where(
@@ -240,7 +241,13 @@ def spend_by_key(conn: sa.Connection, user_id: int, key: str | None, scope: str 
     if row is None:
         return None
     return SpendResult(
-        row.id, row.status, row.credits_spent, row.balance, replayed=True, fingerprint=row.request_fingerprint
+        row.id,
+        row.status,
+        row.credits_spent,
+        row.balance,
+        replayed=True,
+        fingerprint=row.request_fingerprint,
+        credits_held=row.credits_held,
     )
 
 

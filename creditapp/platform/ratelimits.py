@@ -30,7 +30,8 @@ DEFAULTS = {
 }
 SIGNIN_ENDPOINTS = ("auth.login", "auth.callback")
 CHECKOUT_ENDPOINTS = ("billing.checkout",)
-SPEND_PATHS = ("/features/image", "/api/features/image")
+# Every feature's page form and JSON API post under these (creditapp/features/views.py).
+SPEND_PREFIXES = ("/features/", "/api/features/")
 
 # Flask-Limiter registers a limit per view-function name in one global table; building
 # each limit once keeps a second app in the same process from counting every hit twice.
@@ -96,12 +97,12 @@ def api_key_endpoints(app: Flask) -> list[str]:
 
 
 def spend_endpoints(app: Flask) -> list[str]:
-    """Endpoints that spend credits: whatever serves POST on the feature paths."""
+    """Endpoints that spend credits: whatever serves POST on a feature's path."""
     return sorted(
         {
             rule.endpoint
             for rule in app.url_map.iter_rules()
-            if rule.rule in SPEND_PATHS and "POST" in rule.methods
+            if rule.rule.startswith(SPEND_PREFIXES) and "POST" in rule.methods
         }
     )
 

@@ -1,1 +1,2 @@
-"""Image generation: the feature, its providers, its pages and API."""
+"""Image generation: the feature (`feature.ImageGeneration`) and its providers; its pages and
+API are the kit's."""

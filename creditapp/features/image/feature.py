@@ -3,89 +3,99 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from creditapp.features.base import Failure, InvalidInput
 from creditapp.features.image.providers import ProviderError, provider_for
+from creditapp.features.kit import Context, Failure, Feature, price
 
 MAX_PROMPT_LENGTH = 1000
-
-
-@dataclass(frozen=True)
-class ImageRequest:
-    """A validated request: the prompt (1–1000 characters) and a priced size."""
-
-    prompt: str
-    size: int
-
-
-@dataclass(frozen=True)
-class GeneratedImage:
-    """The picture a request produced."""
-
-    prompt: str
-    size: int
-    png: bytes
+SIZES = (256, 512, 1024)
+DEFAULT_SIZE = 512
+SUMMARY_PROMPT_LENGTH = 60
+CHOICES = ", ".join(str(size) for size in SIZES)
 
 
 def costs(config: Mapping[str, Any]) -> dict[int, int]:
-    """Size → credits, from IMAGE_COSTS, smallest size first."""
-    return {
-        int(size): int(cost) for size, cost in sorted(config["IMAGE_COSTS"].items(), key=lambda i: int(i[0]))
-    }
+    """Size → credits, smallest size first: FEATURE_PRICES (`image_256`, …) over IMAGE_COSTS."""
+    listed = {int(size): int(cost) for size, cost in config["IMAGE_COSTS"].items()}
+    return {size: price(config, f"image_{size}", listed[size]) for size in SIZES if size in listed}
 
 
-def parse_size(raw: Any, config: Mapping[str, Any]) -> int:
-    """A size the price list knows, from an int or a string of digits; else InvalidInput."""
-    allowed = costs(config)
-    choices = ", ".join(str(size) for size in allowed)
-    if raw is None or raw == "":
-        raise InvalidInput(f"Choose a size: {choices}.", field="size")
-    if isinstance(raw, bool) or not isinstance(raw, int | str):
-        raise InvalidInput(f"The size must be one of {choices}.", field="size")
-    text = str(raw).strip()
-    if not text.isdigit() or int(text) not in allowed:
-        raise InvalidInput(f"The size must be one of {choices} (got {text[:20]!r}).", field="size")
-    return int(text)
+def shorten(text: str, length: int = SUMMARY_PROMPT_LENGTH) -> str:
+    """`text` cut to about `length` characters at a word, as History has always shown prompts."""
+    if len(text) <= length + 5:
+        return text
+    return text[: length - 3].rsplit(" ", 1)[0] + "..."
 
 
-class ImageGeneration:
+class ImageGeneration(Feature):
     """The image generation feature, drawn by the configured provider."""
 
     name = "image_generation"
+    route = "image"
     title = "Image generation"
+    noun = "image"
+    action = "Generate image"
+    again = "Generate another image"
+    working = "Generating"
+    unit = "image"
+    headline = "Generate an image"
+    blurb = "Describe a picture and get it in seconds."
+    template = "features/image.html"
+    quote_template = "features/_quote.html"
+    result_template = "features/_image_result.html"
+    schema = {
+        "type": "object",
+        "properties": {
+            "prompt": {
+                "type": "string",
+                "title": "Describe the image",
+                "description": "1 to 1000 characters, for example “a lighthouse at dusk, watercolour”.",
+                "minLength": 1,
+                "maxLength": MAX_PROMPT_LENGTH,
+                "pattern": r"\S",
+                "x-messages": {
+                    "required": "Describe the image you want (the prompt is missing).",
+                    "type": "The prompt must be text.",
+                    "minLength": "Describe the image you want (the prompt is empty).",
+                    "pattern": "Describe the image you want (the prompt is empty).",
+                    "maxLength": "The prompt is {length} characters long; the limit is {limit}.",
+                },
+            },
+            "size": {
+                "type": "integer",
+                "title": "Size",
+                "enum": list(SIZES),
+                "default": DEFAULT_SIZE,
+                "description": "Pixels per side: 256 → 5, 512 → 10, 1024 → 20 credits by default "
+                "(FEATURE_PRICES `image_256`, `image_512`, `image_1024`).",
+                "x-messages": {
+                    "required": f"Choose a size: {CHOICES}.",
+                    "type": f"The size must be one of {CHOICES} (got {{got!r}}).",
+                    "enum": f"The size must be one of {CHOICES} (got {{got!r}}).",
+                },
+            },
+        },
+        "required": ["prompt", "size"],
+        "additionalProperties": False,
+    }
 
-    def parse(self, raw: Mapping[str, Any], config: Mapping[str, Any]) -> ImageRequest:
-        """Check the prompt (1–1000 characters after trimming) and the size."""
-        prompt = raw.get("prompt")
-        if prompt is None:
-            raise InvalidInput("Describe the image you want (the prompt is missing).", field="prompt")
-        if not isinstance(prompt, str):
-            raise InvalidInput("The prompt must be text.", field="prompt")
-        prompt = prompt.strip()
-        if not prompt:
-            raise InvalidInput("Describe the image you want (the prompt is empty).", field="prompt")
-        if len(prompt) > MAX_PROMPT_LENGTH:
-            raise InvalidInput(
-                f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_LENGTH}.",
-                field="prompt",
-            )
-        return ImageRequest(prompt=prompt, size=parse_size(raw.get("size"), config))
-
-    def cost(self, params: ImageRequest, config: Mapping[str, Any]) -> int:
+    def estimate(self, params: dict[str, Any], config: Mapping[str, Any]) -> int:
         """Credits for the requested size."""
-        return costs(config)[params.size]
+        return costs(config)[int(params["size"])]
 
-    def run(
-        self, params: ImageRequest, config: Mapping[str, Any], timeout: float | None = None
-    ) -> GeneratedImage:
-        """Draw the picture with the configured provider, its timeout cut to `timeout` seconds."""
-        if timeout is not None:
+    def run(self, params: dict[str, Any], ctx: Context) -> None:
+        """Draw the picture with the configured provider, its timeout cut to the attempt's."""
+        config = ctx.config
+        if ctx.timeout is not None:
             configured = float(config.get("OPENAI_TIMEOUT_SECONDS") or 60)
-            config = {**config, "OPENAI_TIMEOUT_SECONDS": min(configured, timeout)}
-        png = provider_for(config).generate(params.prompt, params.size)
-        return GeneratedImage(prompt=params.prompt, size=params.size, png=png)
+            config = {**config, "OPENAI_TIMEOUT_SECONDS": min(configured, ctx.timeout)}
+        png = provider_for(config).generate(params["prompt"], int(params["size"]))
+        ctx.result(data=png, content_type="image/png")
+
+    def summary(self, params: dict[str, Any]) -> str:
+        """“the prompt”, 512 px."""
+        return f"“{shorten(str(params.get('prompt', '')))}”, {params.get('size')} px"
 
     def timeout(self, config: Mapping[str, Any]) -> float:
         """How long one provider call may take."""
@@ -100,6 +110,14 @@ class ImageGeneration:
             return Failure(exc.code, str(exc), exc.transient)
         return None
 
-    def result_bytes(self, result: GeneratedImage) -> bytes:
-        """The PNG."""
-        return result.png
+    def cheapest(self, config: Mapping[str, Any]) -> int:
+        """The smallest size's price."""
+        return min(costs(config).values())
+
+    def uses(self, count: int) -> str:
+        """“10 images at 512 px”."""
+        return f"{count:,} images at {DEFAULT_SIZE} px"
+
+    def page_context(self, params: dict[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
+        """The size menu's prices."""
+        return {"costs": costs(config)}
