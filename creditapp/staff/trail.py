@@ -103,8 +103,8 @@ def perform(asked: Request, act: Callable[[], str], joined: bool) -> tuple[Admin
         else:
             session.rollback()
         raise
-    if joined and session.in_transaction():
-        session.commit()  # a domain function that found nothing to change may not have committed
+    if joined:
+        session.commit()  # in case the function found nothing to change and wrote nothing itself
     _set_outcome(asked.token, outcome)
     done = find(asked.token)
     assert done is not None

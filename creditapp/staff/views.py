@@ -95,6 +95,6 @@ def act(user_id: int, name: str):
 def audit_page():
     """Every staff action, newest first, fifty a page."""
     before = request.args.get("before", type=int)
-    lines = trail.page(before_id=before)
+    lines = trail.page(before_id=before, limit=trail.PAGE_SIZE)
     next_before = lines[-1].action.id if len(lines) == trail.PAGE_SIZE else None
     return render_template("staff/audit.html", lines=lines, next_before=next_before)

@@ -1,0 +1,66 @@
+"""Finding a customer from one box, and what their page shows."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from creditapp.extensions import db
+from creditapp.models import CreditPurchase, User
+
+
+def add_purchase(user_id: int, **values) -> int:
+    purchase = CreditPurchase(
+        user_id=user_id,
+        stripe_price_id="price_test",
+        credits_purchased=100,
+        amount_paid=500,
+        currency="usd",
+        status="pending",
+        **values,
+    )
+    db.session.add(purchase)
+    db.session.commit()
+    return purchase.id
+
+
+def found(staff_client, query: str) -> str:
+    response = staff_client.get("/admin/", query_string={"q": query})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_search_finds_a_customer_by_part_of_the_email_in_any_case(staff_client, customer):
+    assert f"/admin/customers/{customer}" in found(staff_client, "CASEY@exa")
+
+
+def test_search_finds_by_name_and_by_user_id(staff_client, customer):
+    assert f"/admin/customers/{customer}" in found(staff_client, "casey cust")
+    assert f"/admin/customers/{customer}" in found(staff_client, str(customer))
+
+
+def test_search_finds_by_any_stripe_id_we_store(staff_client, customer):
+    add_purchase(customer, stripe_checkout_session_id="cs_test_abc", stripe_payment_intent_id="pi_test_abc")
+    db.session.execute(sa.update(User).where(User.id == customer).values(stripe_customer_id="cus_test_abc"))
+    db.session.commit()
+    for stripe_id in ("cs_test_abc", "pi_test_abc", "cus_test_abc"):
+        assert f"/admin/customers/{customer}" in found(staff_client, stripe_id), stripe_id
+
+
+def test_search_says_when_nobody_matches(staff_client, customer):
+    assert "Nobody matches" in found(staff_client, "no-such-person")
+
+
+def test_the_customer_page_shows_balance_lots_ledger_and_purchases(staff_client, customer):
+    add_purchase(customer, stripe_checkout_session_id="cs_test_page", stripe_payment_intent_id="pi_test_page")
+    response = staff_client.get(f"/admin/customers/{customer}")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert 'id="staff-balance">500<' in page
+    assert "signup_bonus" in page  # the lot and the ledger line
+    assert "https://dashboard.stripe.com/payments/pi_test_page" in page
+    assert "No API keys." in page
+
+
+def test_an_unknown_customer_is_a_404(staff_client):
+    assert staff_client.get("/admin/customers/999999").status_code == 404
