@@ -19,9 +19,11 @@ import sqlalchemy as sa
 
 from creditapp import ledger
 from creditapp.accounts import api_keys, sessions
+from creditapp.billing import refunds, stripe_events
 from creditapp.jobs import records
 from creditapp.jobs import service as jobs
-from creditapp.models import LOT_CATEGORIES, CreditLot, CreditSpend, User, utcnow
+from creditapp.models import LOT_CATEGORIES, CreditLot, CreditSpend, StripeEvent, User, utcnow
+from creditapp.platform.money import format_money
 from creditapp.platform.transactions import read
 from creditapp.topups import settings as topups
 
@@ -45,7 +47,8 @@ class Checked:
     target_id: str
     parameters: dict[str, Any]
     confirm: str  # "Grant 100 promotional credits …"
-    act: Callable[[int, str], str] = field(repr=False)  # (actor id, reason) -> outcome
+    # (actor id, reason, the confirmation's one-time token) -> the outcome in words
+    act: Callable[[int, str, str], str] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,9 @@ class Action:
     name: str
     title: str
     joined: bool
-    check: Callable[[int, Mapping[str, str]], Checked]
+    check: Callable[[int | None, Mapping[str, str]], Checked]
+    # False: not about one customer (replaying a Stripe event), posted to /admin/actions/<name>
+    per_customer: bool = True
 
 
 def _int(
@@ -111,7 +116,7 @@ def check_grant(user_id: int, form: Mapping[str, str]) -> Checked:
     priority = _int(form, "priority", "The priority", 0, 100, default=50)
     expires_at = _expiry(form)
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         try:
             granted = ledger.grant(
                 user_id,
@@ -147,7 +152,7 @@ def check_take_back(user_id: int, form: Mapping[str, str]) -> Checked:
     if amount > ledger.balance(user_id).credits:
         raise Refused(f"The customer has only {ledger.balance(user_id).credits:,} credits to take back.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         try:
             taken = ledger.grant(user_id, -amount, reason, admin_user_id=actor)
         except ledger.LedgerError as exc:
@@ -172,7 +177,7 @@ def check_void_lot(user_id: int, form: Mapping[str, str]) -> Checked:
     if lot.voided_at is not None:
         raise Refused(f"Lot {lot_id} is voided already.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         try:
             voided = ledger.void_lot(lot_id, reason, staff_user_id=actor)
         except ledger.LedgerError as exc:
@@ -202,7 +207,7 @@ def check_release_hold(user_id: int, form: Mapping[str, str]) -> Checked:
     if spend.status != "held":
         raise Refused(f"Spend {spend_id} is {spend.status}, not held.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         released = ledger.release(spend_id)
         return (
             f"Released hold {spend_id}: {spend.credits_spent:,} credits back."
@@ -231,7 +236,7 @@ def check_cancel_job(user_id: int, form: Mapping[str, str]) -> Checked:
     if job.status != "queued":
         raise Refused(f"Job {job_id} is {job.status}: only a queued job can be canceled.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         try:
             jobs.cancel(user_id, job_id)
         except jobs.JobNotCancelable as exc:
@@ -250,7 +255,7 @@ def check_revoke_key(user_id: int, form: Mapping[str, str]) -> Checked:
     if key.revoked_at is not None:
         raise Refused(f"Key {key.prefix}… is revoked already.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         done = api_keys.revoke_key(user_id, key_id)
         return f"Revoked key {key.prefix}…." if done else f"Key {key.prefix}… was revoked already."
 
@@ -264,7 +269,7 @@ def check_switch_topup_off(user_id: int, form: Mapping[str, str]) -> Checked:
     if not topups.settings_for(user_id).enabled:
         raise Refused("Automatic top-up is off already.")
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         done = topups.switch_off(user_id, "Switched off by support.")
         return "Switched automatic top-up off." if done else "Automatic top-up was off already."
 
@@ -275,11 +280,65 @@ def check_sign_out_everywhere(user_id: int, form: Mapping[str, str]) -> Checked:
     """Sign the customer out on every device."""
     _user_wallet(user_id)
 
-    def act(actor: int, reason: str) -> str:
+    def act(actor: int, reason: str, token: str) -> str:
         sessions.sign_out_everywhere(user_id)
         return "Signed the customer out everywhere."
 
     return Checked("user", str(user_id), {}, "Sign the customer out on every device.", act)
+
+
+def check_refund(user_id: int, form: Mapping[str, str]) -> Checked:
+    """Refund a purchase through Stripe, all that is left or part (in minor units); the webhook claws back."""
+    purchase_id = _int(form, "purchase_id", "The purchase", 1, 2**62)
+    try:
+        found = refunds.refundable(purchase_id, user_id)
+    except refunds.NotRefundable as exc:
+        raise Refused(f"Not refundable: {exc}.") from None
+    if found is None:
+        raise Refused(f"This customer has no purchase {purchase_id}.", 404)
+    if found.left <= 0:
+        raise Refused(f"Purchase {purchase_id} is refunded in full already.")
+    amount = _int(form, "amount", "The amount to refund (in cents)", 1, found.left, default=found.left)
+    words = format_money(amount, found.currency)
+
+    def act(actor: int, reason: str, token: str) -> str:
+        try:
+            refund_id = refunds.refund(found, amount, f"staff-refund-{token}", reason)
+        except refunds.NotRefundable as exc:
+            raise Refused(f"Not refundable: {exc}.") from None
+        return f"Stripe refund {refund_id} of {words} created; its webhook takes the credits back."
+
+    whole = "in full" if amount == found.left else "in part"
+    return Checked(
+        "purchase",
+        str(purchase_id),
+        {"purchase_id": purchase_id, "amount": amount, "currency": found.currency},
+        f"Refund {words} of purchase {purchase_id} through Stripe ({whole}).",
+        act,
+    )
+
+
+def check_replay_event(user_id: int | None, form: Mapping[str, str]) -> Checked:
+    """Run a stored Stripe event that failed (or was ignored) through its handler again."""
+    event_id = (form.get("event_id") or "").strip()
+    with read() as session:
+        status = session.execute(
+            sa.select(StripeEvent.status).where(StripeEvent.id == event_id)
+        ).scalar_one_or_none()
+    if status is None:
+        raise Refused(f"No stored Stripe event {event_id or '(none given)'}.", 404)
+    if status == "processed":
+        raise Refused(f"Event {event_id} was processed already.")
+
+    def act(actor: int, reason: str, token: str) -> str:
+        receipt = stripe_events.replay(event_id)
+        return f"Replayed {event_id} ({receipt.type}): {receipt.status}" + (
+            f" — {receipt.error}" if receipt.error else "."
+        )
+
+    return Checked(
+        "stripe_event", event_id, {"event_id": event_id}, f"Replay Stripe event {event_id} ({status}).", act
+    )
 
 
 ACTIONS: dict[str, Action] = {
@@ -293,5 +352,7 @@ ACTIONS: dict[str, Action] = {
         Action("revoke_key", "Revoke an API key", True, check_revoke_key),
         Action("switch_topup_off", "Switch automatic top-up off", True, check_switch_topup_off),
         Action("sign_out_everywhere", "Sign out everywhere", True, check_sign_out_everywhere),
+        Action("refund", "Refund a purchase", False, check_refund),
+        Action("replay_event", "Replay a Stripe event", False, check_replay_event, per_customer=False),
     )
 }

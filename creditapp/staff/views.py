@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
+from creditapp import ledger
 from creditapp.platform.money import format_money
-from creditapp.staff import actions, customers, trail
+from creditapp.staff import actions, customers, operations, trail
 
 bp = Blueprint("staff", __name__, url_prefix="/admin")
 
@@ -37,7 +38,7 @@ def customer_page(user_id: int):
     )
 
 
-def _refused(user_id: int, action: actions.Action, refusal: actions.Refused):
+def _refused(user_id: int | None, action: actions.Action, refusal: actions.Refused):
     return (
         render_template("staff/refused.html", user_id=user_id, action=action, message=refusal.message),
         refusal.status,
@@ -46,11 +47,25 @@ def _refused(user_id: int, action: actions.Action, refusal: actions.Refused):
 
 @bp.post("/customers/<int:user_id>/actions/<name>")
 def act(user_id: int, name: str):
-    """First POST: check the form and ask to confirm (with a one-time token). Second: act, once."""
+    """An action on one customer: first POST asks to confirm, the second acts (once)."""
     action = actions.ACTIONS.get(name)
-    if action is None or customers.find_user(user_id) is None:
+    if action is None or not action.per_customer or customers.find_user(user_id) is None:
         abort(404)
-    token = request.form.get("token", "").strip()
+    return _confirm_or_act(action, user_id)
+
+
+@bp.post("/actions/<name>")
+def act_on_system(name: str):
+    """An action on no one customer (replaying a Stripe event), confirmed the same way."""
+    action = actions.ACTIONS.get(name)
+    if action is None or action.per_customer:
+        abort(404)
+    return _confirm_or_act(action, None)
+
+
+def _confirm_or_act(action: actions.Action, user_id: int | None):
+    """First POST: check the form and ask to confirm (with a one-time token). Second: act, once."""
+    token = request.form.get("token", "").strip()[:64]
     if token:
         done = trail.find(token)
         if done is not None:  # a double submit: show what the first did
@@ -74,18 +89,12 @@ def act(user_id: int, name: str):
             fields=fields,
             token=trail.new_token(),
         )
+    actor = current_user.id
     asked = trail.Request(
-        action.name,
-        current_user.id,
-        user_id,
-        checked.target_type,
-        checked.target_id,
-        checked.parameters,
-        reason,
-        token[:64],
+        action.name, actor, user_id, checked.target_type, checked.target_id, checked.parameters, reason, token
     )
     try:
-        done, acted = trail.perform(asked, lambda: checked.act(current_user.id, reason), action.joined)
+        done, acted = trail.perform(asked, lambda: checked.act(actor, reason, token), action.joined)
     except actions.Refused as refusal:
         return _refused(user_id, action, refusal)
     return render_template("staff/done.html", user_id=user_id, action=action, done=done, again=not acted)
@@ -98,3 +107,16 @@ def audit_page():
     lines = trail.page(before_id=before, limit=trail.PAGE_SIZE)
     next_before = lines[-1].action.id if len(lines) == trail.PAGE_SIZE else None
     return render_template("staff/audit.html", lines=lines, next_before=next_before)
+
+
+@bp.get("/operations")
+def operations_page():
+    """What needs a look across all customers; with `?audit=1`, the ledger audit's findings too."""
+    findings = ledger.audit() if request.args.get("audit") == "1" else None
+    return render_template(
+        "staff/operations.html",
+        ops=operations.gather(),
+        findings=findings,
+        replay=actions.ACTIONS["replay_event"],
+        money=format_money,
+    )
