@@ -15,6 +15,11 @@ An action's confirmation form carries a one-time token; the row's unique
 
 A second submit of one token, at once or later, finds the first row (the unique key makes a
 concurrent insert wait for the first, then fail) and shows its outcome.
+
+Lock order (the ledger's docstring): flushing the row before the ledger locks the wallet is
+the "insert that waits only on a unique key shared with another insert of the same kind"
+the ledger allows; its foreign keys take KEY SHARE locks on the users it names, which no
+ledger path's lock conflicts with (none locks a users row FOR UPDATE).
 """
 
 from __future__ import annotations

@@ -207,3 +207,47 @@ def test_a_token_performed_already_acts_no_more_even_if_the_first_check_missed_i
     assert (acted_first, acted_second) == (True, False) and len(calls) == 1
     assert second.id == first.id and ledger.balance(customer).credits == 505
     assert trail_count() == 1
+
+
+def test_eight_concurrent_confirmations_of_one_token_act_once(app, customer, staff):
+    from creditapp.staff import trail
+    from tests.support.threads import race
+
+    def confirm(i: int):
+        asked = trail.Request(
+            "grant", staff, customer, "user", str(customer), {"amount": 25}, "race", "raced-token"
+        )
+        return trail.perform(
+            asked, lambda: f"{ledger.grant(customer, 25, 'race', admin_user_id=staff)}", joined=True
+        )
+
+    outcomes = race(app, confirm, 8)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(acted for _, acted in outcomes) == [False] * 7 + [True]
+    assert ledger.balance(customer).credits == 525
+    assert len(adjustments(customer)) == 1 and trail_count() == 1
+
+
+def test_eight_concurrent_confirmations_of_a_claimed_action_act_once(app, customer, staff):
+    from creditapp.staff import trail
+    from tests.support.threads import race
+
+    held = ledger.hold(customer, "test", 70)
+    calls = []
+
+    def release() -> str:
+        calls.append(ledger.release(held.spend_id))
+        return "released"
+
+    def confirm(i: int):
+        asked = trail.Request(
+            "release_hold", staff, customer, "spend", str(held.spend_id), {}, "race", "raced-claim"
+        )
+        return trail.perform(asked, release, joined=False)
+
+    outcomes = race(app, confirm, 8)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
+    assert sorted(acted for _, acted in outcomes) == [False] * 7 + [True]
+    assert calls == [True] and ledger.balance(customer).credits == 500 and trail_count() == 1
