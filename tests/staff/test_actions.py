@@ -251,3 +251,32 @@ def test_eight_concurrent_confirmations_of_a_claimed_action_act_once(app, custom
     assert not [o for o in outcomes if isinstance(o, Exception)], outcomes
     assert sorted(acted for _, acted in outcomes) == [False] * 7 + [True]
     assert calls == [True] and ledger.balance(customer).credits == 500 and trail_count() == 1
+
+
+def test_switching_a_top_up_off_keeps_the_card_and_says_why_once(act, customer):
+    from creditapp.models import AutoRechargeSettings
+    from creditapp.topups import settings as topups
+
+    db.session.add(
+        AutoRechargeSettings(
+            user_id=customer,
+            enabled=True,
+            threshold=100,
+            stripe_price_id="price_x",
+            pack_credits=500,
+            pack_amount=2000,
+            currency="usd",
+            monthly_cap=3,
+            payment_method_id="pm_card",
+            card_brand="visa",
+            card_last4="4242",
+        )
+    )
+    db.session.commit()
+
+    act(customer, "switch_topup_off", confirm_twice=True, reason="Card disputes")
+
+    now = topups.settings_for(customer)
+    assert not now.enabled and now.disabled_reason == "Switched off by support."
+    assert now.card_last4 == "4242"
+    assert trail_count() == 1
