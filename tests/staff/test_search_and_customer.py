@@ -64,3 +64,35 @@ def test_the_customer_page_shows_balance_lots_ledger_and_purchases(staff_client,
 
 def test_an_unknown_customer_is_a_404(staff_client):
     assert staff_client.get("/admin/customers/999999").status_code == 404
+
+
+def test_failed_and_stuck_jobs_come_first_and_a_queued_one_can_be_canceled(
+    app, staff_client, make_user, sign_in_as
+):
+    from datetime import timedelta
+
+    from creditapp.models import FeatureJob, utcnow
+    from tests.support.spending import csrf_token, post_json
+
+    user_id = make_user("jobs@example.com")
+    client = sign_in_as(app.test_client(), user_id)
+    ids = [
+        post_json(client, csrf_token(client), {"prompt": f"fox {n}", "size": 256}).get_json()["id"]
+        for n in range(3)
+    ]
+    # As the worker and the clock would leave them: the oldest failed, the middle one stuck.
+    db.session.execute(
+        sa.update(FeatureJob).where(FeatureJob.id == ids[0]).values(status="failed", error="provider")
+    )
+    db.session.execute(
+        sa.update(FeatureJob)
+        .where(FeatureJob.id == ids[1])
+        .values(deadline_at=utcnow() - timedelta(minutes=5))
+    )
+    db.session.commit()
+
+    page = staff_client.get(f"/admin/customers/{user_id}").get_data(as_text=True)
+
+    positions = [page.index(f'id="staff-job-{job_id}"') for job_id in ids]
+    assert positions[2] > max(positions[0], positions[1])  # the healthy queued job comes last
+    assert f'id="cancel-{ids[2]}"' in page
