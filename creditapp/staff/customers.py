@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from creditapp import ledger
 from creditapp.accounts import api_keys
+from creditapp.billing import charges
 from creditapp.history import entries as history
 from creditapp.models import (
     CreditPurchase,
@@ -40,12 +41,16 @@ class Found:
 
 
 def search(query: str) -> list[Found]:
-    """Customers whose e-mail or name contains `query`, whose id it is, or who own a Stripe id it is."""
+    """Customers whose e-mail or name contains `query`, whose id it is, or who own a Stripe id it is
+    (a Customer, Checkout Session or PaymentIntent we store, or a charge of such a PaymentIntent)."""
     query = query.strip()
     if not query:
         return []
     like = f"%{query.lower().replace('%', '').replace('_', '')}%"
     found: dict[int, Found] = {}
+    # A charge id is not stored: Stripe says which PaymentIntent it belongs to (asked before
+    # the read below, so no transaction stays open while Stripe answers).
+    charge_intent = charges.payment_intent_for_charge(query)
     with read() as session:
 
         def add(rows: Any, matched: str) -> None:
@@ -69,6 +74,15 @@ def search(query: str) -> list[Found]:
             ),
             "Stripe payment",
         )
+        if charge_intent is not None:
+            add(
+                session.execute(
+                    sa.select(User.id, User.email, User.name)
+                    .join(CreditPurchase, CreditPurchase.user_id == User.id)
+                    .where(CreditPurchase.stripe_payment_intent_id == charge_intent)
+                ),
+                "Stripe charge",
+            )
         add(
             session.execute(
                 sa.select(User.id, User.email, User.name).where(User.stripe_customer_id == query)

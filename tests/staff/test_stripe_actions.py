@@ -103,3 +103,15 @@ def test_replaying_a_processed_event_is_refused(stripe_env, staff_client):
         data={"csrf_token": csrf_token(staff_client), "event_id": "evt_done", "reason": "x"},
     )
     assert response.status_code == 422
+
+
+def test_search_finds_a_customer_by_a_charge_id_stripe_knows(
+    stripe_env, client, make_user, sign_in_as, staff_client
+):
+    user, session_id = bought(stripe_env, client, make_user, sign_in_as)
+    charge = stripe_helpers.charge_id(session_id)
+
+    page = staff_client.get("/admin/", query_string={"q": charge}).get_data(as_text=True)
+
+    assert f"/admin/customers/{user}" in page and "Stripe charge" in page
+    assert "Nobody matches" in staff_client.get("/admin/?q=ch_unknown").get_data(as_text=True)
