@@ -6,6 +6,8 @@ from flask import Blueprint, abort, render_template, request
 from flask_login import current_user
 
 from creditapp import ledger
+from creditapp.history.entries import BadCursor
+from creditapp.platform.errors import error_response
 from creditapp.platform.money import format_money
 from creditapp.staff import actions, customers, operations, trail
 
@@ -23,7 +25,10 @@ def search_page():
 @bp.get("/customers/<int:user_id>")
 def customer_page(user_id: int):
     """Everything about one customer's money, and the actions staff may take."""
-    shown = customers.customer(user_id, before=request.args.get("before") or None)
+    try:
+        shown = customers.customer(user_id, before=request.args.get("before") or None)
+    except BadCursor:
+        return error_response(400, "That link to older ledger entries is not valid.")
     if shown is None:
         abort(404)
     return render_template(

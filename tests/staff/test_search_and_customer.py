@@ -96,3 +96,7 @@ def test_failed_and_stuck_jobs_come_first_and_a_queued_one_can_be_canceled(
     positions = [page.index(f'id="staff-job-{job_id}"') for job_id in ids]
     assert positions[2] > max(positions[0], positions[1])  # the healthy queued job comes last
     assert f'id="cancel-{ids[2]}"' in page
+
+
+def test_a_broken_ledger_cursor_is_a_400_not_an_error(staff_client, customer):
+    assert staff_client.get(f"/admin/customers/{customer}?before=nonsense").status_code == 400
