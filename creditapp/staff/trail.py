@@ -24,12 +24,17 @@ ledger path's lock conflicts with (none locks a users row FOR UPDATE).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from creditapp.extensions import db
 from creditapp.models import AdminAction, User
@@ -52,9 +57,34 @@ class Request:
     token: str
 
 
-def new_token() -> str:
-    """A one-time token for a confirmation form."""
-    return secrets.token_urlsafe(24)
+def new_token(action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str) -> str:
+    """A one-time token for a confirmation form, bound to what it confirms.
+
+    A random part (what makes it one-time) and an HMAC, under the app's secret key, of that
+    part with the action, the customer, the parameters and the reason: a confirmation whose
+    fields were changed after it was shown, or one made up without the first step, does
+    not match (`token_matches`).
+    """
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_seal(nonce, action, customer_user_id, parameters, reason)}"
+
+
+def token_matches(
+    token: str, action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str
+) -> bool:
+    """Whether `token` was made by `new_token` for exactly this action, customer, parameters and reason."""
+    nonce, _, seal = token.partition(".")
+    expected = _seal(nonce, action, customer_user_id, parameters, reason)
+    return bool(nonce) and hmac.compare_digest(seal, expected)
+
+
+def _seal(
+    nonce: str, action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str
+) -> str:
+    what = json.dumps([nonce, action, customer_user_id, parameters, reason], sort_keys=True, default=str)
+    key = str(current_app.secret_key).encode()
+    digest = hmac.new(key, what.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:18]).decode()
 
 
 def find(token: str) -> AdminAction | None:

@@ -74,6 +74,9 @@ def _confirm_or_act(action: actions.Action, user_id: int | None):
     if token:
         done = trail.find(token)
         if done is not None:  # a double submit: show what the first did
+            if (done.action, done.customer_user_id) != (action.name, user_id):
+                refusal = actions.Refused("That confirmation was for another action.", 409)
+                return _refused(user_id, action, refusal)
             return render_template("staff/done.html", user_id=user_id, action=action, done=done, again=True)
     reason = request.form.get("reason", "").strip()
     try:
@@ -92,8 +95,13 @@ def _confirm_or_act(action: actions.Action, user_id: int | None):
             action=action,
             checked=checked,
             fields=fields,
-            token=trail.new_token(),
+            token=trail.new_token(action.name, user_id, checked.parameters, reason),
         )
+    if not trail.token_matches(token, action.name, user_id, checked.parameters, reason):
+        refusal = actions.Refused(
+            "This confirmation does not match what was asked (it changed since): start again.", 409
+        )
+        return _refused(user_id, action, refusal)
     actor = current_user.id
     asked = trail.Request(
         action.name, actor, user_id, checked.target_type, checked.target_id, checked.parameters, reason, token

@@ -280,3 +280,45 @@ def test_switching_a_top_up_off_keeps_the_card_and_says_why_once(act, customer):
     assert not now.enabled and now.disabled_reason == "Switched off by support."
     assert now.card_last4 == "4242"
     assert trail_count() == 1
+
+
+def test_a_confirmation_changed_after_it_was_shown_or_made_up_acts_not(staff_client, customer):
+    from tests.staff.conftest import TOKEN, csrf_token
+
+    csrf = csrf_token(staff_client)
+    url = f"/admin/customers/{customer}/actions/grant"
+    shown = staff_client.post(url, data={"csrf_token": csrf, "amount": "10", "reason": "Goodwill"})
+    token = TOKEN.search(shown.get_data(as_text=True)).group(1)
+
+    changed = staff_client.post(
+        url, data={"csrf_token": csrf, "token": token, "amount": "10000", "reason": "Goodwill"}
+    )
+    made_up = staff_client.post(
+        url, data={"csrf_token": csrf, "token": "mine.x", "amount": "10", "reason": "Goodwill"}
+    )
+    elsewhere = staff_client.post(
+        f"/admin/customers/{customer}/actions/take_back",
+        data={"csrf_token": csrf, "token": token, "amount": "10", "reason": "Goodwill"},
+    )
+
+    assert (changed.status_code, made_up.status_code, elsewhere.status_code) == (409, 409, 409)
+    assert "start again" in changed.get_data(as_text=True)
+    assert ledger.balance(customer).credits == 500 and trail_count() == 0
+
+
+def test_a_token_used_for_one_action_is_refused_for_another(act, staff_client, customer):
+    from tests.staff.conftest import TOKEN, csrf_token
+
+    csrf = csrf_token(staff_client)
+    url = f"/admin/customers/{customer}/actions/grant"
+    shown = staff_client.post(url, data={"csrf_token": csrf, "amount": "10", "reason": "Goodwill"})
+    token = TOKEN.search(shown.get_data(as_text=True)).group(1)
+    staff_client.post(url, data={"csrf_token": csrf, "token": token, "amount": "10", "reason": "Goodwill"})
+
+    other = staff_client.post(
+        f"/admin/customers/{customer}/actions/take_back",
+        data={"csrf_token": csrf, "token": token, "amount": "10", "reason": "Goodwill"},
+    )
+
+    assert other.status_code == 409 and "another action" in other.get_data(as_text=True)
+    assert ledger.balance(customer).credits == 510 and trail_count() == 1
