@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
 from flask_login import current_user
 
 from creditapp.staff import members
@@ -30,6 +30,7 @@ def admit_staff_only() -> None:
         return
     if "Authorization" in request.headers or not members.is_staff(current_user):
         abort(404)
+    g.staff_admitted = True
     log.info(
         "staff request",
         extra={"actor_user_id": current_user.id, "method": request.method, "path": request.path},
@@ -37,8 +38,11 @@ def admit_staff_only() -> None:
 
 
 def never_cached(response: Response) -> Response:
-    """No browser or proxy keeps a console page: they show customers' money and details."""
-    if is_console(request.path):
+    """No browser or proxy keeps a console page: they show customers' money and details.
+
+    Only for staff: the 404 anyone else gets carries the headers of any other 404.
+    """
+    if g.get("staff_admitted"):
         response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from creditapp import ledger
@@ -32,6 +33,7 @@ def in_a_week() -> str:
     return (datetime.now(UTC) + timedelta(days=7)).strftime("%Y-%m-%d")
 
 
+@pytest.mark.smoke
 def test_a_grant_asks_to_confirm_then_acts_once_even_when_confirmed_twice(act, customer, staff):
     first, second = act(
         customer,
@@ -113,6 +115,7 @@ def test_taking_back_more_than_the_balance_is_refused(act, customer):
     assert ledger.balance(customer).credits == 500 and trail_count() == 0
 
 
+@pytest.mark.smoke
 def test_voiding_a_lot_takes_its_credits_out_at_once_and_once(act, customer, staff):
     [lot] = ledger.lots_of(customer)
     act(customer, "void_lot", confirm_twice=True, lot_id=str(lot.id), reason="Fraudulent signup")

@@ -27,6 +27,7 @@ def test_the_console_has_routes(app):
     assert any(method == "POST" for method, _ in urls)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("who", ["signed out", "customer", "api key"])
 def test_every_admin_route_is_a_404_to_anyone_not_staff(app, make_user, sign_in_as, staff, who):
     client = app.test_client()
@@ -92,3 +93,13 @@ def test_flask_staff_add_remove_list(app, runner, make_user):
     assert runner.invoke(args=["staff", "remove", "new.staff@example.com"]).exit_code == 0
     assert "new.staff@example.com" not in runner.invoke(args=["staff", "list"]).output
     assert runner.invoke(args=["staff", "add", "nobody@example.com"]).exit_code != 0
+
+
+def test_the_404_reveals_nothing_it_is_the_same_as_for_a_page_that_does_not_exist(app, staff):
+    client = app.test_client()
+    unknown = client.get("/no-such-page")
+    console = client.get("/admin/")
+
+    assert console.status_code == unknown.status_code == 404
+    assert console.get_data(as_text=True) == unknown.get_data(as_text=True)
+    assert console.headers.get("Cache-Control") == unknown.headers.get("Cache-Control")
