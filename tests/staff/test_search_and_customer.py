@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import sqlalchemy as sa
 
 from creditapp.extensions import db
@@ -80,13 +82,14 @@ def test_failed_and_stuck_jobs_come_first_and_a_queued_one_can_be_canceled(
         post_json(client, csrf_token(client), {"prompt": f"fox {n}", "size": 256}).get_json()["id"]
         for n in range(3)
     ]
+    first, middle = uuid.UUID(ids[0]), uuid.UUID(ids[1])
     # As the worker and the clock would leave them: the oldest failed, the middle one stuck.
     db.session.execute(
-        sa.update(FeatureJob).where(FeatureJob.id == ids[0]).values(status="failed", error="provider")
+        sa.update(FeatureJob).where(FeatureJob.id == first).values(status="failed", error="provider")
     )
     db.session.execute(
         sa.update(FeatureJob)
-        .where(FeatureJob.id == ids[1])
+        .where(FeatureJob.id == middle)
         .values(deadline_at=utcnow() - timedelta(minutes=5))
     )
     db.session.commit()
