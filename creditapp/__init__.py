@@ -80,10 +80,10 @@ def register_platform(app: Flask) -> None:
 
 
 def register_domains(app: Flask) -> None:
-    """Each domain's pages, hooks and commands; accounts first (sign-in and Bearer auth)."""
-    from creditapp import accounts, api, billing, features, history, jobs, notifications, topups
+    """Each domain's pages, hooks and commands; accounts first (sign-in and Bearer auth), staff last."""
+    from creditapp import accounts, api, billing, features, history, jobs, notifications, staff, topups
 
-    for domain in (accounts, billing, topups, notifications, features, jobs, history, api):
+    for domain in (accounts, billing, topups, notifications, features, jobs, history, api, staff):
         domain.init_app(app)
 
 

@@ -88,6 +88,9 @@ class Config:
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)
+        # The staff console (/admin/, docs/staff.md): these e-mails are staff, as are users
+        # made staff with `flask staff add`.
+        self.STAFF_EMAILS = [e.strip().lower() for e in _str("STAFF_EMAILS", "").split(",") if e.strip()]
         # Lots (docs/design/lots.md): how long credits last, in days from when they arrive (0: never expire),
         # and how many days before an expiry the notice e-mail and the page line appear.
         self.SIGNUP_BONUS_EXPIRES_DAYS = _int("SIGNUP_BONUS_EXPIRES_DAYS", 90)
@@ -126,6 +129,7 @@ class Config:
         self.RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
         # Stripe reads a person's receipt pages may make (a settled purchase makes none).
         self.RATELIMIT_STRIPE_READS = _str("RATELIMIT_STRIPE_READS", "20/minute")
+        self.RATELIMIT_STAFF = _str("RATELIMIT_STAFF", "120/minute")
         self.SQLALCHEMY_ENGINE_OPTIONS = engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"

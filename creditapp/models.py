@@ -87,6 +87,8 @@ class User(db.Model):
     # below it (None: no alert). The balance before and after each decrease is known under
     # the user row's lock, so the crossing itself is the "armed" state: no flag to keep.
     low_balance_alert_level: Mapped[int | None] = mapped_column(sa.Integer)
+    # Made staff with `flask staff add` (STAFF_EMAILS makes staff too): may use /admin/.
+    is_staff: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
 
     # Flask-Login protocol, spelled out so the model carries no mixin state.
     is_active = True
@@ -560,6 +562,31 @@ class Notification(db.Model):
     lease_until: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class AdminAction(db.Model):
+    """One staff action in the console (the trail at /admin/audit).
+
+    `idempotency_token` is the one-time token of the confirmation form: unique, so a double
+    submit finds the row the first wrote and shows its outcome instead of acting again.
+    `outcome` is what the action did, in words, once it is known.
+    """
+
+    __tablename__ = "admin_actions"
+    __table_args__ = (sa.Index("ix_admin_actions_created", "created_at", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    actor_user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(sa.String(64))
+    target_type: Mapped[str] = mapped_column(sa.String(32))
+    target_id: Mapped[str] = mapped_column(sa.String(255))
+    # The customer the action concerns (their page lists it), when there is one.
+    customer_user_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    reason: Mapped[str] = mapped_column(sa.String(1000))
+    idempotency_token: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    outcome: Mapped[str | None] = mapped_column(sa.String(1000))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
 @sa.event.listens_for(CreditPurchase, "before_insert")

@@ -61,6 +61,8 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
         description = feature_title(e.description) if e.kind == "spend" else e.description
         if e.words:
             description = e.words.csv_description
+        elif e.by_support and e.status == "admin":
+            description = f"Adjusted by support: {e.description}"  # as History says it: no name
         yield line(
             [
                 e.created_at.astimezone(UTC).isoformat(timespec="seconds"),

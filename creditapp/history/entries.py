@@ -75,6 +75,8 @@ class Entry:
     words: PurchaseWords | None = None  # a purchase's status in words (None for other kinds)
     # The lots a held or captured spend took its credits from, in the order it drew them.
     drawn_from: tuple[Drawn, ...] = ()
+    # An adjustment staff made (`admin_user_id` set): shown as "Adjusted by support", never by name.
+    by_support: bool = False
 
     @property
     def ended_lot(self) -> bool:
@@ -179,6 +181,7 @@ def page(
             p.stripe_payment_intent_id.is_not(None).label("paid_by_stripe"),
             p.credits_purchased.label("credits"),
             no_int.label("held"),
+            sa.false().label("by_support"),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
@@ -196,6 +199,7 @@ def page(
             sa.false().label("paid_by_stripe"),
             no_int.label("credits"),
             s.credits_held.label("held"),
+            sa.false().label("by_support"),
         )
         .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
@@ -213,6 +217,7 @@ def page(
             sa.false().label("paid_by_stripe"),
             no_int.label("credits"),
             no_int.label("held"),
+            a.admin_user_id.is_not(None).label("by_support"),
         )
         .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
@@ -241,6 +246,7 @@ def page(
                 balance_after=running,
                 words=words,
                 held=r.held,
+                by_support=bool(r.by_support),
             )
         )
         if running is not None:
@@ -290,6 +296,12 @@ def _with_lots(entries: list[Entry]) -> list[Entry]:
     for e in entries:
         if e.kind == "spend" and e.id in found.draws:
             e = replace(e, drawn_from=found.draws[e.id])
+        elif e.ended_lot and e.by_support:
+            # A void made in the staff console: its reason first, in the words the customer reads.
+            what = lots.ended(e.status, -e.amount, found.ended[e.id], "") if e.id in found.ended else ""
+            e = replace(
+                e, description=f"Adjusted by support: {e.description}" + (f" — {what}" if what else "")
+            )
         elif e.ended_lot and e.id in found.ended:
             e = replace(e, description=lots.ended(e.status, -e.amount, found.ended[e.id], e.description))
         named.append(e)

@@ -1,7 +1,8 @@
-"""Rate limits on sign-in, checkout creation, spending and API keys; the Stripe webhook is never limited.
+"""Rate limits on sign-in, checkout, spending, API keys and the staff console; never on the Stripe webhook.
 
 Budgets come from the config (RATELIMIT_SIGNIN, RATELIMIT_CHECKOUT, RATELIMIT_SPEND,
-RATELIMIT_API_KEY for the other `/api/` routes called with a key, e.g.
+RATELIMIT_API_KEY for the other `/api/` routes called with a key, RATELIMIT_STAFF for
+every `/admin/` route, per staff member, e.g.
 "30/minute"; the environment may set them) and are counted in RATELIMIT_STORAGE_URI:
 Redis when REDIS_URL is set, so every worker and instance shares one count.
 """
@@ -27,11 +28,14 @@ DEFAULTS = {
     "RATELIMIT_CHECKOUT": "10/minute",
     "RATELIMIT_SPEND": "30/minute",
     "RATELIMIT_API_KEY": "300/minute",
+    "RATELIMIT_STAFF": "120/minute",
 }
 SIGNIN_ENDPOINTS = ("auth.login", "auth.callback")
 CHECKOUT_ENDPOINTS = ("billing.checkout",)
 # Every feature's page form and JSON API post under these (creditapp/features/views.py).
 SPEND_PREFIXES = ("/features/", "/api/features/")
+# The staff console (creditapp/staff): one budget per staff member for all its pages.
+STAFF_PREFIX = "/admin/"
 
 # Flask-Limiter registers a limit per view-function name in one global table; building
 # each limit once keeps a second app in the same process from counting every hit twice.
@@ -85,7 +89,15 @@ def _route_limits() -> dict[str, RouteLimit]:
             key_func=user_or_ip,
             exempt_when=lambda: current_key() is None,
         )
+        _limits["staff"] = limiter.shared_limit(
+            _configured("RATELIMIT_STAFF"), scope="staff", key_func=user_or_ip
+        )
     return _limits
+
+
+def staff_endpoints(app: Flask) -> list[str]:
+    """Endpoints of the staff console."""
+    return sorted({rule.endpoint for rule in app.url_map.iter_rules() if rule.rule.startswith(STAFF_PREFIX)})
 
 
 def api_key_endpoints(app: Flask) -> list[str]:
@@ -113,6 +125,7 @@ def limited_endpoints(app: Flask) -> dict[str, str]:
     wanted |= {name: "checkout" for name in CHECKOUT_ENDPOINTS}
     wanted |= {name: "spend" for name in spend_endpoints(app)}
     wanted |= {name: "api_key" for name in api_key_endpoints(app)}
+    wanted |= {name: "staff" for name in staff_endpoints(app)}
     return {name: kind for name, kind in wanted.items() if name in app.view_functions}
 
 

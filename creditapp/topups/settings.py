@@ -163,6 +163,20 @@ def remove_card(user_id: int) -> bool:
     return True
 
 
+def switch_off(user_id: int, reason: str) -> bool:
+    """Switch automatic top-up off (as three failures would), keeping the card; False if it was off.
+
+    The person sees `reason` on the top-up page and may switch it on again.
+    """
+    with write() as session:
+        switched = session.execute(
+            sa.update(settings_table)
+            .where(settings_table.c.user_id == user_id, settings_table.c.enabled.is_(True))
+            .values(enabled=False, disabled_reason=reason[:255], updated_at=utcnow())
+        )
+    return switched.rowcount == 1
+
+
 def _upsert(user_id: int, values: dict[str, Any]) -> None:
     with write() as session:
         session.execute(

@@ -1,0 +1,135 @@
+"""The console's pages: search, a customer, an action's confirmation and outcome, the trail."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, render_template, request
+from flask_login import current_user
+
+from creditapp import ledger
+from creditapp.history.entries import BadCursor
+from creditapp.platform.errors import error_response
+from creditapp.platform.money import format_money
+from creditapp.staff import actions, customers, operations, trail
+
+bp = Blueprint("staff", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+def search_page():
+    """One box: find a customer by e-mail, name, user id or a Stripe id."""
+    query = request.args.get("q", "").strip()
+    found = customers.search(query) if query else []
+    return render_template("staff/search.html", query=query, found=found)
+
+
+@bp.get("/customers/<int:user_id>")
+def customer_page(user_id: int):
+    """Everything about one customer's money, and the actions staff may take."""
+    try:
+        shown = customers.customer(user_id, before=request.args.get("before") or None)
+    except BadCursor:
+        return error_response(400, "That link to older ledger entries is not valid.")
+    if shown is None:
+        abort(404)
+    return render_template(
+        "staff/customer.html",
+        customer=shown,
+        actions=actions.ACTIONS,
+        topup_failures=customers.topup_failures(user_id),
+        trail=trail.page(customer_user_id=user_id, limit=20),
+        dashboard_url=customers.dashboard_url,
+        is_stuck_hold=customers.is_stuck_hold,
+        money=format_money,
+    )
+
+
+def _refused(user_id: int | None, action: actions.Action, refusal: actions.Refused):
+    return (
+        render_template("staff/refused.html", user_id=user_id, action=action, message=refusal.message),
+        refusal.status,
+    )
+
+
+@bp.post("/customers/<int:user_id>/actions/<name>")
+def act(user_id: int, name: str):
+    """An action on one customer: first POST asks to confirm, the second acts (once)."""
+    action = actions.ACTIONS.get(name)
+    if action is None or not action.per_customer or customers.find_user(user_id) is None:
+        abort(404)
+    return _confirm_or_act(action, user_id)
+
+
+@bp.post("/actions/<name>")
+def act_on_system(name: str):
+    """An action on no one customer (replaying a Stripe event), confirmed the same way."""
+    action = actions.ACTIONS.get(name)
+    if action is None or action.per_customer:
+        abort(404)
+    return _confirm_or_act(action, None)
+
+
+def _confirm_or_act(action: actions.Action, user_id: int | None):
+    """First POST: check the form and ask to confirm (with a one-time token). Second: act, once."""
+    token = request.form.get("token", "").strip()[:64]
+    if token:
+        done = trail.find(token)
+        if done is not None:  # a double submit: show what the first did
+            if (done.action, done.customer_user_id) != (action.name, user_id):
+                refusal = actions.Refused("That confirmation was for another action.", 409)
+                return _refused(user_id, action, refusal)
+            return render_template("staff/done.html", user_id=user_id, action=action, done=done, again=True)
+    reason = request.form.get("reason", "").strip()
+    try:
+        if not reason:
+            raise actions.Refused("Give a reason: it goes into the trail and the customer's History.", 400)
+        if len(reason) > 500:
+            raise actions.Refused("Keep the reason under 500 characters.", 400)
+        checked = action.check(user_id, request.form)
+    except actions.Refused as refusal:
+        return _refused(user_id, action, refusal)
+    if not token:
+        fields = {key: value for key, value in request.form.items() if key not in ("csrf_token", "token")}
+        return render_template(
+            "staff/confirm.html",
+            user_id=user_id,
+            action=action,
+            checked=checked,
+            fields=fields,
+            token=trail.new_token(action.name, user_id, checked.parameters, reason),
+        )
+    if not trail.token_matches(token, action.name, user_id, checked.parameters, reason):
+        refusal = actions.Refused(
+            "This confirmation does not match what was asked (it changed since): start again.", 409
+        )
+        return _refused(user_id, action, refusal)
+    actor = current_user.id
+    asked = trail.Request(
+        action.name, actor, user_id, checked.target_type, checked.target_id, checked.parameters, reason, token
+    )
+    try:
+        done, acted = trail.perform(asked, lambda: checked.act(actor, reason, token), action.joined)
+    except actions.Refused as refusal:
+        return _refused(user_id, action, refusal)
+    return render_template("staff/done.html", user_id=user_id, action=action, done=done, again=not acted)
+
+
+@bp.get("/audit")
+def audit_page():
+    """Every staff action, newest first, fifty a page."""
+    before = request.args.get("before", type=int)
+    lines = trail.page(before_id=before, limit=trail.PAGE_SIZE)
+    next_before = lines[-1].action.id if len(lines) == trail.PAGE_SIZE else None
+    return render_template("staff/audit.html", lines=lines, next_before=next_before)
+
+
+@bp.get("/operations")
+def operations_page():
+    """What needs a look across all customers; with `?audit=1`, the ledger audit's findings too."""
+    findings = ledger.audit() if request.args.get("audit") == "1" else None
+    return render_template(
+        "staff/operations.html",
+        ops=operations.gather(),
+        findings=findings,
+        replay=actions.ACTIONS["replay_event"],
+        money=format_money,
+    )
