@@ -7,6 +7,7 @@ import re
 import pytest
 
 from creditapp import ledger
+from creditapp.features.offers import cheapest_use
 from tests.history.test_history import buy
 
 
@@ -21,9 +22,15 @@ def test_the_badge_writes_thousands_and_says_low_below_the_cheapest_use(client, 
     sign_in_as(client, rich)
     assert badge(client.get("/credits/badge").get_data(as_text=True)) == ("ok", "12,345 credits")
 
-    poor = make_user(credits=4)  # the cheapest use (256 px) costs 5
-    sign_in_as(client, poor)
-    assert badge(client.get("/credits/badge").get_data(as_text=True)) == ("low", "4 credits · low")
+    # Low is below the cheapest use of any feature the app has (a 256 px image: 5; a QR code: 1).
+    cheapest = cheapest_use()
+    sign_in_as(client, make_user(credits=cheapest))
+    assert badge(client.get("/credits/badge").get_data(as_text=True))[0] == "ok"
+    sign_in_as(client, make_user(credits=cheapest - 1))
+    assert badge(client.get("/credits/badge").get_data(as_text=True)) == (
+        "low",
+        f"{cheapest - 1} credits · low",
+    )
 
 
 def test_the_badge_says_negative_after_a_refund_of_spent_credits(client, make_user, sign_in_as):
