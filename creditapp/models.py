@@ -589,6 +589,39 @@ class AdminAction(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
+RECONCILE_OUTCOMES = ("ok", "failed")
+
+
+class ReconcileRun(db.Model):
+    """One run of `flask credits reconcile` (the operations page shows the last).
+
+    Written when the run starts and completed when it ends, each in a short transaction of
+    its own: a run that crashed keeps `finished_at` (and `outcome`) empty. The counts are
+    what the command prints: Checkout Sessions checked and credited, charges with refunds
+    or disputes checked and moved, and every outcome's count (`session_outcomes`,
+    `charge_outcomes`, e.g. `{"credited": 1, "unpaid": 1}`).
+    """
+
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (
+        sa.CheckConstraint(f"outcome IS NULL OR {_in('outcome', RECONCILE_OUTCOMES)}", name="outcome"),
+        sa.Index("ix_reconcile_runs_started", "started_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    since_hours: Mapped[float] = mapped_column(sa.Float)
+    started_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    sessions_checked: Mapped[int | None] = mapped_column(sa.Integer)
+    sessions_credited: Mapped[int | None] = mapped_column(sa.Integer)
+    charges_checked: Mapped[int | None] = mapped_column(sa.Integer)
+    charges_moved: Mapped[int | None] = mapped_column(sa.Integer)
+    session_outcomes: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    charge_outcomes: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
 @sa.event.listens_for(CreditPurchase, "before_insert")
 @sa.event.listens_for(CreditSpend, "before_insert")
 @sa.event.listens_for(CreditAdjustment, "before_insert")

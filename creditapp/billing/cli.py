@@ -24,12 +24,15 @@ stripe_cli = AppGroup(
     help="Look at Checkout Sessions created in the last HOURS.",
 )
 def reconcile_command(since_hours: float) -> None:
-    """Fulfil paid sessions the webhook missed and re-derive recent clawbacks (idempotent)."""
+    """Fulfil paid sessions the webhook missed and re-derive recent clawbacks (idempotent).
+
+    Each run is recorded (`reconcile_runs`); the staff operations page shows the last.
+    """
     try:
-        lines = reconcile.reconcile(since_hours)
-        clawback_lines = reconcile.reconcile_clawbacks(since_hours)
+        report = reconcile.run(since_hours)
     except stripe.StripeError as exc:
         raise click.ClickException(f"Stripe: {exc.user_message or exc.__class__.__name__}") from exc
+    lines, clawback_lines = report.sessions, report.charges
     window = f"the last {since_hours:g}h"
     for line in lines:
         click.echo(f"{line.session_id}: {line.message}", err=line.outcome == "unknown")

@@ -1,10 +1,12 @@
 """Reconciling with Stripe (`flask credits reconcile`): paid sessions the webhook missed, and
 clawbacks re-derived from the refunds and disputes of a window. Stripe's lists are read
-before the database is touched, and no transaction is open while Stripe answers.
+before the database is touched, and no transaction is open while Stripe answers. `run` does
+both and records the run (`reconcile_runs`: the staff operations page shows the last).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +15,7 @@ import sqlalchemy as sa
 import stripe
 
 from creditapp import ledger
-from creditapp.billing import clawbacks
+from creditapp.billing import clawbacks, reconcile_runs
 from creditapp.billing.checkout import PAID, fulfil_session
 from creditapp.billing.purchases import purchase_for_payment, purchase_for_session
 from creditapp.models import CreditPurchase
@@ -21,6 +23,7 @@ from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read, write
 
 purchases = CreditPurchase.__table__
+log = logging.getLogger("creditapp.billing")
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,33 @@ class ClawbackLine:
     charge_id: str
     outcome: str  # moved | unchanged | not_credited | unknown
     message: str
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What one run of reconcile saw: a line per Checkout Session and per charge."""
+
+    sessions: list[ReconcileLine]
+    charges: list[ClawbackLine]
+
+
+def run(since_hours: float) -> ReconcileReport:
+    """Reconcile sessions, then clawbacks, of the window, recording the run as a `reconcile_runs` row.
+
+    The row is written before Stripe is asked and completed after (ok, or failed with the
+    error, which is raised again); a crash in between leaves it without an end.
+    """
+    run_id = reconcile_runs.start(since_hours)
+    try:
+        report = ReconcileReport(reconcile(since_hours), reconcile_clawbacks(since_hours))
+    except Exception as exc:
+        try:
+            reconcile_runs.fail(run_id, f"{exc.__class__.__name__}: {exc}")
+        except Exception:  # noqa: BLE001 - the run's own error matters more; its row says "did not finish"
+            log.exception("could not record reconcile run %s as failed", run_id)
+        raise
+    reconcile_runs.finish(run_id, report.sessions, report.charges)
+    return report
 
 
 def reconcile(since_hours: float) -> list[ReconcileLine]:

@@ -1,4 +1,4 @@
-"""The operations page's lists: what failed or is stuck across all customers, read-only."""
+"""The operations page's lists: what failed or is stuck across all customers, and reconcile's last run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp.models import CreditPurchase, FeatureJob, Notification, StripeEvent, User, utcnow
+from creditapp.models import (
+    CreditPurchase,
+    FeatureJob,
+    Notification,
+    ReconcileRun,
+    StripeEvent,
+    User,
+    utcnow,
+)
 from creditapp.platform.transactions import read
 
 LIMIT = 50
@@ -15,12 +23,14 @@ LIMIT = 50
 
 @dataclass(frozen=True)
 class Operations:
-    """Webhook events failed or ignored, jobs failed or stuck, e-mails unsent, top-ups failed."""
+    """Webhook events failed or ignored, jobs failed or stuck, e-mails unsent, top-ups failed,
+    and reconcile's last run (None: never run)."""
 
     events: list[Any]
     jobs: list[Any]
     emails: list[Any]
     topups: list[Any]
+    last_reconcile: ReconcileRun | None
 
 
 def _detached(session: sa.orm.Session, rows: list[Any]) -> list[Any]:
@@ -30,7 +40,7 @@ def _detached(session: sa.orm.Session, rows: list[Any]) -> list[Any]:
 
 
 def gather() -> Operations:
-    """The four lists, newest first, each at most LIMIT long."""
+    """The four lists, newest first, each at most LIMIT long, and the last reconcile run started."""
     now = utcnow()
     with read() as session:
         events = (
@@ -68,9 +78,13 @@ def gather() -> Operations:
             .order_by(CreditPurchase.created_at.desc())
             .limit(LIMIT)
         ).all()
+        last_reconcile = session.execute(
+            sa.select(ReconcileRun).order_by(ReconcileRun.started_at.desc(), ReconcileRun.id.desc()).limit(1)
+        ).scalar_one_or_none()
         return Operations(
             _detached(session, list(events)),
             _detached(session, list(jobs)),
             _detached(session, list(emails)),
             _detached(session, list(topups)),
+            _detached(session, [last_reconcile])[0] if last_reconcile else None,
         )

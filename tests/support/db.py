@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TABLES = [
     "admin_actions",
+    "reconcile_runs",
     "feature_jobs",
     "revoked_sessions",
     "stripe_events",
