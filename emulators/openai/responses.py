@@ -105,9 +105,10 @@ def _whole(
     pace.wait_for_token(max(len(answer.deltas) - 1, 0))
     text = "".join(answer.deltas)
     item = objects.message(answer, "completed" if answer.ending == "completed" else "incomplete", text)
-    body = objects.response(answer, answer.ending, [item], objects.usage(answer, len(answer.deltas)))
+    usage = objects.usage(answer, len(answer.deltas))
+    body = objects.response(answer, answer.ending, [item], usage)
     state.update_response(
-        entry, outcome=answer.ending, output_tokens_sent=len(answer.deltas), ended_at=time.time()
+        entry, outcome=answer.ending, output_tokens_sent=len(answer.deltas), usage=usage, ended_at=time.time()
     )
     return jsonify(body), 200, headers
 
@@ -152,6 +153,7 @@ def _events(answer: Answer, pace: Pace, state: OpenAIState, entry: dict[str, Any
         yield event("response.content_part.done", **where, part=objects.output_text_part(text))
         yield event("response.output_item.done", output_index=0, item=item)
         usage = objects.usage(answer, sent)
+        state.update_response(entry, usage=usage)
         yield event(
             f"response.{answer.ending}", response=objects.response(answer, answer.ending, [item], usage)
         )

@@ -211,6 +211,7 @@ def test_a_non_streamed_call_returns_the_whole_response(emulator, client):
     [seen] = calls_seen(emulator)
     assert seen["id"] == response.id and seen["authorization"] == f"Bearer {API_KEY}"
     assert seen["outcome"] == "completed" and seen["output_tokens_sent"] == 12
+    assert seen["usage"] == raw.http_response.json()["usage"]
 
 
 def test_a_call_without_a_bearer_key_is_refused(emulator):
@@ -271,6 +272,7 @@ def test_a_stream_told_to_fail_ends_with_response_failed_after_n_deltas(emulator
     assert failed.usage is None
     assert failed.output[0].content[0].text == "".join(deltas_of(events))
     assert calls_seen(emulator)[0] | {"body": None, "first_delta_at": None, "ended_at": None} == {
+        "usage": None,
         "first_delta_at": None,
         "ended_at": None,
         "id": failed.id,
