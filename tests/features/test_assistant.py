@@ -13,23 +13,12 @@ from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.features.assistant import pricing
 from creditapp.models import CreditSpend, FeatureJob
-from tests.support.assistant import UNPACED, ResponsesStandIn, answer_to, price_of, settings_for
+from tests.support.assistant import PRICE, answer_to, price_of
 from tests.support.jobs import run_queued, worker_threads
 from tests.support.spending import balance, csrf_token, job_json, spends
 
 API = "/api/features/assistant"
-PRICE = 100  # credits per 1,000 tokens: one per 10 tokens started, so the rounding shows
 PROMPT = "How do prepaid credits work, and why hold them first?"
-
-
-@pytest.fixture
-def stand_in(app, emulator, monkeypatch) -> ResponsesStandIn:
-    """The app's assistant pointed at the stand-in (reset, unpaced), at PRICE."""
-    openai = ResponsesStandIn(emulator.base_url)
-    openai.reset(**UNPACED)
-    for name, value in settings_for(openai, PRICE).items():
-        monkeypatch.setitem(app.config, name, value)
-    return openai
 
 
 @pytest.fixture

@@ -6,11 +6,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import requests
 
 from emulators.openai.text import answer, seed_for
 
 API_KEY = "sk-test-assistant"
+# The tests' price: credits per 1,000 tokens, so one credit per 10 tokens started and the rounding shows.
+PRICE = 100
 UNPACED = {"responses_first_token_seconds": 0, "responses_tokens_per_second": None}
 
 
@@ -67,3 +70,13 @@ def price_of(price_per_1k: int, tokens: int) -> int:
 def answer_to(prompt: str, tokens: int) -> str:
     """The text the stand-in writes for `prompt` in `tokens` tokens (it is seeded with the prompt)."""
     return "".join(answer(seed_for(None, [prompt]), tokens))
+
+
+@pytest.fixture
+def stand_in(app, emulator, monkeypatch) -> ResponsesStandIn:
+    """The app's assistant pointed at the stand-in (reset, unpaced), at PRICE."""
+    openai = ResponsesStandIn(emulator.base_url)
+    openai.reset(**UNPACED)
+    for name, value in settings_for(openai, PRICE).items():
+        monkeypatch.setitem(app.config, name, value)
+    return openai
