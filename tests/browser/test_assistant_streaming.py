@@ -41,8 +41,7 @@ def stand_in(app, emulator, monkeypatch) -> ResponsesStandIn:
 def ask(page, question: str) -> str:
     """Ask on the assistant's page; the id of the job shown under the form."""
     page.goto("/features/assistant")
-    page.get_by_label("Your question").fill(question)
-    page.get_by_label("Your question").press("Tab")  # the price follows the question's length
+    page.get_by_label("Your question").fill(question)  # the price follows the question as it is typed
     most = price_of(PRICE, len(question.encode()) + pricing.FRAMING_TOKENS + 512)
     expect(page.locator("#quote")).to_contain_text(f"This costs at most {most} credits")
     page.get_by_role("button", name="Ask").click()
