@@ -286,7 +286,7 @@ def test_an_answer_still_streaming_at_the_deadline_is_cut_there_and_charged_what
     asker, app, stand_in, monkeypatch
 ):
     client, user_id, token = asker
-    monkeypatch.setitem(app.config, "FEATURE_TIMEOUT_SECONDS", 1)
+    monkeypatch.setitem(app.config, "OPENAI_TIMEOUT_SECONDS", 1)
     stand_in.configure(responses_tokens_per_second=20, responses_output_tokens=200)
 
     job = ask(client, token)

@@ -160,6 +160,10 @@ class Assistant(Feature):
                     late = f"The answer took longer than {seconds:.0f} s."
                     raise answer.failed(ProviderError(late, "provider_timeout", transient=True))
 
+    def timeout(self, config: Mapping[str, Any]) -> float:
+        """How long one answer may stream: OPENAI_TIMEOUT_SECONDS, as long as any OpenAI call here."""
+        return float(config.get("OPENAI_TIMEOUT_SECONDS") or 60)
+
     def summary(self, params: dict[str, Any]) -> str:
         """“The prompt's start…”."""
         return f"“{shorten(str(params.get('prompt', '')))}”"
