@@ -52,6 +52,7 @@ def spend_of(job: dict) -> CreditSpend:
     return db.session.execute(sa.select(CreditSpend).where(CreditSpend.id == job["spend_id"])).scalar_one()
 
 
+@pytest.mark.smoke
 def test_a_full_answer_is_charged_its_tokens_at_the_price_and_the_rest_goes_back(asker, app, stand_in):
     client, user_id, token = asker
     ledger.grant(user_id, 100, note="a second lot")  # the hold draws the bonus first (it expires sooner)
@@ -101,6 +102,7 @@ def test_an_answer_cut_at_max_output_tokens_is_charged_what_it_used(asker, app, 
     assert balance(user_id) == 500 - done["charged"] and ledger.audit() == []
 
 
+@pytest.mark.smoke
 def test_stopping_mid_answer_charges_the_text_delivered_and_keeps_it(asker, app, stand_in):
     client, user_id, token = asker
     stand_in.configure(responses_tokens_per_second=40, responses_output_tokens=400)
