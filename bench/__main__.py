@@ -16,6 +16,7 @@ BENCHES = {
     "serving": "GET /credits/badge vs a bare route and a one-statement route under gunicorn, worker memory",
     "history": "history page latency, 1,000,000 ledger rows vs 100",
     "slow_features": "150 image jobs within 3 s against an 8 s image API",
+    "assistant": "streamed answers in Chromium vs the stand-in's first token; statements of a metered spend",
 }
 
 

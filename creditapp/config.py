@@ -100,6 +100,8 @@ class Config:
         self.OPENAI_API_KEY = _str("OPENAI_API_KEY", "")
         self.OPENAI_API_BASE = _str("OPENAI_API_BASE", "https://api.openai.com/v1")
         self.OPENAI_IMAGE_MODEL = _str("OPENAI_IMAGE_MODEL", "dall-e-3")
+        # The model the assistant asks through the Responses API (docs/assistant.md).
+        self.OPENAI_ASSISTANT_MODEL = _str("OPENAI_ASSISTANT_MODEL", "gpt-4o-mini")
         self.OPENAI_TIMEOUT_SECONDS = _int("OPENAI_TIMEOUT_SECONDS", 60)
         self.IMAGE_COSTS = {256: 5, 512: 10, 1024: 20}
         # Every feature's prices by name (docs/features.md), overriding each feature's defaults:

@@ -74,10 +74,11 @@ if [ -z "${GOOGLE_CLIENT_ID:-}" ]; then
   stand_ins+=("Google")
 fi
 
-if [ "${IMAGE_PROVIDER:-local}" = "openai" ] && [ -z "${OPENAI_API_KEY:-}" ]; then
+# No OpenAI key: the assistant (and IMAGE_PROVIDER=openai) talk to the OpenAI stand-in.
+if [ -z "${OPENAI_API_KEY:-}" ]; then
   export OPENAI_API_KEY=sk-local-stand-in
   export OPENAI_API_BASE="${EMULATOR}/openai/v1"
-  stand_ins+=("OpenAI Images")
+  stand_ins+=("OpenAI")
 fi
 # No SMTP server configured: e-mails go to the stand-ins' SMTP sink, readable at /_emulator/mail.
 if [ -z "${SMTP_URL:-}" ]; then

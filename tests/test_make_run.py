@@ -164,6 +164,10 @@ def test_a_fresh_copy_with_env_example_starts_and_prints_the_url_last(started, t
     assert not later[0].startswith("{"), "development logs are text, not JSON"
     startup = "\n".join(started.lines)
     assert "Traceback" not in startup and '{"time"' not in startup, startup
+    # No OpenAI key in .env: the assistant's answers come from the OpenAI stand-in.
+    assert "Local stand-ins for Stripe and Google and OpenAI and mail at" in startup, startup
+    stand_in = f"http://127.0.0.1:{ports['EMULATOR_PORT']}/_emulator/openai/config"
+    assert requests.get(stand_in, timeout=HTTP_TIMEOUT).status_code == 200
     started.stop()  # Ctrl-C
     assert started.process.returncode == 0 and "Stopping creditapp." in started.lines, started.lines[-5:]
     with pytest.raises(requests.ConnectionError):

@@ -119,7 +119,9 @@ class Context:
         if self._stopped or self.job_id is None:
             return self._stopped
         now = time.monotonic()
-        if self._dirty:
+        # Text waiting to be written goes out with the next flush (it reads the flag too),
+        # at most every FLUSH_SECONDS: a feature asking after every token writes no more often.
+        if self._dirty and now - self._flushed_at >= FLUSH_SECONDS:
             self.flush()
         elif now - self._checked_at >= STOP_CHECK_SECONDS:
             self._checked_at = now

@@ -44,11 +44,11 @@ def create():
             raise missing_key()
         params = parse(body)
     except ApiError as exc:
-        state.update_response(entry, outcome="rejected")
+        state.update_response(entry, outcome="rejected", ended_at=time.time())
         return exc.response()
     settings = state.settings()
     if state.should_fail("responses_failure_rate"):
-        state.update_response(entry, outcome="error")
+        state.update_response(entry, outcome="error", ended_at=time.time())
         return server_failure(settings["responses_failure_status"]).response()
     answer = _plan(params, settings)
     pace = Pace(time.monotonic(), settings)
@@ -100,13 +100,16 @@ def _whole(
     """The non-streamed call: wait as long as the writing takes, then send the response."""
     if answer.fail_after is not None:
         pace.wait_for_token(answer.fail_after)
-        state.update_response(entry, outcome="failed")
+        state.update_response(entry, outcome="failed", ended_at=time.time())
         return server_failure(500).response()
     pace.wait_for_token(max(len(answer.deltas) - 1, 0))
     text = "".join(answer.deltas)
     item = objects.message(answer, "completed" if answer.ending == "completed" else "incomplete", text)
-    body = objects.response(answer, answer.ending, [item], objects.usage(answer, len(answer.deltas)))
-    state.update_response(entry, outcome=answer.ending, output_tokens_sent=len(answer.deltas))
+    usage = objects.usage(answer, len(answer.deltas))
+    body = objects.response(answer, answer.ending, [item], usage)
+    state.update_response(
+        entry, outcome=answer.ending, output_tokens_sent=len(answer.deltas), usage=usage, ended_at=time.time()
+    )
     return jsonify(body), 200, headers
 
 
@@ -131,7 +134,10 @@ def _events(answer: Answer, pace: Pace, state: OpenAIState, entry: dict[str, Any
         for index, delta in enumerate(answer.deltas[: answer.fail_after]):
             pace.wait_for_token(index)
             obfuscation = {"obfuscation": _obfuscation(delta)} if answer.request.include_obfuscation else {}
-            yield event("response.output_text.delta", **where, delta=delta, logprobs=[], **obfuscation)
+            chunk = event("response.output_text.delta", **where, delta=delta, logprobs=[], **obfuscation)
+            if sent == 0:
+                state.update_response(entry, first_delta_at=time.time())
+            yield chunk
             sent += 1
             state.update_response(entry, output_tokens_sent=sent)
         text = "".join(answer.deltas[:sent])
@@ -147,12 +153,13 @@ def _events(answer: Answer, pace: Pace, state: OpenAIState, entry: dict[str, Any
         yield event("response.content_part.done", **where, part=objects.output_text_part(text))
         yield event("response.output_item.done", output_index=0, item=item)
         usage = objects.usage(answer, sent)
+        state.update_response(entry, usage=usage)
         yield event(
             f"response.{answer.ending}", response=objects.response(answer, answer.ending, [item], usage)
         )
         outcome = answer.ending
     finally:
-        state.update_response(entry, outcome=outcome, output_tokens_sent=sent)
+        state.update_response(entry, outcome=outcome, output_tokens_sent=sent, ended_at=time.time())
 
 
 def _obfuscation(delta: str) -> str:

@@ -55,6 +55,11 @@ class OpenAIState:
             "body": body,
             "outcome": "in_progress",
             "output_tokens_sent": 0,
+            "usage": None,  # the `usage` the response ended with (completed or incomplete)
+            # Seconds since the epoch, to line up with what a client saw: when the first
+            # delta was written to the socket, and when the call ended.
+            "first_delta_at": None,
+            "ended_at": None,
         }
         with self.lock:
             self.responses.append(entry)

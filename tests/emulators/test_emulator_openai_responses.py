@@ -211,6 +211,7 @@ def test_a_non_streamed_call_returns_the_whole_response(emulator, client):
     [seen] = calls_seen(emulator)
     assert seen["id"] == response.id and seen["authorization"] == f"Bearer {API_KEY}"
     assert seen["outcome"] == "completed" and seen["output_tokens_sent"] == 12
+    assert seen["usage"] == raw.http_response.json()["usage"]
 
 
 def test_a_call_without_a_bearer_key_is_refused(emulator):
@@ -270,7 +271,10 @@ def test_a_stream_told_to_fail_ends_with_response_failed_after_n_deltas(emulator
     assert failed.status == "failed" and failed.error.code == "server_error"
     assert failed.usage is None
     assert failed.output[0].content[0].text == "".join(deltas_of(events))
-    assert calls_seen(emulator)[0] | {"body": None} == {
+    assert calls_seen(emulator)[0] | {"body": None, "first_delta_at": None, "ended_at": None} == {
+        "usage": None,
+        "first_delta_at": None,
+        "ended_at": None,
         "id": failed.id,
         "authorization": f"Bearer {API_KEY}",
         "body": None,
@@ -289,7 +293,9 @@ def test_the_first_token_waits_and_the_rest_come_at_the_set_pace(emulator, clien
         responses_output_tokens=10,
     )
 
+    before = time.time()
     timed = timed_stream(client, time.monotonic(), input="Take your time.")
+    after = time.time()
 
     created_at = next(t for t, event in timed if event.type == "response.created")
     delta_times = [t for t, event in timed if event.type == "response.output_text.delta"]
@@ -298,6 +304,10 @@ def test_the_first_token_waits_and_the_rest_come_at_the_set_pace(emulator, clien
     assert created_at < delta_times[0] - 0.5, "response.created is sent before the model's first token"
     assert delta_times[-1] - delta_times[0] >= 0.3  # 9 more tokens at 20 a second: 0.45 s
     assert delta_times == sorted(delta_times)
+    [seen] = calls_seen(emulator)
+    # The log says when the first delta left and when the call ended, on the wall clock.
+    assert before + 0.8 <= seen["first_delta_at"] <= after and seen["first_delta_at"] <= seen["ended_at"]
+    assert seen["ended_at"] - seen["first_delta_at"] >= 0.3
 
 
 def test_two_streams_at_once_both_progress(emulator, client):
