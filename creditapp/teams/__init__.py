@@ -12,6 +12,8 @@ after the other and "the last owner" is counted under that lock. Spending never 
 that lock (it takes wallet, then membership, then key), so the two never wait in a circle.
 """
 
+from flask import Flask
+
 from creditapp.teams.errors import Forbidden, NotFound, Refused, TeamsError
 from creditapp.teams.invitations import (
     INVITATION_DAYS,
@@ -59,3 +61,10 @@ __all__ = [
     "revoke_invitation",
     "set_member_limit",
 ]
+
+
+def init_app(app: Flask) -> None:
+    """The organization pages."""
+    from creditapp.teams import views
+
+    app.register_blueprint(views.bp)

@@ -59,6 +59,11 @@ class InvitationView:
     accepted_at: datetime | None
     revoked_at: datetime | None
 
+    @property
+    def expired(self) -> bool:
+        """Whether the link's time has run out."""
+        return _aware(self.expires_at) <= utcnow()
+
 
 def hash_token(token: str) -> str:
     """SHA-256 hex of the link's token (random and long: no slow hash needed)."""
