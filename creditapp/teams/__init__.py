@@ -65,6 +65,7 @@ __all__ = [
 
 def init_app(app: Flask) -> None:
     """The organization pages."""
-    from creditapp.teams import views
+    from creditapp.teams import context, views
 
     app.register_blueprint(views.bp)
+    app.add_template_global(context.switcher, "team_switcher")

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creditapp.models import MEMBERSHIP_ROLES, Membership, Organization, User, Wallet, utcnow
+from creditapp.models import MEMBERSHIP_ROLES, Membership, Organization, User, Wallet, spendable, utcnow
 from creditapp.platform.transactions import read, write
 from creditapp.teams.errors import Forbidden, NotFound, Refused
 
@@ -29,6 +29,7 @@ class OrganizationView:
     name: str
     wallet_id: int
     role: str
+    credits: int  # what may be spent from its wallet now
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,13 @@ def organization_for(org_id: int, user_id: int) -> OrganizationView:
     """The organization as this person sees it; NotFound unless they are a member."""
     with read() as session:
         row = session.execute(
-            sa.select(organizations.c.id, organizations.c.name, organizations.c.wallet_id, memberships.c.role)
+            sa.select(
+                organizations.c.id,
+                organizations.c.name,
+                organizations.c.wallet_id,
+                memberships.c.role,
+                spendable(organizations.c.wallet_id, utcnow()),
+            )
             .join(memberships, memberships.c.org_id == organizations.c.id)
             .where(organizations.c.id == org_id, memberships.c.user_id == user_id)
         ).one_or_none()
@@ -82,7 +89,13 @@ def organizations_of(user_id: int) -> list[OrganizationView]:
     """The organizations this person is in, by name."""
     with read() as session:
         rows = session.execute(
-            sa.select(organizations.c.id, organizations.c.name, organizations.c.wallet_id, memberships.c.role)
+            sa.select(
+                organizations.c.id,
+                organizations.c.name,
+                organizations.c.wallet_id,
+                memberships.c.role,
+                spendable(organizations.c.wallet_id, utcnow()),
+            )
             .join(memberships, memberships.c.org_id == organizations.c.id)
             .where(memberships.c.user_id == user_id)
             .order_by(organizations.c.name, organizations.c.id)
