@@ -160,3 +160,18 @@ def test_a_feature_started_past_the_members_limit_answers_402_member_limit_reach
     assert status == 402
     assert details["error"] == "member_limit_reached"
     assert details["limit"] == 0
+
+
+def test_a_job_started_before_removal_finishes_and_is_charged_to_the_organization(funded_org):
+    held = org_spend(
+        funded_org["member"], funded_org["wallet_id"], 9, lease_until=utcnow() + timedelta(minutes=1)
+    )
+    teams.remove_member(funded_org["id"], funded_org["owner"], funded_org["member"])
+
+    assert job_holds.succeed_job(held.job_id, "results/test.png") == "succeeded"
+
+    with db.engine.connect() as conn:
+        spend = conn.execute(sa.select(CreditSpend).where(CreditSpend.id == held.spend.spend_id)).one()
+    assert (spend.status, spend.wallet_id, spend.credits_spent) == ("captured", funded_org["wallet_id"], 9)
+    assert wallet_balance(funded_org["wallet_id"]) == 91
+    assert ledger.audit() == []
