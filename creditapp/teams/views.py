@@ -123,7 +123,8 @@ def set_limit(org_id: int, user_id: int):
     """Set a member's monthly credit limit; empty means no limit (owners and admins)."""
     raw = request.form.get("limit", "").strip().replace(",", "")
     if raw and not raw.isdigit():
-        _organization(org_id)
+        if _organization(org_id).role not in MANAGERS:
+            abort(403)
         return _members_page(org_id, 400, "A limit is a whole number of credits, 0 or more.")
     limit = int(raw) if raw else None
     return _act(org_id, teams.set_member_limit, org_id, current_user.id, user_id, limit)

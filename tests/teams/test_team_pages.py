@@ -50,6 +50,7 @@ def actions(org: dict) -> list[tuple[str, dict]]:
         (f"{base}/invitations/{org['invitation_id']}/revoke", {}),
         (f"{base}/members/{owner}/role", {"role": "member"}),
         (f"{base}/members/{owner}/limit", {"limit": "5"}),
+        (f"{base}/members/{owner}/limit", {"limit": "not a number"}),
         (f"{base}/members/{owner}/remove", {}),
     ]
 
