@@ -67,6 +67,13 @@ def _act(org_id: int, action, *args, form: dict | None = None):
     return redirect(url_for("teams.members", org_id=org_id), 303)
 
 
+@bp.get("/orgs")
+@login_required
+def index():
+    """The person's organizations, with their balances and links to spend from each."""
+    return render_template("teams/index.html", organizations=teams.organizations_of(current_user.id))
+
+
 @bp.get("/orgs/new")
 @login_required
 def new():

@@ -191,3 +191,15 @@ def test_an_invitation_link_that_cannot_be_used_says_why_and_writes_nothing(
         assert response.status_code == status
         assert words in response.get_data(as_text=True)
     assert snapshot() == before
+
+
+def test_the_organizations_page_lists_yours_with_links_to_spend_from_each(client, org, make_user, sign_in_as):
+    sign_in_as(client, org["member"])
+
+    html = client.get("/orgs").get_data(as_text=True)
+
+    assert f'<a href="/orgs/{org["id"]}/members">Acme</a>' in html
+    assert f'href="/features/qr?org={org["id"]}"' in html
+    assert "/orgs/new" in html and 'href="/orgs"' in client.get("/account").get_data(as_text=True)
+    sign_in_as(client, make_user("outsider@example.com"))
+    assert "Acme" not in client.get("/orgs").get_data(as_text=True)
