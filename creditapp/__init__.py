@@ -81,9 +81,9 @@ def register_platform(app: Flask) -> None:
 
 def register_domains(app: Flask) -> None:
     """Each domain's pages, hooks and commands; accounts first (sign-in and Bearer auth), staff last."""
-    from creditapp import accounts, api, billing, features, history, jobs, notifications, staff, topups
+    from creditapp import accounts, api, billing, features, history, jobs, notifications, staff, teams, topups
 
-    for domain in (accounts, billing, topups, notifications, features, jobs, history, api, staff):
+    for domain in (accounts, billing, topups, notifications, teams, features, jobs, history, api, staff):
         domain.init_app(app)
 
 

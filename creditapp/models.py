@@ -622,6 +622,65 @@ class ReconcileRun(db.Model):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+MEMBERSHIP_ROLES = ("owner", "admin", "member")
+
+
+class Organization(db.Model):
+    """A team (§19): its members spend from its own wallet, each under their own monthly limit."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), unique=True)
+    # The organization's own Stripe Customer (made the first time it buys).
+    stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    created_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class Membership(db.Model):
+    """A person in an organization, with their role and monthly credit limit (None: no limit)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        sa.CheckConstraint(_in("role", MEMBERSHIP_ROLES), name="role"),
+        sa.CheckConstraint(
+            "monthly_credit_limit IS NULL OR monthly_credit_limit >= 0", name="limit_not_negative"
+        ),
+    )
+
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    monthly_credit_limit: Mapped[int | None] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class Invitation(db.Model):
+    """An e-mailed invitation: its link works once, for that e-mail's Google account, until it expires.
+
+    Only the SHA-256 of the link's token is kept (`token_hash`).
+    """
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        sa.CheckConstraint(_in("role", MEMBERSHIP_ROLES), name="role"),
+        sa.Index("ix_invitations_org_created", "org_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organizations.id"))
+    email: Mapped[str] = mapped_column(sa.String(320))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    invited_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 @sa.event.listens_for(CreditPurchase, "before_insert")
 @sa.event.listens_for(CreditSpend, "before_insert")
 @sa.event.listens_for(CreditAdjustment, "before_insert")

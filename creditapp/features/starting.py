@@ -14,6 +14,7 @@ from creditapp.features.kit import Feature
 from creditapp.jobs.idempotency import IdempotencyConflict
 from creditapp.jobs.service import submit
 from creditapp.ledger.key_limits import KeyLimitReached, KeyRevoked
+from creditapp.ledger.member_limits import MemberLimitReached, NotAMember
 from creditapp.platform.input_checks import InvalidInput
 
 
@@ -27,9 +28,12 @@ def insufficient_message(exc: ledger.InsufficientCredits) -> str:
     return f"Not enough credits: this needs {exc.required} and you have {exc.balance}."
 
 
-def start(feature: Feature, raw: Mapping[str, Any], key: str | None) -> tuple[int, dict[str, Any]]:
+def start(
+    feature: Feature, raw: Mapping[str, Any], key: str | None, wallet_id: int | None = None
+) -> tuple[int, dict[str, Any]]:
     """Hold the credits and queue the job (run it, for an instant feature); (HTTP status,
-    details) for either renderer."""
+    details) for either renderer. `wallet_id`: an organization's wallet to spend from
+    (None: the personal wallet)."""
     user_id = current_user.id  # read before the ledger commits and expires the loaded user
     try:
         submission = submit(
@@ -39,6 +43,7 @@ def start(feature: Feature, raw: Mapping[str, Any], key: str | None) -> tuple[in
             key,
             api_key_id=bearer.current_key_id(),
             idempotency_scope=bearer.idempotency_scope(),
+            wallet_id=wallet_id,
         )
     except InvalidInput as exc:
         return 422, {"error": "invalid_input", "message": str(exc), "field": exc.field}
@@ -58,6 +63,17 @@ def start(feature: Feature, raw: Mapping[str, Any], key: str | None) -> tuple[in
             "spent": exc.spent,
             "required": exc.required,
         }
+    except MemberLimitReached as exc:
+        return 402, {
+            "error": "member_limit_reached",
+            "message": f"You may spend {exc.limit} of this organization's credits a month; you have "
+            f"spent {exc.spent} this month and this needs {exc.required}.",
+            "limit": exc.limit,
+            "spent": exc.spent,
+            "required": exc.required,
+        }
+    except NotAMember:
+        return 404, {"error": "not_found", "message": "No such organization."}
     except KeyRevoked:
         return 401, {"error": "invalid_token", "message": "This API key was revoked."}
     except IdempotencyConflict as exc:

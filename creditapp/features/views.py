@@ -40,6 +40,7 @@ from creditapp.platform import errors
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import is_htmx, trigger, vary_on_htmx
 from creditapp.platform.input_checks import InvalidInput, replace_unstorable
+from creditapp.teams.context import current_organization
 
 PAGE_TEMPLATE = "features/feature.html"
 QUOTE_TEMPLATE = "features/_estimate.html"
@@ -71,11 +72,18 @@ def _form_context(feature: Feature, raw: Mapping[str, Any] | None = None, **extr
         "fields": forms.form_fields(feature.schema, values),
         "params": params,
         "cost": _estimate(feature, params),
-        "credits": current_user.credits,
+        "credits": _credits(),
+        "org": current_organization(),
         "form_key": form_key,
         **feature.page_context(params, current_app.config),
     }
     return {**context, **extra}
+
+
+def _credits() -> int:
+    """What may be spent in the page's context: the organization's wallet, or the person's own."""
+    org = current_organization()
+    return org.credits if org is not None else current_user.credits
 
 
 def _form_idempotency_key(feature: Feature, form: Mapping[str, Any]) -> str | None:
@@ -112,7 +120,14 @@ def quote(name: str):
     if cost is None:
         return error_response(422, "These values cannot be priced yet.", "invalid_input")
     # The submit button comes along out of band: enabled only when the balance can pay.
-    context = {**params, "feature": feature, "params": params, "cost": cost, "credits": current_user.credits}
+    context = {
+        **params,
+        "feature": feature,
+        "params": params,
+        "cost": cost,
+        "credits": _credits(),
+        "org": current_organization(),
+    }
     body = render_template(feature.quote_template or QUOTE_TEMPLATE, **{**context, "oob": True})
     response = make_response(body)
     response.headers["Cache-Control"] = "no-store"  # it carries the balance, like the badge
@@ -123,7 +138,10 @@ def create(name: str):
     """Hold credits and start the feature: htmx gets the job's fragment, a form post a 303."""
     feature = registry.get(name)
     raw = forms.from_form(feature.schema, request.form)
-    status, details = starting.start(feature, raw, _form_idempotency_key(feature, request.form))
+    org = current_organization()
+    status, details = starting.start(
+        feature, raw, _form_idempotency_key(feature, request.form), org.wallet_id if org else None
+    )
     if status in (200, 202):
         submission: Submission = details["submission"]
         if is_htmx():

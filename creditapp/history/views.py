@@ -35,6 +35,7 @@ from creditapp.platform import ratelimits
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.platform.money import format_money
+from creditapp.teams.context import current_organization
 
 BLUEPRINT = "account"
 CHART_DAYS = 30
@@ -48,6 +49,8 @@ def badge():
     write, no rate-limit bookkeeping, the fragment rendered once per distinct balance.
     The balance is read fresh on every request.
     """
+    if request.args.get("org"):
+        return _organization_badge()
     until = request.args.get("until")
     if until is not None and not SESSION_ID.fullmatch(until):
         return error_response(400, "That is not a Checkout Session id.")
@@ -63,6 +66,17 @@ def badge():
     response = make_response(badge_fragment(credits), status)
     # Never stored: a page restored by Back/Forward re-reads it, and Chrome would otherwise
     # answer that request from its cache without asking.
+    response.headers["Cache-Control"] = "no-store"
+    return vary_on_htmx(response)
+
+
+def _organization_badge():
+    """The badge of an organization's wallet (`?org=<id>`, teams): a 404 to a non-member."""
+    if not current_user.is_authenticated:
+        return login_manager.unauthorized()
+    org = current_organization()
+    template = current_app.jinja_env.get_template("_partials/badge.html")
+    response = make_response(template.render(credits=org.credits, badge_org=org.id))
     response.headers["Cache-Control"] = "no-store"
     return vary_on_htmx(response)
 

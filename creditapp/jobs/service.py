@@ -48,6 +48,7 @@ def submit(
     config: Mapping[str, Any] | None = None,
     api_key_id: int | None = None,
     idempotency_scope: str = "",
+    wallet_id: int | None = None,
 ) -> Submission:
     """Hold the credits and queue a job for one use of a feature (an instant one runs now).
 
@@ -55,6 +56,8 @@ def submit(
     `check`). Raises InvalidInput or ledger.InsufficientCredits (nothing written), or
     IdempotencyConflict (the key belongs to another request, or to a spend with no job).
     With `api_key_id` (the API key making the request) also KeyLimitReached or KeyRevoked.
+    With `wallet_id` (an organization's wallet) the credits come from it, under the member's
+    monthly limit: also MemberLimitReached or NotAMember.
     The key replays only within `idempotency_scope` (the API key or sign-in that sent it),
     so one credential never gets another's job back by sending its key.
 
@@ -81,6 +84,7 @@ def submit(
         api_key_id=api_key_id,
         idempotency_scope=idempotency_scope,
         lease_until=now + timedelta(seconds=runner.lease_seconds(config)) if instant else None,
+        wallet_id=wallet_id,
     )
     spend = held.spend
     if spend.replayed:

@@ -17,7 +17,8 @@ the audit of wallets, lots and each purchase's clawback); `triggers` is what a d
 starts in its own transaction (an automatic top-up, a low-balance e-mail), written as
 `outbox` rows the relay hands to the queue after the commit, and `topups` what happens to
 a top-up after (its PaymentIntent recorded, a failure counted); `job_holds` holds credits
-for a job and settles them when it ends. Import the names from here:
+for a job and settles them when it ends, and `member_limits` what a spend from an
+organization's wallet checks (the member's monthly limit). Import the names from here:
 `from creditapp import ledger`.
 
 Lock order. Every transaction here takes its row locks in one order, so two of them can
@@ -37,7 +38,9 @@ wait for each other only in one direction and never deadlock:
    it may still run (`topups`: purchase, user, then settings),
    and the spending API key's row (`key_limits`, `FOR UPDATE`) that a job hold locks to
    count the key's month. Both are locked only while their user's wallet row is held, so
-   the wallet lock orders them whatever comes between;
+   the wallet lock orders them whatever comes between. A spend from an organization's
+   wallet (`member_limits`) locks the spender's membership row after the wallet and before
+   the key: wallet, then membership, then key;
 4. only then that wallet's lots, spend and adjustment rows, and the new rows a decrease writes
    (a pending top-up purchase, an outbox e-mail: `triggers`), and the outbox e-mails a
    settling top-up sends or drops (`triggers.settle_deferred_alerts`).

@@ -135,9 +135,13 @@ def grant(
     category: str = "promotional",
     priority: int = 50,
     expires_at: datetime | None = None,
+    wallet_id: int | None = None,
 ) -> Granted:
     """Give credits as a lot of their own (category, priority and expiry as the granter
     chooses), or with a negative amount take them from the live lots in spend order.
+
+    The user's personal wallet, or `wallet_id` (an organization's; the adjustment is then
+    recorded under `user_id`, who granted it).
 
     A debit never takes what may be spent below zero: only clawbacks may do that.
     """
@@ -154,7 +158,7 @@ def grant(
         raise InvalidAmount("the expiry must be in the future")
     lot_id = None
     with write() as session:
-        wallet = lock_user_wallet(session, user_id)
+        wallet = lock_user_wallet(session, user_id) if wallet_id is None else lock_wallet(session, wallet_id)
         adjustment_id = session.execute(
             sa.insert(adjustments)
             .values(

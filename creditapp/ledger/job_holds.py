@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.ledger import triggers
+from creditapp.ledger import lots, triggers
 from creditapp.ledger._core import (
     InvalidAmount,
     SpendResult,
@@ -34,6 +34,9 @@ from creditapp.ledger._core import (
     wallets,
 )
 from creditapp.ledger.key_limits import refusal as key_refusal
+from creditapp.ledger.member_limits import debit_wallet, refuse_wallet
+from creditapp.ledger.member_limits import refusal as member_refusal
+from creditapp.ledger.outbox import Outbox
 from creditapp.ledger.spending import (
     SETTLE,
     capture_part,
@@ -84,6 +87,7 @@ def hold_for_job(
     api_key_id: int | None = None,
     idempotency_scope: str = "",
     lease_until: datetime | None = None,
+    wallet_id: int | None = None,
 ) -> JobHold:
     """Deduct `cost`, record a held spend and its queued job in one transaction.
 
@@ -95,17 +99,30 @@ def hold_for_job(
     and its job (None for a spend made before jobs existed). With `api_key_id`, the spend
     is that API key's: KeyLimitReached or KeyRevoked (nothing written) when the key may
     not spend it, checked under the user row's lock.
+
+    With `wallet_id` (an organization's wallet, teams) the spend comes from that wallet,
+    not the personal one: MemberLimitReached or NotAMember (nothing written) when this
+    member may not spend it, checked under the wallet row's lock, before the key's
+    (lock order: wallet, membership, key). It writes no outbox rows (the organization's
+    top-up and low-balance e-mails are not built yet).
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
     now = utcnow()
     with db.engine.connect() as conn:
         transactions.take_write_lock(conn)
-        debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
+        if wallet_id is None:
+            debited, existing = debit(conn, user_id, cost, idempotency_key, idempotency_scope)
+        else:
+            debited, existing = debit_wallet(
+                conn, user_id, wallet_id, cost, idempotency_key, idempotency_scope
+            )
         if existing is not None:
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
         balance = debited.balance
-        refused = key_refusal(conn, user_id, api_key_id, cost, now) if api_key_id is not None else None
+        refused = member_refusal(conn, user_id, wallet_id, cost, now) if wallet_id is not None else None
+        if refused is None and api_key_id is not None:
+            refused = key_refusal(conn, user_id, api_key_id, cost, now)
         if refused is not None:
             conn.rollback()
             existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
@@ -130,7 +147,11 @@ def hold_for_job(
             conn.rollback()
             existing = spend_by_key(conn, user_id, idempotency_key, idempotency_scope)
             return JobHold(existing, _job_for_spend(conn, existing.spend_id))
-        draw_or_refuse(conn, user_id, debited.wallet_id, spend_id, cost, now)
+        if wallet_id is None:
+            draw_or_refuse(conn, user_id, debited.wallet_id, spend_id, cost, now)
+        elif lots.draw(conn, wallet_id, spend_id, cost, now) < cost:
+            conn.rollback()
+            refuse_wallet(conn, wallet_id, cost)
         job_id = uuid.uuid4()
         conn.execute(
             INSERT_JOB,
@@ -149,8 +170,12 @@ def hold_for_job(
                 "deadline_at": deadline_at,
             },
         )
-        effects = triggers.after_decrease(
-            conn, user_id, balance + cost, balance, f"spend-{spend_id}", rules_of(debited)
+        effects = (
+            triggers.after_decrease(
+                conn, user_id, balance + cost, balance, f"spend-{spend_id}", rules_of(debited)
+            )
+            if wallet_id is None
+            else Outbox()
         )
         conn.commit()
     transactions.hand_over(effects.handoffs())

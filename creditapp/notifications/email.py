@@ -126,6 +126,8 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
         return _email(subject, lines, link, "Automatic top-up settings", "")
     if kind == "lot_expiring":
         return _lot_expiring(payload, base_url)
+    if kind == "invitation":
+        return _invitation(payload, base_url)
     raise ValueError(f"no e-mail of kind {kind!r}")
 
 
@@ -161,6 +163,31 @@ def _lot_expiring(payload: Mapping[str, Any], base_url: str) -> Email:
         f"{base_url}/account/credits",
         "Your credits",
         "You get this e-mail once for each lot of credits, shortly before it expires.",
+    )
+
+
+def _invitation(payload: Mapping[str, Any], base_url: str) -> Email:
+    """An invitation to an organization (teams): who invites, to what, with which role, until when.
+
+    Teams sits above this package, so the payload carries everything the e-mail says.
+    """
+    expires_at = datetime.fromisoformat(str(payload["expires_at"])).astimezone(UTC)
+    day = f"{expires_at.day} {expires_at:%B %Y}"
+    organization, role = str(payload["organization"]), str(payload["role"])
+    article = "an" if role[:1] in "aeiou" else "a"
+    subject = f"{payload['inviter']} invited you to {organization} on creditapp"
+    lines = [
+        f"{payload['inviter']} invited you to join {organization} as {article} {role}: "
+        "you will spend from the organization's credits.",
+        f"Sign in with the Google account of this e-mail address to accept. The link works once, "
+        f"until {day} at {expires_at:%H:%M} UTC.",
+    ]
+    return _email(
+        subject,
+        lines,
+        f"{base_url}{payload['path']}",
+        f"Join {organization}",
+        "If you did not expect this invitation, ignore this e-mail: nothing happens unless you accept.",
     )
 
 

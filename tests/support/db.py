@@ -16,6 +16,9 @@ from sqlalchemy.engine import make_url
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TABLES = [
+    "invitations",
+    "memberships",
+    "organizations",
     "admin_actions",
     "reconcile_runs",
     "feature_jobs",

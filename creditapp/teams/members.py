@@ -1,0 +1,88 @@
+"""Changing an organization's members: roles, monthly limits, removal, leaving.
+
+Each action is one transaction that locks the organization's row first, so the owners
+counted for "the last owner" cannot change before it commits.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from creditapp.models import Membership
+from creditapp.platform.transactions import write
+from creditapp.teams.errors import Forbidden, NotFound, Refused
+from creditapp.teams.organizations import (
+    check_role,
+    lock_organization,
+    owner_count,
+    require_manager,
+    role_in,
+)
+
+memberships = Membership.__table__
+
+
+def _member(org_id: int, user_id: int) -> sa.ColumnElement[bool]:
+    return sa.and_(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+
+
+def _target_role(session: sa.orm.Session, org_id: int, user_id: int) -> str:
+    role = role_in(session, org_id, user_id)
+    if role is None:
+        raise Refused("That person is not a member of this organization.")
+    return role
+
+
+def change_role(org_id: int, by_user_id: int, user_id: int, role: str) -> None:
+    """Give a member another role: owners and admins may; only owners make or unmake owners;
+    the last owner cannot be demoted."""
+    check_role(role)
+    with write() as session:
+        lock_organization(session, org_id)
+        acting = require_manager(session, org_id, by_user_id)
+        current = _target_role(session, org_id, user_id)
+        if "owner" in (role, current) and acting != "owner":
+            raise Forbidden("only owners make or unmake owners")
+        if current == "owner" and role != "owner" and owner_count(session, org_id) == 1:
+            raise Refused("The last owner cannot be demoted: make someone else an owner first.")
+        session.execute(sa.update(memberships).where(_member(org_id, user_id)).values(role=role))
+
+
+def set_member_limit(org_id: int, by_user_id: int, user_id: int, limit: int | None) -> None:
+    """Set a member's monthly credit limit (None: no limit); owners and admins may."""
+    if limit is not None and limit < 0:
+        raise Refused("A limit is a whole number of credits, 0 or more.")
+    with write() as session:
+        lock_organization(session, org_id)
+        acting = require_manager(session, org_id, by_user_id)
+        current = _target_role(session, org_id, user_id)
+        if current == "owner" and acting != "owner":
+            raise Forbidden("only owners set an owner's limit")
+        session.execute(
+            sa.update(memberships).where(_member(org_id, user_id)).values(monthly_credit_limit=limit)
+        )
+
+
+def remove_member(org_id: int, by_user_id: int, user_id: int) -> None:
+    """Remove a member at once: owners and admins may; only owners remove owners; never the last owner."""
+    with write() as session:
+        lock_organization(session, org_id)
+        acting = require_manager(session, org_id, by_user_id)
+        current = _target_role(session, org_id, user_id)
+        if current == "owner" and acting != "owner":
+            raise Forbidden("only owners remove owners")
+        if current == "owner" and owner_count(session, org_id) == 1:
+            raise Refused("The last owner cannot be removed.")
+        session.execute(sa.delete(memberships).where(_member(org_id, user_id)))
+
+
+def leave(org_id: int, user_id: int) -> None:
+    """Leave the organization: anyone may, except its last owner."""
+    with write() as session:
+        lock_organization(session, org_id)
+        role = role_in(session, org_id, user_id)
+        if role is None:
+            raise NotFound("no such organization")
+        if role == "owner" and owner_count(session, org_id) == 1:
+            raise Refused("The last owner cannot leave: make someone else an owner first.")
+        session.execute(sa.delete(memberships).where(_member(org_id, user_id)))
