@@ -66,20 +66,26 @@ def create_organization(user_id: int, name: str) -> int:
     return org_id
 
 
+def _as_seen_by(user_id: int) -> sa.Select:
+    """The organizations this person is in, as OrganizationView's columns: id, name, wallet,
+    their role and what the wallet may spend now."""
+    return (
+        sa.select(
+            organizations.c.id,
+            organizations.c.name,
+            organizations.c.wallet_id,
+            memberships.c.role,
+            spendable(organizations.c.wallet_id, utcnow()),
+        )
+        .join(memberships, memberships.c.org_id == organizations.c.id)
+        .where(memberships.c.user_id == user_id)
+    )
+
+
 def organization_for(org_id: int, user_id: int) -> OrganizationView:
     """The organization as this person sees it; NotFound unless they are a member."""
     with read() as session:
-        row = session.execute(
-            sa.select(
-                organizations.c.id,
-                organizations.c.name,
-                organizations.c.wallet_id,
-                memberships.c.role,
-                spendable(organizations.c.wallet_id, utcnow()),
-            )
-            .join(memberships, memberships.c.org_id == organizations.c.id)
-            .where(organizations.c.id == org_id, memberships.c.user_id == user_id)
-        ).one_or_none()
+        row = session.execute(_as_seen_by(user_id).where(organizations.c.id == org_id)).one_or_none()
     if row is None:
         raise NotFound("no such organization")
     return OrganizationView(*row)
@@ -88,18 +94,7 @@ def organization_for(org_id: int, user_id: int) -> OrganizationView:
 def organizations_of(user_id: int) -> list[OrganizationView]:
     """The organizations this person is in, by name."""
     with read() as session:
-        rows = session.execute(
-            sa.select(
-                organizations.c.id,
-                organizations.c.name,
-                organizations.c.wallet_id,
-                memberships.c.role,
-                spendable(organizations.c.wallet_id, utcnow()),
-            )
-            .join(memberships, memberships.c.org_id == organizations.c.id)
-            .where(memberships.c.user_id == user_id)
-            .order_by(organizations.c.name, organizations.c.id)
-        ).all()
+        rows = session.execute(_as_seen_by(user_id).order_by(organizations.c.name, organizations.c.id)).all()
     return [OrganizationView(*row) for row in rows]
 
 

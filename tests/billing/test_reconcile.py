@@ -6,8 +6,6 @@ import json
 import time
 
 from creditapp import ledger
-from creditapp.extensions import db
-from creditapp.models import StripeEvent
 from creditapp.platform import stripe_client
 from tests.conftest import STRIPE_KEY, free_port
 from tests.support import stripe_helpers
@@ -139,19 +137,8 @@ def test_replay_failed_applies_events_that_failed_earlier(
     user = make_user(credits=500)
     sign_in_as(client, user)
     session_id = paid_without_webhook(stripe_env, live_server, client)
-    completed = event("checkout.session.completed", session_id)
     # As if an earlier release had failed on this event: stored as failed, nothing credited.
-    db.session.add(
-        StripeEvent(
-            id=completed["id"],
-            type=completed["type"],
-            created=completed["created"],
-            status="failed",
-            error="RuntimeError: a bug since fixed",
-            payload=completed,
-        )
-    )
-    db.session.commit()
+    completed = stripe_helpers.stored_as_failed("checkout.session.completed", session_id)
 
     result = runner.invoke(args=["stripe", "replay", "--failed"])
 

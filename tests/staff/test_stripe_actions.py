@@ -13,7 +13,6 @@ from tests.support.lifecycle import bought, clawback_adds_up
 from tests.support.stripe_helpers import (
     charge_refunds,
     credits,
-    event,
     paid_without_webhook,
     purchase,
     stored_event,
@@ -67,18 +66,7 @@ def test_replaying_a_failed_event_from_the_console_applies_it_once(
     user = make_user(credits=500)
     sign_in_as(client, user)
     session_id = paid_without_webhook(stripe_env, live_server, client)
-    completed = event("checkout.session.completed", session_id)
-    db.session.add(
-        StripeEvent(
-            id=completed["id"],
-            type=completed["type"],
-            created=completed["created"],
-            status="failed",
-            error="RuntimeError: a bug since fixed",
-            payload=completed,
-        )
-    )
-    db.session.commit()
+    completed = stripe_helpers.stored_as_failed("checkout.session.completed", session_id)
     assert completed["id"] in staff_client.get("/admin/operations").get_data(as_text=True)
 
     token = csrf_token(staff_client)

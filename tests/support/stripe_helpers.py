@@ -143,6 +143,27 @@ def event(event_type: str, object_id: str) -> dict[str, Any]:
     return found
 
 
+def stored_as_failed(event_type: str, object_id: str) -> dict[str, Any]:
+    """Stripe's event about the object, stored as if an earlier release had failed on it
+    (status failed, nothing applied); returns the event."""
+    from creditapp.extensions import db
+    from creditapp.models import StripeEvent
+
+    found = event(event_type, object_id)
+    db.session.add(
+        StripeEvent(
+            id=found["id"],
+            type=found["type"],
+            created=found["created"],
+            status="failed",
+            error="RuntimeError: a bug since fixed",
+            payload=found,
+        )
+    )
+    db.session.commit()
+    return found
+
+
 def charge_refunds(charge_id: str) -> list[dict[str, Any]]:
     """The charge's refunds as Stripe lists them now (``GET /v1/refunds?charge=``), newest first."""
     found = stripe_client.client().v1.refunds.list(params={"charge": charge_id, "limit": 100})
