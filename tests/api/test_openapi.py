@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from openapi_schema_validator import OAS31Validator
 
 from creditapp.api import openapi
 from tests.accounts.conftest import bearer
+from tests.support.fuzz import fuzz
 
 # Examples per operation and phase: enough to try each several ways in a few seconds.
 EXAMPLES = 20
@@ -59,33 +58,4 @@ def test_a_wrong_method_is_a_405_that_says_which_are_allowed(api, make_user, new
 def test_the_api_answers_as_its_description_says(api, make_user, new_key, tmp_path):
     """Schemathesis, every phase and check, with a key: no 5xx, answers as documented and as HTTP says."""
     token = new_key(make_user(credits=1_000_000), name="fuzzer")
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "schemathesis.cli",
-            "--config-file",
-            str(SCHEMATHESIS_CONFIG),
-            "run",
-            f"{api}/api/openapi.json",
-            "--header",
-            f"Authorization: Bearer {token}",
-            "--checks",
-            "all",
-            "--max-examples",
-            str(EXAMPLES),
-            "--seed",
-            "1",
-            "--workers",
-            "1",
-            "--no-color",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    print(run.stdout[-6000:])
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    fuzz(api, token, tmp_path, "--max-examples", str(EXAMPLES), config=SCHEMATHESIS_CONFIG)

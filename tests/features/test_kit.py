@@ -8,8 +8,6 @@ import csv
 import io
 import json
 import re
-import subprocess
-import sys
 import uuid
 
 import pytest
@@ -24,6 +22,7 @@ from creditapp.extensions import db
 from creditapp.features import Context, Failure, Feature, InvalidInput, registry
 from creditapp.models import CreditSpend, FeatureJob
 from tests.conftest import app_settings
+from tests.support.fuzz import fuzz
 from tests.support.jobs import queued_messages, run_queued
 from tests.support.kit import install_demo, uninstall_demo
 
@@ -445,36 +444,16 @@ def test_the_api_answers_as_its_generated_description_says(kit, kit_server, pers
     """Schemathesis over the kit app's document, its two installed features included."""
     _, user_id, _ = person(credits=1_000_000)
     token = api_keys.create_key(user_id, "fuzzer", ["spend", "read"], None).token
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "schemathesis.cli",
-            "run",
-            f"{kit_server}/api/openapi.json",
-            "--header",
-            f"Authorization: Bearer {token}",
-            "--checks",
-            "all",
-            "--include-path-regex",
-            "^/api/(features|jobs)/",
-            "--max-examples",
-            "20",
-            "--seed",
-            "1",
-            "--workers",
-            "1",
-            "--no-color",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    fuzz(
+        kit_server,
+        token,
+        tmp_path,
+        "--include-path-regex",
+        "^/api/(features|jobs)/",
+        "--max-examples",
+        "20",
         timeout=180,
-        cwd=tmp_path,
     )
-    print(run.stdout[-6000:])
-    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
 
 
 def test_the_generated_document_is_served_over_http(kit, kit_server):
