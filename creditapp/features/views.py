@@ -40,7 +40,7 @@ from creditapp.platform import errors
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import is_htmx, trigger, vary_on_htmx
 from creditapp.platform.input_checks import InvalidInput, replace_unstorable
-from creditapp.teams.context import current_organization
+from creditapp.teams.context import current_organization, takes_context
 
 PAGE_TEMPLATE = "features/feature.html"
 QUOTE_TEMPLATE = "features/_estimate.html"
@@ -201,7 +201,7 @@ def _view_for(feature: Feature, view: Callable[..., Any], endpoint: str) -> Call
     bound.__doc__ = f"{feature.title}: {first[0].lower()}{first[1:]}"
     if view is api.api_create:
         return login_required(bearer.requires_scope("spend")(bound))
-    return login_required(bound)
+    return login_required(takes_context(bound))
 
 
 def register(app: Flask, features: list[Feature]) -> None:

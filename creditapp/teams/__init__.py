@@ -69,3 +69,4 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(views.bp)
     app.add_template_global(context.switcher, "team_switcher")
+    app.add_template_global(context.in_context, "in_context")

@@ -1,20 +1,32 @@
 """Which wallet a page acts on: the person's own, or one of their organizations'.
 
 The context travels with the page, never in the session, so two tabs in two contexts never
-cross: `?org=<id>` in a page's URL, a hidden `org` field in its forms. A view helper (it
-reads the request); the rules stay in the services.
+cross: `?org=<id>` in a page's URL, a hidden `org` field in its forms. A view that acts on
+the context is marked with `takes_context`; the header shows the switcher on those pages and
+`in_context(endpoint)` builds links that keep the context. A view helper (it reads the
+request); the rules stay in the services.
 """
 
 from __future__ import annotations
 
+from typing import Any, Callable, TypeVar
+
 import sqlalchemy as sa
-from flask import abort, g, request
+from flask import abort, current_app, g, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from creditapp.extensions import db
 from creditapp.teams.errors import NotFound
-from creditapp.teams.organizations import OrganizationView, organization_for, organizations_of
+from creditapp.teams.organizations import MANAGERS, OrganizationView, organization_for, organizations_of
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def takes_context(view: View) -> View:
+    """Mark a view as acting on the page's context: the header shows the switcher on it."""
+    view.takes_team_context = True  # type: ignore[attr-defined]
+    return view
 
 
 def _org_value() -> str:
@@ -42,10 +54,39 @@ def current_organization() -> OrganizationView | None:
     return g.team_context
 
 
+def current_wallet_id() -> int:
+    """The wallet the page acts on: the organization's, or the signed-in person's own."""
+    org = current_organization()
+    return org.wallet_id if org is not None else current_user.wallet_id
+
+
+def require_manager() -> OrganizationView | None:
+    """The page's organization when the person is its owner or admin (None: Personal);
+    a 403 for a member, a 404 for a non-member."""
+    org = current_organization()
+    if org is not None and org.role not in MANAGERS:
+        abort(403)
+    return org
+
+
+def _takes_context() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "takes_team_context", False))
+
+
+def in_context(endpoint: str, **values: Any) -> str:
+    """`url_for(endpoint)` keeping the page's organization context (`org`), if it has one."""
+    if "org" not in values and _takes_context():
+        raw = _org_value()
+        if raw.isdigit():
+            values["org"] = raw
+    return url_for(endpoint, **values)
+
+
 def switcher() -> dict:
     """What the header's context switcher shows: the person's organizations and the one
     chosen (None: Personal). Empty on pages that do not act on a wallet's context."""
-    if not current_user.is_authenticated or request.blueprint != "features":
+    if not current_user.is_authenticated or not _takes_context():
         return {"organizations": [], "chosen": None}
     raw = _org_value()
     try:
