@@ -78,6 +78,7 @@ class KeyHolder:
     prefix: str
     scopes: frozenset[str]
     last_used_at: datetime | None
+    wallet_id: int  # what the key spends from: its owner's own wallet, or an organization's
 
 
 def hash_token(token: str) -> str:
@@ -194,7 +195,7 @@ def authenticate(token: str) -> KeyHolder | None:
         return None
     session = db.session()
     query = (
-        sa.select(User, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.last_used_at)
+        sa.select(User, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.last_used_at, ApiKey.wallet_id)
         .join(ApiKey, ApiKey.user_id == User.id)
         .where(ApiKey.prefix == match.group(1), ApiKey.revoked_at.is_(None))
     )
@@ -211,7 +212,9 @@ def authenticate(token: str) -> KeyHolder | None:
             session.commit()
     if row is None or not hmac.compare_digest(hash_token(token), row.secret_hash):
         return None
-    return KeyHolder(row[0], row.id, match.group(1), frozenset(row.scopes.split()), row.last_used_at)
+    return KeyHolder(
+        row[0], row.id, match.group(1), frozenset(row.scopes.split()), row.last_used_at, row.wallet_id
+    )
 
 
 def touch(key_id: int, last_used_at: datetime | None, now: datetime | None = None) -> None:

@@ -19,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from creditapp.accounts import api_keys
 from creditapp.accounts.sessions import parse_token
 from creditapp.extensions import csrf
+from creditapp.teams.context import current_wallet_id
 
 REALM_CHALLENGE = 'Bearer realm="creditapp"'
 INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -33,6 +34,15 @@ def current_key_id() -> int | None:
     """The id of the request's API key, or None."""
     key = current_key()
     return key.key_id if key else None
+
+
+def wallet_id() -> int:
+    """The wallet an `/api/` call acts on: its key's (an organization key's is the
+    organization's), else for a browser session the page's context (`org`), else its own."""
+    key = current_key()
+    if key is not None:
+        return key.wallet_id
+    return current_wallet_id()
 
 
 def idempotency_scope() -> str:

@@ -9,7 +9,8 @@ request); the rules stay in the services.
 
 from __future__ import annotations
 
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import abort, current_app, g, request, url_for
