@@ -142,7 +142,7 @@ def _confirm_or_act(action: actions.Action, target: actions.Target | None):
     reason = request.form.get("reason", "").strip()
     try:
         if not reason:
-            raise actions.Refused("Give a reason: it goes into the trail and the customer's History.", 400)
+            raise actions.Refused("Give a reason: it goes into the trail and into History.", 400)
         if len(reason) > 500:
             raise actions.Refused("Keep the reason under 500 characters.", 400)
         checked = action.check(target, request.form)
