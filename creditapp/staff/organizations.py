@@ -92,7 +92,7 @@ class OrganizationPage:
     creator_email: str
     balance: ledger.Balance
     lots: list[ledger.LotView]
-    ledger: list[wallet_ledger.Line]
+    ledger: wallet_ledger.Page
     members: list[Member]
     invitations: list[teams.InvitationView]
     purchases: list[Any]
@@ -110,8 +110,9 @@ def find(org_id: int) -> Any | None:
     return org
 
 
-def organization(org_id: int) -> OrganizationPage | None:
-    """The organization page's data, or None when there is no such organization."""
+def organization(org_id: int, before: str | None = None) -> OrganizationPage | None:
+    """The organization page's data (its ledger older than the `before` cursor), or None when
+    there is no such organization. Raises wallet_ledger.BadCursor."""
     org = find(org_id)
     if org is None:
         return None
@@ -155,7 +156,7 @@ def organization(org_id: int) -> OrganizationPage | None:
         creator_email=creator_email,
         balance=balance,
         lots=ledger.wallet_lots(wallet_id),
-        ledger=wallet_ledger.lines(wallet_id, balance.credits),
+        ledger=wallet_ledger.lines(wallet_id, balance.credits, before),
         members=members(org_id, wallet_id),
         invitations=teams.invitations_of(org_id),
         purchases=list(purchases),

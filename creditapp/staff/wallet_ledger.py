@@ -15,9 +15,13 @@ import sqlalchemy as sa
 from creditapp.models import CreditAdjustment, CreditPurchase, CreditSpend, User
 from creditapp.platform.transactions import read
 
-LIMIT = 100
+LIMIT = 50
 # Rows of different tables written in the same microsecond: purchases, adjustments, spends.
 RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
+
+
+class BadCursor(ValueError):
+    """The `before` cursor is not one `Page.next_cursor` made."""
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,45 @@ class Line:
     balance_after: int
 
 
-def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
-    """The wallet's newest `limit` lines, newest first; `balance` is what it may spend now."""
+@dataclass(frozen=True)
+class Page:
+    """Up to LIMIT lines, newest first, and the cursor of the older ones (None at the end)."""
+
+    lines: list[Line]
+    next_cursor: str | None
+
+
+def _cursor(line: Line) -> str:
+    """Where the next page starts: just past `line`, with the balance before it counted."""
+    return f"{line.created_at.isoformat()}~{RANK[line.kind]}~{line.id}~{line.balance_after - line.amount}"
+
+
+def _parse(raw: str) -> tuple[datetime, int, int, int]:
+    try:
+        stamp, rank, row_id, balance = raw.split("~")
+        return _aware(datetime.fromisoformat(stamp)), int(rank), int(row_id), int(balance)
+    except ValueError as exc:
+        raise BadCursor(raw) from exc
+
+
+def _older(model, rank: int, cursor: tuple[datetime, int, int, int] | None) -> sa.ColumnElement[bool]:
+    """The keyset condition for one table: its rows after the cursor's line in the page's order."""
+    if cursor is None:
+        return sa.true()
+    when, cursor_rank, cursor_id, _ = cursor
+    if rank < cursor_rank:
+        return model.created_at <= when
+    if rank > cursor_rank:
+        return model.created_at < when
+    return sa.or_(model.created_at < when, sa.and_(model.created_at == when, model.id < cursor_id))
+
+
+def lines(wallet_id: int, balance: int, before: str | None = None, limit: int = LIMIT) -> Page:
+    """The wallet's lines older than the `before` cursor (else the newest), newest first, with
+    the running balance: `balance` (what it may spend now) on the first page, the cursor's after."""
+    cursor = _parse(before) if before else None
+    if cursor is not None:
+        balance = cursor[3]
     p, s, a = CreditPurchase, CreditSpend, CreditAdjustment
     parts = [
         sa.select(
@@ -48,7 +89,7 @@ def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
             p.source.label("what"),
             p.user_id,
             sa.false().label("by_staff"),
-        ).where(p.wallet_id == wallet_id),
+        ).where(p.wallet_id == wallet_id, _older(p, RANK["purchase"], cursor)),
         sa.select(
             sa.literal("spend").label("kind"),
             s.id,
@@ -58,7 +99,7 @@ def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
             s.feature_used.label("what"),
             s.user_id,
             sa.false().label("by_staff"),
-        ).where(s.wallet_id == wallet_id),
+        ).where(s.wallet_id == wallet_id, _older(s, RANK["spend"], cursor)),
         sa.select(
             sa.literal("adjustment").label("kind"),
             a.id,
@@ -68,9 +109,13 @@ def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
             a.note.label("what"),
             a.user_id,
             a.admin_user_id.is_not(None).label("by_staff"),
-        ).where(a.wallet_id == wallet_id),
+        ).where(a.wallet_id == wallet_id, _older(a, RANK["adjustment"], cursor)),
     ]
-    ordered = [part.order_by(part.selected_columns.created_at.desc()).limit(limit) for part in parts]
+    n = limit + 1
+    ordered = [
+        part.order_by(part.selected_columns.created_at.desc(), part.selected_columns.id.desc()).limit(n)
+        for part in parts
+    ]
     union = sa.union_all(*[part.subquery().select() for part in ordered]).subquery()
     rank = sa.case(RANK, value=union.c.kind)
     with read() as session:
@@ -78,10 +123,10 @@ def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
             sa.select(union, User.email)
             .join(User, User.id == union.c.user_id)
             .order_by(union.c.created_at.desc(), rank.desc(), union.c.id.desc())
-            .limit(limit)
+            .limit(n)
         ).all()
     found = []
-    for row in rows:
+    for row in rows[:limit]:
         found.append(
             Line(
                 row.kind,
@@ -96,7 +141,8 @@ def lines(wallet_id: int, balance: int, limit: int = LIMIT) -> list[Line]:
             )
         )
         balance -= int(row.amount)
-    return found
+    more = len(rows) > limit and found
+    return Page(found, _cursor(found[-1]) if more else None)
 
 
 def _aware(value: datetime) -> datetime:

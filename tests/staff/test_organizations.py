@@ -4,6 +4,7 @@ everyone who is not staff (members and owners included) gets a 404 and writes no
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -353,3 +354,37 @@ def test_the_organization_in_the_console_is_a_404_to_anyone_not_staff(app, make_
     assert wallet_credits(org["wallet_id"]) == 970
     assert staff_adjustments(org["wallet_id"]) == [] and trail() == []
     assert db.session.get(CreditLot, lot.id).voided_at is None
+
+
+LEDGER_LINE = re.compile(
+    r'<tr id="staff-line-(\w+)-\d+">.*?<td class="num">([+-]?[\d,]+)</td>\s*<td class="num">([\d,]+)</td>',
+    re.S,
+)
+
+
+def ledger_lines(page: str) -> list[tuple[str, int, int]]:
+    """(kind, credits, balance after) of each line of a page's ledger."""
+    number = lambda text: int(text.replace(",", ""))  # noqa: E731
+    return [(kind, number(amount), number(after)) for kind, amount, after in LEDGER_LINE.findall(page)]
+
+
+def test_the_organization_ledger_pages_back_with_its_running_balance(staff_client, org):
+    for n in range(55):  # with the fixture's grant and spend: 57 lines
+        ledger.grant(org["owner"], 1, note=f"drip {n}", wallet_id=org["wallet_id"])
+
+    first = staff_client.get(f"/admin/organizations/{org['id']}").get_data(as_text=True)
+    older = re.search(r'href="(/admin/organizations/\d+\?before=[^"#]+)#ledger-h">Older entries', first)
+    second = staff_client.get(older.group(1).replace("&amp;", "&")).get_data(as_text=True)
+
+    newest, oldest = ledger_lines(first), ledger_lines(second)
+    assert (len(newest), len(oldest)) == (50, 7) and "Older entries" not in second
+    assert newest[0][2] == 1_025  # 1,000 + 55 − 30 held
+    assert oldest[-1] == ("adjustment", 1_000, 1_000)  # the first grant
+    # each line's balance is the next older line's plus its own credits, across the page break
+    lines = newest + oldest
+    for newer, older_line in zip(lines, lines[1:], strict=False):
+        assert newer[2] - newer[1] == older_line[2]
+
+
+def test_a_broken_organization_ledger_cursor_is_a_400(staff_client, org):
+    assert staff_client.get(f"/admin/organizations/{org['id']}?before=nonsense").status_code == 400
