@@ -156,7 +156,7 @@ def _confirm_or_act(action: actions.Action, target: actions.Target | None):
         fields = {key: value for key, value in request.form.items() if key not in ("csrf_token", "token")}
         return render_template(
             "staff/confirm.html",
-            action_url=request.path,
+            action_url=url_for(request.endpoint, **request.view_args),  # post the confirmation back here
             back=back,
             action=action,
             checked=checked,

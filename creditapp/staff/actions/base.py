@@ -55,8 +55,10 @@ def find_target(kind: str, target_id: int) -> Target | None:
     """The customer or organization with this id, or None."""
     if kind == CUSTOMER:
         query = sa.select(User.wallet_id, User.id).where(User.id == target_id)
-    else:
+    elif kind == ORGANIZATION:
         query = sa.select(Organization.wallet_id, Organization.created_by).where(Organization.id == target_id)
+    else:
+        raise ValueError(f"an action acts on a {CUSTOMER} or an {ORGANIZATION}, not {kind!r}")
     with read() as session:
         row = session.execute(query).one_or_none()
     return None if row is None else Target(kind, target_id, row[0], row[1])
