@@ -97,6 +97,8 @@ from creditapp.ledger.reading import (
     live_lots,
     lots_of,
     user_id_for_email,
+    wallet_balance,
+    wallet_lots,
 )
 from creditapp.ledger.spending import capture, hold, release
 from creditapp.ledger.stale_holds import release_stale
@@ -141,5 +143,7 @@ __all__ = [
     "start_clawback_check",
     "user_id_for_email",
     "void_lot",
+    "wallet_balance",
+    "wallet_lots",
     "write_expiry_notices",
 ]

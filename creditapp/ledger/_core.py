@@ -14,6 +14,7 @@ from creditapp.models import (
     CreditLotEntry,
     CreditPurchase,
     CreditSpend,
+    Organization,
     User,
     Wallet,
     personal_wallet,
@@ -29,6 +30,7 @@ lot_entries = CreditLotEntry.__table__
 spends = CreditSpend.__table__
 purchases = CreditPurchase.__table__
 adjustments = CreditAdjustment.__table__
+organizations = Organization.__table__
 
 
 class LedgerError(Exception):
@@ -117,9 +119,14 @@ def add_to_balance(session: Conn, wallet_id: int, amount: int) -> int:
 wallet_of = personal_wallet
 
 
-def owner_of(wallet_id: int | sa.ColumnElement) -> sa.ScalarSelect:
-    """The user whose personal wallet this is, as a subquery."""
-    return sa.select(users.c.id).where(users.c.wallet_id == wallet_id).scalar_subquery()
+def owner_of(wallet_id: int | sa.ColumnElement) -> sa.ColumnElement:
+    """The user a wallet's entries with no spender are recorded under (an expiry, a void): the
+    person whose personal wallet it is, or for an organization's wallet its creator (as an
+    SQL expression; `credit_adjustments.user_id` is never empty)."""
+    return sa.func.coalesce(
+        sa.select(users.c.id).where(users.c.wallet_id == wallet_id).scalar_subquery(),
+        sa.select(organizations.c.created_by).where(organizations.c.wallet_id == wallet_id).scalar_subquery(),
+    )
 
 
 LOCK_WALLET = (

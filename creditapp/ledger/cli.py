@@ -4,18 +4,25 @@ release-stale.
 Plain lines on stdout; errors on stderr, non-zero exit, nothing written. `create_app` puts
 them in the `credits` group with the other domains' (`history`, `reconcile`). What lots are
 and how they expire: docs/design/lots.md.
+
+`balance`, `grant` and `lots` act on a person's wallet (EMAIL) or, with `--org ID` instead,
+on an organization's. The ledger imports no domain: the organization is read from its row
+(`creditapp.models`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import click
+import sqlalchemy as sa
 from flask import current_app
 from flask.cli import with_appcontext
 
 from creditapp import ledger
-from creditapp.models import LOT_CATEGORIES, utcnow
+from creditapp.extensions import db
+from creditapp.models import LOT_CATEGORIES, Organization, User, utcnow
 
 
 def user_id(email: str) -> int:
@@ -26,17 +33,55 @@ def user_id(email: str) -> int:
         raise click.ClickException(str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Whose wallet a command acts on: a person's (by e-mail) or an organization's (`--org`).
+
+    `user_id` is who its adjustments are recorded under: the person, or for an organization
+    its creator (as the ledger records an organization's expiries and voids).
+    """
+
+    label: str  # how the command's lines name it
+    wallet_id: int
+    user_id: int
+
+
+def holder(email: str | None, org_id: int | None) -> Holder:
+    """The wallet named by EMAIL or by `--org ID` (exactly one of them), or a usage error."""
+    if (email is None) == (org_id is None):
+        raise click.UsageError("give either EMAIL or --org ID (not both)")
+    if org_id is None:
+        owner = user_id(email)
+        wallet_id = db.session.execute(sa.select(User.wallet_id).where(User.id == owner)).scalar_one()
+        return Holder(email.lower(), wallet_id, owner)
+    row = db.session.execute(
+        sa.select(Organization.name, Organization.wallet_id, Organization.created_by).where(
+            Organization.id == org_id
+        )
+    ).one_or_none()
+    if row is None:
+        raise click.ClickException(f"no organization with id {org_id}")
+    return Holder(f"organization {org_id} ({row.name})", row.wallet_id, row.created_by)
+
+
+ORG_OPTION = click.option(
+    "--org", "org_id", type=int, default=None, help="An organization's id: its wallet instead of EMAIL's."
+)
+
+
 @click.command("balance")
-@click.argument("email")
+@click.argument("email", required=False)
+@ORG_OPTION
 @with_appcontext
-def balance_command(email: str) -> None:
-    """Print a user's balance (what may be spent now), with what is on hold and what is owed."""
-    result = ledger.balance(user_id(email))
+def balance_command(email: str | None, org_id: int | None) -> None:
+    """Print a wallet's balance (what may be spent now), with what is on hold and what is owed."""
+    who = holder(email, org_id)
+    result = ledger.wallet_balance(who.wallet_id)
     notes = [f"{result.held} on hold"] if result.held else []
     if result.owed > 0:
         notes.append(f"{result.owed} owed")
     extra = f" ({', '.join(notes)})" if notes else ""
-    click.echo(f"{email.lower()}: {result.credits} credits{extra}")
+    click.echo(f"{who.label}: {result.credits} credits{extra}")
 
 
 def when(value: datetime | None) -> str:
@@ -56,10 +101,12 @@ def parse_expiry(value: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-# ignore_unknown_options lets a negative AMOUNT ("-5") through as an argument.
+# ignore_unknown_options lets a negative AMOUNT ("-5") through as an argument. EMAIL is
+# optional so that `grant --org ID AMOUNT` works: click then fills the first argument.
 @click.command("grant", context_settings={"ignore_unknown_options": True})
-@click.argument("email")
-@click.argument("amount", type=int)
+@click.argument("email", required=False)
+@click.argument("amount", required=False)
+@ORG_OPTION
 @click.option("--reason", required=True, help="Why; recorded with the adjustment and the lot.")
 @click.option(
     "--category",
@@ -86,8 +133,9 @@ def parse_expiry(value: str) -> datetime:
 )
 @with_appcontext
 def grant_command(
-    email: str,
-    amount: int,
+    email: str | None,
+    amount: str | None,
+    org_id: int | None,
     reason: str,
     category: str | None,
     expires_in_days: int | None,
@@ -95,11 +143,22 @@ def grant_command(
     priority: int | None,
 ) -> None:
     """Give credits as a lot of their own and print its id; a negative AMOUNT takes them from
-    the live lots in spend order (category, expiry and priority then do not apply)."""
+    the live lots in spend order (category, expiry and priority then do not apply).
+
+    `grant EMAIL AMOUNT` for a person's wallet, `grant --org ID AMOUNT` for an organization's."""
+    if org_id is not None and amount is None:
+        email, amount = None, email
+    if amount is None:
+        raise click.UsageError("Missing argument 'AMOUNT'.")
+    try:
+        credits = int(amount)
+    except ValueError:
+        raise click.BadParameter(f"{amount!r} is not a whole number", param_hint="'AMOUNT'") from None
+    who = holder(email, org_id)
     if expires_in_days is not None and expires_at is not None:
         raise click.UsageError("--expires-in-days and --expires-at are mutually exclusive: give one of them")
     lot_options = (category, priority, expires_in_days, expires_at)
-    if amount < 0 and any(option is not None for option in lot_options):
+    if credits < 0 and any(option is not None for option in lot_options):
         raise click.UsageError(
             "--category, --priority, --expires-in-days and --expires-at describe a new lot: "
             "a negative AMOUNT (a debit) takes credits from existing lots and takes none of them"
@@ -111,29 +170,36 @@ def grant_command(
     priority = 50 if priority is None else priority
     try:
         granted = ledger.grant(
-            user_id(email), amount, note=reason, category=category, priority=priority, expires_at=expiry
+            who.user_id,
+            credits,
+            note=reason,
+            category=category,
+            priority=priority,
+            expires_at=expiry,
+            wallet_id=who.wallet_id,
         )
     except ledger.InvalidAmount as exc:
         raise click.ClickException(str(exc)) from exc
     if granted.lot_id is None:
-        click.echo(f"{email.lower()}: {amount:+d} credits ({reason}); balance now {granted.balance}")
+        click.echo(f"{who.label}: {credits:+d} credits ({reason}); balance now {granted.balance}")
         return
     click.echo(
-        f"lot {granted.lot_id}: {email.lower()} {amount:+d} credits ({reason}), {category}, "
+        f"lot {granted.lot_id}: {who.label} {credits:+d} credits ({reason}), {category}, "
         f"priority {priority}, expires {when(expiry)}; balance now {granted.balance}"
     )
 
 
 @click.command("lots")
-@click.argument("email")
+@click.argument("email", required=False)
+@ORG_OPTION
 @with_appcontext
-def lots_command(email: str) -> None:
-    """List a user's lots, newest first: id, source, category, priority, remaining/amount,
+def lots_command(email: str | None, org_id: int | None) -> None:
+    """List a wallet's lots, newest first: id, source, category, priority, remaining/amount,
     expiry, and the state of a lot that has ended."""
-    owner = user_id(email)
+    who = holder(email, org_id)
     before = None
     found = 0
-    while page := ledger.lots_of(owner, limit=200, before_id=before):
+    while page := ledger.wallet_lots(who.wallet_id, limit=200, before_id=before):
         for lot in page:
             state = "" if lot.state == "live" else f"  {lot.state}"
             click.echo(
@@ -143,7 +209,7 @@ def lots_command(email: str) -> None:
         found += len(page)
         before = page[-1].id
     if not found:
-        click.echo(f"{email.lower()}: no lots")
+        click.echo(f"{who.label}: no lots")
 
 
 @click.command("void-lot")

@@ -46,6 +46,25 @@ def balance(user_id: int) -> Balance:
     return Balance(int(row.credits), int(row.held), int(row.owed))
 
 
+def wallet_balance(wallet_id: int) -> Balance:
+    """What any wallet (an organization's too) may spend now, credits on hold and owed, in one
+    statement."""
+    held = sa.select(sa.func.coalesce(sa.func.sum(spends.c.credits_spent), 0)).where(
+        spends.c.wallet_id == wallet_id, spends.c.status == "held"
+    )
+    owed = sa.select(wallets.c.owed).where(wallets.c.id == wallet_id)
+    row = db.session.execute(
+        sa.select(
+            spendable(sa.literal(wallet_id), utcnow()).label("credits"),
+            held.scalar_subquery().label("held"),
+            owed.scalar_subquery().label("owed"),
+        )
+    ).one()
+    if row.credits is None:
+        raise UnknownUser(f"no wallet with id {wallet_id}")
+    return Balance(int(row.credits), int(row.held), int(row.owed))
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """A wallet whose stored balance differs from the sum of its ledger, or from its lots."""
@@ -254,13 +273,15 @@ class Expiring:
 
 def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list[LotView]:
     """The user's personal wallet's lots, newest first, `limit` at most, older than `before_id`."""
+    return wallet_lots(personal_wallet(user_id), limit, before_id)
+
+
+def wallet_lots(
+    wallet_id: int | sa.ColumnElement, limit: int = 50, before_id: int | None = None
+) -> list[LotView]:
+    """Any wallet's lots (an organization's too), newest first, `limit` at most, older than `before_id`."""
     now = utcnow()
-    query = (
-        sa.select(lots)
-        .where(lots.c.wallet_id == personal_wallet(user_id))
-        .order_by(lots.c.id.desc())
-        .limit(limit)
-    )
+    query = sa.select(lots).where(lots.c.wallet_id == wallet_id).order_by(lots.c.id.desc()).limit(limit)
     if before_id is not None:
         query = query.where(lots.c.id < before_id)
     with db.engine.connect() as conn:  # a read of its own: no transaction left open after it

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp import ledger
+from creditapp import ledger, teams
 from creditapp.accounts import api_keys
 from creditapp.billing import charges
 from creditapp.history import entries as history
@@ -116,6 +116,8 @@ class Customer:
     topup: topups.TopupSettings
     emails: list[Any]
     signed_out_sessions: int
+    # The organizations they are in (their role, its balance): the wallets besides their own.
+    organizations: list[teams.OrganizationView]
 
 
 def find_user(user_id: int) -> Any | None:
@@ -193,6 +195,7 @@ def customer(user_id: int, before: str | None = None) -> Customer | None:
         topup=topups.settings_for(user_id),
         emails=list(emails),
         signed_out_sessions=int(signed_out),
+        organizations=teams.organizations_of(user_id),
     )
 
 

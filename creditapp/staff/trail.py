@@ -39,6 +39,7 @@ from flask import current_app
 from creditapp.extensions import db
 from creditapp.models import AdminAction, User
 from creditapp.platform.transactions import read, write
+from creditapp.staff.actions.base import ORGANIZATION
 
 PAGE_SIZE = 50
 
@@ -57,31 +58,30 @@ class Request:
     token: str
 
 
-def new_token(action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str) -> str:
+def new_token(action: str, target: str | None, parameters: dict[str, Any], reason: str) -> str:
     """A one-time token for a confirmation form, bound to what it confirms.
 
     A random part (what makes it one-time) and an HMAC, under the app's secret key, of that
-    part with the action, the customer, the parameters and the reason: a confirmation whose
-    fields were changed after it was shown, or one made up without the first step, does
+    part with the action, its target (`customer:7`, `organization:3`, None), the parameters
+    and the reason: a confirmation whose fields were changed after it was shown, one made
+    up without the first step, or one posted for another customer or organization does
     not match (`token_matches`).
     """
     nonce = secrets.token_urlsafe(18)
-    return f"{nonce}.{_seal(nonce, action, customer_user_id, parameters, reason)}"
+    return f"{nonce}.{_seal(nonce, action, target, parameters, reason)}"
 
 
 def token_matches(
-    token: str, action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str
+    token: str, action: str, target: str | None, parameters: dict[str, Any], reason: str
 ) -> bool:
-    """Whether `token` was made by `new_token` for exactly this action, customer, parameters and reason."""
+    """Whether `token` was made by `new_token` for exactly this action, target, parameters and reason."""
     nonce, _, seal = token.partition(".")
-    expected = _seal(nonce, action, customer_user_id, parameters, reason)
+    expected = _seal(nonce, action, target, parameters, reason)
     return bool(nonce) and hmac.compare_digest(seal, expected)
 
 
-def _seal(
-    nonce: str, action: str, customer_user_id: int | None, parameters: dict[str, Any], reason: str
-) -> str:
-    what = json.dumps([nonce, action, customer_user_id, parameters, reason], sort_keys=True, default=str)
+def _seal(nonce: str, action: str, target: str | None, parameters: dict[str, Any], reason: str) -> str:
+    what = json.dumps([nonce, action, target, parameters, reason], sort_keys=True, default=str)
     key = str(current_app.secret_key).encode()
     digest = hmac.new(key, what.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:18]).decode()
@@ -165,9 +165,13 @@ class TrailLine:
 
 
 def page(
-    before_id: int | None = None, customer_user_id: int | None = None, limit: int = PAGE_SIZE
+    before_id: int | None = None,
+    customer_user_id: int | None = None,
+    limit: int = PAGE_SIZE,
+    organization_id: int | None = None,
 ) -> list[TrailLine]:
-    """Up to `limit` actions older than `before_id`, newest first (optionally one customer's)."""
+    """Up to `limit` actions older than `before_id`, newest first (optionally one customer's, or
+    one organization's: the actions whose target is that organization)."""
     actor = sa.orm.aliased(User)
     customer = sa.orm.aliased(User)
     query = (
@@ -181,6 +185,10 @@ def page(
         query = query.where(AdminAction.id < before_id)
     if customer_user_id is not None:
         query = query.where(AdminAction.customer_user_id == customer_user_id)
+    if organization_id is not None:
+        query = query.where(
+            AdminAction.target_type == ORGANIZATION, AdminAction.target_id == str(organization_id)
+        )
     with read() as session:
         rows = session.execute(query).all()
         for row in rows:

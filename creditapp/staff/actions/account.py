@@ -9,12 +9,13 @@ from collections.abc import Mapping
 from creditapp.accounts import api_keys, sessions
 from creditapp.jobs import records
 from creditapp.jobs import service as jobs
-from creditapp.staff.actions.base import Checked, Refused, user_wallet, whole_number
+from creditapp.staff.actions.base import Checked, Refused, Target, whole_number
 from creditapp.topups import settings as topups
 
 
-def check_cancel_job(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_cancel_job(customer: Target, form: Mapping[str, str]) -> Checked:
     """Cancel a queued job: it will not run, and its hold is given back."""
+    user_id = customer.id
     try:
         job_id = uuid.UUID((form.get("job_id") or "").strip())
     except ValueError:
@@ -35,8 +36,9 @@ def check_cancel_job(user_id: int, form: Mapping[str, str]) -> Checked:
     return Checked("job", str(job_id), {"job_id": str(job_id)}, f"Cancel job {job_id} ({job.feature}).", act)
 
 
-def check_revoke_key(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_revoke_key(customer: Target, form: Mapping[str, str]) -> Checked:
     """Revoke one of the customer's API keys: programs using it stop at once."""
+    user_id = customer.id
     key_id = whole_number(form, "key_id", "The key", 1, 2**62)
     key = api_keys.find_key(user_id, key_id)
     if key is None:
@@ -53,8 +55,9 @@ def check_revoke_key(user_id: int, form: Mapping[str, str]) -> Checked:
     )
 
 
-def check_switch_topup_off(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_switch_topup_off(customer: Target, form: Mapping[str, str]) -> Checked:
     """Switch automatic top-up off (the card stays saved; the customer may switch it on again)."""
+    user_id = customer.id
     if not topups.settings_for(user_id).enabled:
         raise Refused("Automatic top-up is off already.")
 
@@ -65,9 +68,9 @@ def check_switch_topup_off(user_id: int, form: Mapping[str, str]) -> Checked:
     return Checked("user", str(user_id), {}, "Switch automatic top-up off.", act)
 
 
-def check_sign_out_everywhere(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_sign_out_everywhere(customer: Target, form: Mapping[str, str]) -> Checked:
     """Sign the customer out on every device."""
-    user_wallet(user_id)
+    user_id = customer.id
 
     def act(actor: int, reason: str, token: str) -> str:
         sessions.sign_out_everywhere(user_id)

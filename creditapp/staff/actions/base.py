@@ -1,9 +1,11 @@
-"""What every staff action is made of: the checked request, the refusal, and the form helpers.
+"""What every staff action is made of: its target, the checked request, the refusal, and the
+form helpers.
 
-An action is `check` (the form → `Checked`, or `Refused` with a clear message and a 4xx
-status: nothing is written) and `act` (the change, returning its outcome in words).
+An action is `check` (the target and the form → `Checked`, or `Refused` with a clear message
+and a 4xx status: nothing is written) and `act` (the change, returning its outcome in words).
 `joined` says whether the domain function commits the app's session, so that the trail
-row can share its transaction (see `staff.trail`).
+row can share its transaction (see `staff.trail`). `on` says what it may act on: a customer,
+an organization (its wallet), or nothing in particular (replaying a Stripe event).
 """
 
 from __future__ import annotations
@@ -16,10 +18,50 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp import ledger
-from creditapp.models import User, utcnow
+from creditapp.models import Organization, User, utcnow
 from creditapp.platform.transactions import read
 
 MAX_CREDITS = 10_000_000
+CUSTOMER = "customer"
+ORGANIZATION = "organization"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom an action acts on: a customer (`id` a user id) or an organization (an organization id).
+
+    `wallet_id` is the wallet its credit actions move. `records_as` is the user the ledger
+    records its adjustments under: the customer, or for an organization its creator (as the
+    ledger records an organization's expiries and voids, and `flask credits grant --org`).
+    """
+
+    kind: str
+    id: int
+    wallet_id: int
+    records_as: int
+
+    @property
+    def key(self) -> str:
+        """What a confirmation's token is bound to: `customer:7`, `organization:3`."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def is_organization(self) -> bool:
+        """Whether this is an organization's wallet (else a customer's)."""
+        return self.kind == ORGANIZATION
+
+
+def find_target(kind: str, target_id: int) -> Target | None:
+    """The customer or organization with this id, or None."""
+    if kind == CUSTOMER:
+        query = sa.select(User.wallet_id, User.id).where(User.id == target_id)
+    elif kind == ORGANIZATION:
+        query = sa.select(Organization.wallet_id, Organization.created_by).where(Organization.id == target_id)
+    else:
+        raise ValueError(f"an action acts on a {CUSTOMER} or an {ORGANIZATION}, not {kind!r}")
+    with read() as session:
+        row = session.execute(query).one_or_none()
+    return None if row is None else Target(kind, target_id, row[0], row[1])
 
 
 class Refused(Exception):
@@ -50,9 +92,10 @@ class Action:
     name: str
     title: str
     joined: bool
-    check: Callable[[int | None, Mapping[str, str]], Checked]
-    # False: not about one customer (replaying a Stripe event), posted to /admin/actions/<name>
-    per_customer: bool = True
+    check: Callable[[Any, Mapping[str, str]], Checked]  # (Target, or None for `on=()`, form)
+    # What it acts on (CUSTOMER, ORGANIZATION); empty: nothing in particular (replaying a
+    # Stripe event), posted to /admin/actions/<name>
+    on: tuple[str, ...] = (CUSTOMER,)
 
 
 def whole_number(
@@ -84,15 +127,6 @@ def expiry(form: Mapping[str, str]) -> datetime | None:
     if at <= utcnow():
         raise Refused("The expiry must be in the future.")
     return at
-
-
-def user_wallet(user_id: int) -> int:
-    """The customer's personal wallet id (404 when there is no such customer)."""
-    with read() as session:
-        wallet_id = session.execute(sa.select(User.wallet_id).where(User.id == user_id)).scalar_one_or_none()
-    if wallet_id is None:
-        raise Refused("No such customer.", 404)
-    return wallet_id
 
 
 def ledger_refusal(exc: ledger.LedgerError) -> Refused:

@@ -1,4 +1,5 @@
-"""Actions on a customer's credits, through the ledger: grant, take back, void a lot, release a hold."""
+"""Actions on credits, through the ledger: grant, take back, void a lot (on a customer's wallet or
+an organization's), release a hold (a customer's)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,35 @@ from creditapp.staff.actions.base import (
     MAX_CREDITS,
     Checked,
     Refused,
+    Target,
     expiry,
     ledger_refusal,
-    user_wallet,
     whole_number,
 )
 
 
-def check_grant(user_id: int, form: Mapping[str, str]) -> Checked:
+def whose(target: Target) -> str:
+    """The wallet's holder in a refusal: "This customer" or "This organization"."""
+    return "This organization" if target.is_organization else "This customer"
+
+
+def trail_target(target: Target, kind: str, target_id: int) -> tuple[str, str]:
+    """What the trail row names as the target: for an organization always the organization
+    (a lot goes into the parameters), so that its page finds every action on its wallet."""
+    return (target.kind, str(target.id)) if target.is_organization else (kind, str(target_id))
+
+
+def adjust(target: Target, actor: int, amount: int, reason: str, **lot) -> ledger.Granted:
+    """A grant (positive) or debit (negative) on the target's wallet, made by the staff member."""
+    try:
+        return ledger.grant(
+            target.records_as, amount, reason, admin_user_id=actor, wallet_id=target.wallet_id, **lot
+        )
+    except ledger.LedgerError as exc:
+        raise ledger_refusal(exc) from exc
+
+
+def check_grant(target: Target, form: Mapping[str, str]) -> Checked:
     """Grant credits: a lot of their own with the category, priority and expiry chosen."""
     amount = whole_number(form, "amount", "The amount", 1, MAX_CREDITS)
     category = form.get("category") or "promotional"
@@ -30,24 +52,13 @@ def check_grant(user_id: int, form: Mapping[str, str]) -> Checked:
     expires_at = expiry(form)
 
     def act(actor: int, reason: str, token: str) -> str:
-        try:
-            granted = ledger.grant(
-                user_id,
-                amount,
-                reason,
-                admin_user_id=actor,
-                category=category,
-                priority=priority,
-                expires_at=expires_at,
-            )
-        except ledger.LedgerError as exc:
-            raise ledger_refusal(exc) from exc
+        lot = {"category": category, "priority": priority, "expires_at": expires_at}
+        granted = adjust(target, actor, amount, reason, **lot)
         return f"Granted {amount:,} credits (lot {granted.lot_id}); the balance is now {granted.balance:,}."
 
     until = f", expiring {expires_at:%Y-%m-%d}" if expires_at else ", never expiring"
     return Checked(
-        "user",
-        str(user_id),
+        *trail_target(target, "user", target.id),
         {
             "amount": amount,
             "category": category,
@@ -59,34 +70,33 @@ def check_grant(user_id: int, form: Mapping[str, str]) -> Checked:
     )
 
 
-def check_take_back(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_take_back(target: Target, form: Mapping[str, str]) -> Checked:
     """Take credits back: a debit from the live lots in spend order (never below zero)."""
     amount = whole_number(form, "amount", "The amount", 1, MAX_CREDITS)
-    if amount > ledger.balance(user_id).credits:
-        raise Refused(f"The customer has only {ledger.balance(user_id).credits:,} credits to take back.")
+    available = ledger.wallet_balance(target.wallet_id).credits
+    if amount > available:
+        raise Refused(f"{whose(target)} has only {available:,} credits to take back.")
 
     def act(actor: int, reason: str, token: str) -> str:
-        try:
-            taken = ledger.grant(user_id, -amount, reason, admin_user_id=actor)
-        except ledger.LedgerError as exc:
-            raise ledger_refusal(exc) from exc
+        taken = adjust(target, actor, -amount, reason)
         return f"Took back {amount:,} credits; the balance is now {taken.balance:,}."
 
-    return Checked("user", str(user_id), {"amount": amount}, f"Take back {amount:,} credits.", act)
+    return Checked(
+        *trail_target(target, "user", target.id), {"amount": amount}, f"Take back {amount:,} credits.", act
+    )
 
 
-def check_void_lot(user_id: int, form: Mapping[str, str]) -> Checked:
-    """Void a lot of this customer's: its remaining credits leave the balance at once."""
+def check_void_lot(target: Target, form: Mapping[str, str]) -> Checked:
+    """Void a lot of this wallet's: its remaining credits leave the balance at once."""
     lot_id = whole_number(form, "lot_id", "The lot", 1, 2**62)
-    wallet_id = user_wallet(user_id)
     with read() as session:
         lot = session.execute(
             sa.select(CreditLot.remaining, CreditLot.voided_at).where(
-                CreditLot.id == lot_id, CreditLot.wallet_id == wallet_id
+                CreditLot.id == lot_id, CreditLot.wallet_id == target.wallet_id
             )
         ).one_or_none()
     if lot is None:
-        raise Refused(f"This customer has no lot {lot_id}.", 404)
+        raise Refused(f"{whose(target)} has no lot {lot_id}.", 404)
     if lot.voided_at is not None:
         raise Refused(f"Lot {lot_id} is voided already.")
 
@@ -98,16 +108,16 @@ def check_void_lot(user_id: int, form: Mapping[str, str]) -> Checked:
         return f"Voided lot {lot_id}: {voided:,} credits left the balance."
 
     return Checked(
-        "lot",
-        str(lot_id),
+        *trail_target(target, "lot", lot_id),
         {"lot_id": lot_id},
         f"Void lot {lot_id} ({lot.remaining:,} credits left in it).",
         act,
     )
 
 
-def check_release_hold(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_release_hold(customer: Target, form: Mapping[str, str]) -> Checked:
     """Release a stuck hold: its credits go back to the lots they came from."""
+    user_id = customer.id
     spend_id = whole_number(form, "spend_id", "The hold", 1, 2**62)
     with read() as session:
         spend = session.execute(

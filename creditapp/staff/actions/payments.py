@@ -10,11 +10,12 @@ from creditapp.billing import refunds, stripe_events
 from creditapp.models import StripeEvent
 from creditapp.platform.money import format_money
 from creditapp.platform.transactions import read
-from creditapp.staff.actions.base import Checked, Refused, whole_number
+from creditapp.staff.actions.base import Checked, Refused, Target, whole_number
 
 
-def check_refund(user_id: int, form: Mapping[str, str]) -> Checked:
+def check_refund(customer: Target, form: Mapping[str, str]) -> Checked:
     """Refund a purchase through Stripe, all that is left or part (in minor units); the webhook claws back."""
+    user_id = customer.id
     purchase_id = whole_number(form, "purchase_id", "The purchase", 1, 2**62)
     try:
         found = refunds.refundable(purchase_id, user_id)
@@ -46,7 +47,7 @@ def check_refund(user_id: int, form: Mapping[str, str]) -> Checked:
     )
 
 
-def check_replay_event(user_id: int | None, form: Mapping[str, str]) -> Checked:
+def check_replay_event(_: None, form: Mapping[str, str]) -> Checked:
     """Run a stored Stripe event that failed (or was ignored) through its handler again."""
     event_id = (form.get("event_id") or "").strip()
     with read() as session:
