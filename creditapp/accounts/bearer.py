@@ -136,10 +136,10 @@ def _authenticate_key():
         return invalid_token("This API key is not valid, or it was revoked.")
     g.api_key = holder
     g._login_user = holder.user  # Flask-Login's current_user, without touching the session
-    api_keys.touch(holder.key_id, holder.last_used_at)
     named = named_org()
     if named and named != str(holder.org_id or ""):
-        return wrong_wallet(holder)
+        return wrong_wallet(holder)  # before `touch`: a refused request writes nothing
+    api_keys.touch(holder.key_id, holder.last_used_at)
     return None
 
 

@@ -164,6 +164,11 @@ def test_no_api_answer_of_the_organization_reaches_anyone_outside_it(client, pro
         assert written() == before
         if status == 403:
             assert answer.get_json()["error"] == "wrong_wallet"
+    if status == 403:  # not even marked used
+        prefix = headers["Authorization"].removeprefix("Bearer ")[:20]
+        with db.engine.connect() as conn:
+            used = conn.execute(sa.select(ApiKey.last_used_at).where(ApiKey.prefix == prefix)).scalar_one()
+        assert used is None
 
 
 def test_another_organizations_key_reaches_only_its_own_wallet(client, probed):
