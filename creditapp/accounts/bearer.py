@@ -89,17 +89,22 @@ def is_personal(wallet: int) -> bool:
 
 
 def idempotency_scope() -> str:
-    """Where this request's Idempotency-Key may replay: its API key, else its browser sign-in.
+    """Where this request's Idempotency-Key may replay: its API key, else its browser sign-in
+    and the wallet it spends from.
 
     Read from the session's sign-in token (what Flask-Login stored), not the loaded user, so
-    it is the same on every request of one sign-in.
+    it is the same on every request of one sign-in. A key (API key) has one wallet; a
+    sign-in spends from several, and an Idempotency-Key sent for an organization's wallet
+    must not answer with a spend from the personal one (or another organization's).
     """
     key_id = current_key_id()
     if key_id is not None:
         return f"key:{key_id}"
     parsed = parse_token(str(session.get("_user_id") or ""))
     sign_in = parsed[2] if parsed else ""
-    return f"session:{sign_in}" if sign_in else "session"
+    scope = f"session:{sign_in}" if sign_in else "session"
+    wallet = wallet_id()
+    return scope if is_personal(wallet) else f"{scope}:wallet:{wallet}"
 
 
 def invalid_token(message: str):

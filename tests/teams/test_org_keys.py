@@ -230,6 +230,24 @@ def test_a_session_names_the_organization_to_spend_from_as_pages_do(client, acme
     assert client.get("/api/user/credits").get_json()["credits"] == 100
 
 
+def test_a_sessions_idempotency_key_replays_only_in_the_wallet_it_was_spent_from(client, acme, sign_in_as):
+    sign_in_as(client, acme.member)
+    headers = {"X-CSRFToken": csrf_of(client), "Idempotency-Key": "order-7"}
+    personal = client.post("/api/features/image", json=IMAGE, headers=headers)
+
+    for_acme = client.post(f"/api/features/image?org={acme.id}", json=IMAGE, headers=headers)
+    again = client.post(f"/api/features/image?org={acme.id}", json=IMAGE, headers=headers)
+
+    assert (personal.status_code, for_acme.status_code) == (202, 202)
+    assert "Idempotent-Replayed" not in for_acme.headers  # not the personal spend again
+    assert for_acme.get_json()["id"] != personal.get_json()["id"]
+    assert (
+        again.headers["Idempotent-Replayed"] == "true" and again.get_json()["id"] == for_acme.get_json()["id"]
+    )
+    assert ledger.balance(acme.member).credits == 100 - IMAGE_COST
+    assert wallet_balance(acme.wallet_id) == 200 - IMAGE_COST
+
+
 def test_a_session_naming_two_organizations_is_refused(client, acme, sign_in_as):
     sign_in_as(client, acme.member)
     before = written()
