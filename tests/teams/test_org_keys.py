@@ -116,6 +116,8 @@ def test_an_admin_makes_an_org_key_on_the_page_shown_once_and_listed_with_its_ma
     assert tuple(row) == (acme.admin, acme.wallet_id)
     again = client.get(f"/account/api-keys?org={acme.id}").get_data(as_text=True)
     assert token not in again and token[:20] in again and "admin@example.com" in again  # who made it
+    assert f'<option value="{acme.id}" selected>Acme</option>' in again  # the switcher shows the context
+    assert re.search(rf'href="/account/api-keys/\d+/revoke\?org={acme.id}"', again)  # links keep it
     assert token[:20] not in client.get("/account/api-keys").get_data(as_text=True)  # not a personal key
     sign_in_as(client, acme.owner)  # every owner and admin sees every key of the organization
     assert token[:20] in client.get(f"/account/api-keys?org={acme.id}").get_data(as_text=True)
