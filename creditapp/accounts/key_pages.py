@@ -52,16 +52,27 @@ def _seal(user_id: int, org_id: int | None, created: api_keys.CreatedKey) -> str
     return _sealer().encrypt(shown.encode()).decode()
 
 
-def _unseal(sealed: str | None, user_id: int, org_id: int | None) -> api_keys.CreatedKey | None:
-    """The key sealed for this user and context within the last minutes, else None."""
+def _unseal(sealed: str | None) -> dict | None:
+    """What was sealed within the last minutes (its user, context and key), else None."""
     if not sealed:
         return None
     try:
         shown = json.loads(_sealer().decrypt(sealed.encode(), ttl=NEW_KEY_SECONDS))
     except (InvalidToken, ValueError, TypeError):
         return None
-    if shown.pop("user_id", None) != user_id or shown.pop("org_id", None) != org_id:
+    return shown if isinstance(shown, dict) else None
+
+
+def _take_new_key(user_id: int, org_id: int | None) -> api_keys.CreatedKey | None:
+    """The key just made for this user in this context, taken out of the session to be shown
+    once. One made for another context of theirs waits (minutes at most) for its own page."""
+    shown = _unseal(session.get(NEW_KEY))
+    if shown is not None and shown.get("user_id") == user_id and shown.get("org_id") != org_id:
         return None
+    session.pop(NEW_KEY, None)
+    if shown is None or shown.pop("user_id", None) != user_id:
+        return None
+    shown.pop("org_id", None)
     return api_keys.CreatedKey(**shown)
 
 
@@ -104,10 +115,7 @@ def _find(key_id: int) -> api_keys.KeySummary:
 def index():
     """The keys, with the form that creates one, and a key just created, shown this once."""
     org = current_organization()
-    org_id = org.id if org is not None else None
-    created = _unseal(session.get(NEW_KEY), current_user.id, org_id)
-    if created is not None:
-        session.pop(NEW_KEY)
+    created = _take_new_key(current_user.id, org.id if org is not None else None)
     return _page(created=created, form={"scopes": list(API_KEY_SCOPES)})
 
 

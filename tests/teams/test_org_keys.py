@@ -105,6 +105,7 @@ def test_an_admin_makes_an_org_key_on_the_page_shown_once_and_listed_with_its_ma
         data={"csrf_token": csrf, "org": str(acme.id), "name": "ci", "scopes": ["spend", "read"]},
     )
     assert made.status_code == 303 and made.headers["Location"].endswith(f"/account/api-keys?org={acme.id}")
+    assert KEY_IN_PAGE.search(client.get("/account/api-keys").get_data(as_text=True)) is None  # another tab
     shown = client.get(made.headers["Location"]).get_data(as_text=True)
     token = KEY_IN_PAGE.search(shown).group(1)
     assert "spend Acme’s credits" in shown
