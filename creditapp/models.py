@@ -479,12 +479,13 @@ class ApiKey(db.Model):
     __table_args__ = (
         sa.CheckConstraint("monthly_credit_limit IS NULL OR monthly_credit_limit > 0", name="limit_positive"),
         sa.Index("ix_api_keys_user_created", "user_id", "created_at"),
+        sa.Index("ix_api_keys_wallet_created", "wallet_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    # The wallet the key spends from.
-    wallet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wallets.id"))
+    # The wallet the key spends from: its maker's own, or an organization's (§19).
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"))
     name: Mapped[str] = mapped_column(sa.String(100))
     prefix: Mapped[str] = mapped_column(sa.String(32), unique=True)
     secret_hash: Mapped[str] = mapped_column(sa.String(64))

@@ -23,9 +23,19 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import API_KEY_SCOPES, ApiKey, CreditSpend, FeatureJob, User, utcnow
+from creditapp.models import (
+    API_KEY_SCOPES,
+    ApiKey,
+    CreditSpend,
+    FeatureJob,
+    Membership,
+    Organization,
+    User,
+    utcnow,
+)
 from creditapp.platform.clock import month_start
 from creditapp.platform.transactions import read, write
+from creditapp.teams.organizations import lock_organization, require_manager
 
 SECRET_ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40
@@ -67,6 +77,7 @@ class KeySummary:
     last_used_at: datetime | None
     revoked_at: datetime | None
     spent_this_month: int
+    made_by: str = ""  # the e-mail of who made it (an organization's list shows it)
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class KeyHolder:
     scopes: frozenset[str]
     last_used_at: datetime | None
     wallet_id: int  # what the key spends from: its owner's own wallet, or an organization's
+    org_id: int | None = None  # the organization whose wallet that is; None for a personal key
 
 
 def hash_token(token: str) -> str:
@@ -110,9 +122,22 @@ def parse_limit(raw: str | None) -> int | None:
 
 
 def create_key(
-    user_id: int, name: str, scopes: list[str], monthly_credit_limit: int | None, live: bool = False
+    user_id: int,
+    name: str,
+    scopes: list[str],
+    monthly_credit_limit: int | None,
+    live: bool = False,
+    org_id: int | None = None,
 ) -> CreatedKey:
-    """Make a key for the user; the returned token is the only copy of the secret."""
+    """Make a key; the returned token is the only copy of the secret.
+
+    Without `org_id` it spends from the user's own wallet. With it, it is the organization's
+    key (it spends from the organization's wallet, under its maker's member limit): only an
+    owner or admin may make one (teams' NotFound for a non-member, Forbidden for a member;
+    nothing written). The organization's row is locked first, as every change of its
+    members does, so a maker being removed meanwhile either sees this key (and revokes it)
+    or has already gone (and this is refused).
+    """
     name = (name or "").strip()
     if not 0 < len(name) <= NAME_MAX:
         raise InvalidKeyRequest("name", f"Give the key a name of 1 to {NAME_MAX} characters.")
@@ -121,22 +146,32 @@ def create_key(
         raise InvalidKeyRequest("monthly_credit_limit", "The monthly limit is 1 credit or more.")
     prefix = f"ca_{'live' if live else 'test'}_{secrets.token_hex(6)}"
     token = f"{prefix}_{''.join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LENGTH))}"
-    key = ApiKey(
-        user_id=user_id,
-        name=name,
-        prefix=prefix,
-        secret_hash=hash_token(token),
-        scopes=" ".join(chosen),
-        monthly_credit_limit=monthly_credit_limit,
-        created_at=utcnow(),
-    )
     with write() as session:
+        if org_id is None:
+            wallet_id = session.execute(sa.select(User.wallet_id).where(User.id == user_id)).scalar_one()
+        else:
+            lock_organization(session, org_id)
+            require_manager(session, org_id, user_id)
+            wallet_id = session.execute(
+                sa.select(Organization.wallet_id).where(Organization.id == org_id)
+            ).scalar_one()
+        key = ApiKey(
+            user_id=user_id,
+            wallet_id=wallet_id,
+            name=name,
+            prefix=prefix,
+            secret_hash=hash_token(token),
+            scopes=" ".join(chosen),
+            monthly_credit_limit=monthly_credit_limit,
+            created_at=utcnow(),
+        )
         session.add(key)
     return CreatedKey(key.id, name, prefix, token)
 
 
-def list_keys(user_id: int, now: datetime | None = None) -> list[KeySummary]:
-    """The user's keys, newest first, with the credits each spent this month (held + captured)."""
+def summaries(where: sa.ColumnElement[bool], now: datetime | None = None) -> list[KeySummary]:
+    """The keys matching `where`, newest first, with who made each and the credits each spent
+    this month (held + captured)."""
     since = month_start(now or utcnow())
     spent = (
         sa.select(sa.func.coalesce(sa.func.sum(CreditSpend.credits_spent), 0))
@@ -149,8 +184,9 @@ def list_keys(user_id: int, now: datetime | None = None) -> list[KeySummary]:
     )
     with read() as session:
         rows = session.execute(
-            sa.select(ApiKey, spent)
-            .where(ApiKey.user_id == user_id)
+            sa.select(ApiKey, spent, User.email)
+            .join(User, User.id == ApiKey.user_id)
+            .where(where)
             .order_by(ApiKey.created_at.desc(), ApiKey.id.desc())
         ).all()
     return [
@@ -164,22 +200,36 @@ def list_keys(user_id: int, now: datetime | None = None) -> list[KeySummary]:
             key.last_used_at,
             key.revoked_at,
             int(total),
+            email,
         )
-        for key, total in rows
+        for key, total, email in rows
     ]
 
 
+def _personal(user_id: int) -> sa.ColumnElement[bool]:
+    """The user's own keys: made by them, spending from their own wallet."""
+    own_wallet = sa.select(User.wallet_id).where(User.id == user_id).scalar_subquery()
+    return sa.and_(ApiKey.user_id == user_id, ApiKey.wallet_id == own_wallet)
+
+
+def list_keys(user_id: int, now: datetime | None = None) -> list[KeySummary]:
+    """The user's personal keys (not the organization keys they made), newest first, with
+    the credits each spent this month (held + captured)."""
+    return summaries(_personal(user_id), now)
+
+
 def find_key(user_id: int, key_id: int) -> KeySummary | None:
-    """One of the user's keys, or None."""
-    return next((key for key in list_keys(user_id) if key.id == key_id), None)
+    """One of the user's personal keys, or None."""
+    found = summaries(sa.and_(_personal(user_id), ApiKey.id == key_id))
+    return found[0] if found else None
 
 
 def revoke_key(user_id: int, key_id: int) -> bool:
-    """Revoke one of the user's keys; False when it is not theirs or already revoked."""
+    """Revoke one of the user's personal keys; False when it is not theirs or already revoked."""
     with write() as session:
         result = session.execute(
             sa.update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.user_id == user_id, ApiKey.revoked_at.is_(None))
+            .where(ApiKey.id == key_id, _personal(user_id), ApiKey.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
     return result.rowcount == 1
@@ -195,9 +245,18 @@ def authenticate(token: str) -> KeyHolder | None:
         return None
     session = db.session()
     query = (
-        sa.select(User, ApiKey.id, ApiKey.secret_hash, ApiKey.scopes, ApiKey.last_used_at, ApiKey.wallet_id)
+        sa.select(
+            User,
+            ApiKey.id,
+            ApiKey.secret_hash,
+            ApiKey.scopes,
+            ApiKey.last_used_at,
+            ApiKey.wallet_id,
+            Organization.id.label("org_id"),
+        )
         .join(ApiKey, ApiKey.user_id == User.id)
-        .where(ApiKey.prefix == match.group(1), ApiKey.revoked_at.is_(None))
+        .outerjoin(Organization, Organization.wallet_id == ApiKey.wallet_id)
+        .where(ApiKey.prefix == match.group(1), ApiKey.revoked_at.is_(None), _maker_may_spend())
     )
     if session.in_transaction():
         row = session.execute(query).first()
@@ -213,8 +272,29 @@ def authenticate(token: str) -> KeyHolder | None:
     if row is None or not hmac.compare_digest(hash_token(token), row.secret_hash):
         return None
     return KeyHolder(
-        row[0], row.id, match.group(1), frozenset(row.scopes.split()), row.last_used_at, row.wallet_id
+        row[0],
+        row.id,
+        match.group(1),
+        frozenset(row.scopes.split()),
+        row.last_used_at,
+        row.wallet_id,
+        row.org_id,
     )
+
+
+def _maker_may_spend() -> sa.ColumnElement[bool]:
+    """A personal key always; an organization's key while its maker is still a member.
+
+    Removing a member (or leaving) revokes their keys of that organization in the same
+    transaction; this is the guard behind it, so a membership that goes by any other road
+    still stops the key at once.
+    """
+    still_member = (
+        sa.select(Membership.user_id)
+        .where(Membership.org_id == Organization.id, Membership.user_id == ApiKey.user_id)
+        .exists()
+    )
+    return sa.or_(Organization.id.is_(None), still_member)
 
 
 def touch(key_id: int, last_used_at: datetime | None, now: datetime | None = None) -> None:
@@ -229,12 +309,12 @@ def touch(key_id: int, last_used_at: datetime | None, now: datetime | None = Non
         conn.execute(sa.update(ApiKey).where(ApiKey.id == key_id, stale).values(last_used_at=now))
 
 
-def job_key(user_id: int, job_id: uuid.UUID) -> tuple[bool, int | None]:
-    """(the user has this job, the API key whose spend started it or None)."""
+def job_key(user_id: int, job_id: uuid.UUID, wallet_id: int) -> tuple[bool, int | None]:
+    """(the user started this job from this wallet, the API key whose spend started it or None)."""
     with read() as session:
         row = session.execute(
             sa.select(CreditSpend.api_key_id)
             .join(FeatureJob, FeatureJob.spend_id == CreditSpend.id)
-            .where(FeatureJob.id == job_id, FeatureJob.user_id == user_id)
+            .where(FeatureJob.id == job_id, FeatureJob.user_id == user_id, CreditSpend.wallet_id == wallet_id)
         ).first()
     return (row is not None, row[0] if row is not None else None)

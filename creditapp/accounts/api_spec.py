@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from creditapp.platform.api_spec import NULLABLE_TIME, RATE_LIMITED, json_answer, ref
+from creditapp.platform.api_spec import NULLABLE_TIME, RATE_LIMITED, error_answer, json_answer, ref
 
 TIME = {"type": "string", "format": "date-time"}
 LOT_SOURCES = ["signup_bonus", "purchase", "top_up", "grant", "migration"]
@@ -120,11 +120,30 @@ PAGE_PARAMETERS = [
     },
 ]
 
+# The wallet a call acts on (DESIGN §19): a key's own always; a browser session names an
+# organization it is in, as pages do. A key naming any other is refused (403 `wrong_wallet`).
+ORG = {
+    "name": "org",
+    "in": "query",
+    "required": False,
+    "description": "An organization's id: act on its wallet (a browser session that is one of its "
+    "members). A key acts on its own wallet only: naming another is refused with 403 `wrong_wallet`.",
+    "schema": {"type": "integer", "minimum": 1},
+}
+NO_SUCH_ORGANIZATION = error_answer("A browser session named an organization it is not a member of.")
+
 OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
     "account.api_credits": {
         "get": {
             "tags": ["credits"],
-            "responses": {"200": json_answer(ref("Credits"), "The balance."), "429": RATE_LIMITED},
+            "description": "Of the call's wallet: an organization key's is the organization's.",
+            "parameters": [ORG],
+            "responses": {
+                "200": json_answer(ref("Credits"), "The balance."),
+                "404": NO_SUCH_ORGANIZATION,
+                "422": json_answer(ref("InputError"), "Text no database stores in the query."),
+                "429": RATE_LIMITED,
+            },
         }
     },
     "account.api_credit_lots": {

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, make_response, redirect, render_template, session, url_for
+from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, logout_user
 
-from creditapp import ledger
-from creditapp.accounts import credit_lots, sessions
+from creditapp.accounts import bearer, credit_lots, sessions
 from creditapp.accounts.bearer import requires_scope
 from creditapp.extensions import db
+from creditapp.ledger.by_wallet import wallet_balance, wallet_expiring, wallet_live_lots
 from creditapp.platform.htmx import is_htmx
 from creditapp.platform.htmx import redirect as hx_redirect
 
@@ -59,14 +59,20 @@ def healthz():
 @login_required
 @requires_scope("read")
 def api_credits():
-    """The balance, the credits on hold and owed, the soonest expiry and the live lots, as JSON."""
-    balance = ledger.balance(current_user.id)
+    """The balance, the credits on hold and owed, the soonest expiry and the live lots, as JSON.
+
+    Of the call's wallet: a key's own (an organization key's is the organization's), or for a
+    browser session the organization it names with `org`, else the person's own.
+    """
+    wallet = bearer.wallet_id()
+    balance = wallet_balance(wallet)
+    expiring = wallet_expiring(wallet, int(current_app.config["LOT_EXPIRY_NOTICE_DAYS"]))
     return jsonify(
         {
             "credits": balance.credits,
             "held": balance.held,
             "owed": balance.owed,
-            "expiring": credit_lots.expiring_json(credit_lots.expiring_of(current_user.id)),
-            "lots": [credit_lots.lot_json(lot) for lot in ledger.live_lots(current_user.id)],
+            "expiring": credit_lots.expiring_json(expiring),
+            "lots": [credit_lots.lot_json(lot) for lot in wallet_live_lots(wallet)],
         }
     )

@@ -92,7 +92,10 @@ def _scoped(operation: dict[str, Any], view: Any) -> dict[str, Any]:
     responses["401"] = error_answer(
         "No key or session, or the key is malformed, unknown or revoked.", CHALLENGE
     )
-    responses["403"] = error_answer("The key lacks the scope this needs.", CHALLENGE)
+    responses["403"] = error_answer(
+        "The key lacks the scope this needs, or names a wallet (`org`) other than its own (`wrong_wallet`).",
+        CHALLENGE,
+    )
     return operation
 
 

@@ -4,6 +4,11 @@ JSON in, the `spend` scope, an optional Idempotency-Key. A job feature answers 2
 job; an instant one 200 with the job and its result (text and JSON inline, anything else as
 a URL), or the result's bytes when the client's Accept prefers their type to JSON; a failed
 instant use 502 with the failed job.
+
+The credits come from the call's wallet (`bearer.wallet_id`): a key's own (an organization
+key's is the organization's, spent under its maker's member limit and the key's own limit),
+or for a browser session the organization it names with `org` (query or body), else the
+person's own. The body's `org` names the wallet; it is not one of the feature's fields.
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ def api_create(name: str):
         return error_response(
             400, f"Send a JSON object such as {_example(feature)} with Content-Type: application/json."
         )
-    status, details = starting.start(feature, body, request.headers.get("Idempotency-Key"))
+    wallet = bearer.wallet_id()
+    fields = {name: value for name, value in body.items() if name != "org"}
+    status, details = starting.start(
+        feature,
+        fields,
+        request.headers.get("Idempotency-Key"),
+        None if bearer.is_personal(wallet) else wallet,
+    )
     if status not in (200, 202):
         response = make_response(jsonify(details), status)
         if status == 401:

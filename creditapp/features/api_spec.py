@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from creditapp.accounts.api_spec import NO_SUCH_ORGANIZATION, ORG
 from creditapp.features import inputs
 from creditapp.features.kit import Feature
 from creditapp.jobs.api_spec import JOB_LOCATION
@@ -36,6 +37,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "message": {"type": "string"},
             "limit": {"type": "integer", "description": "The key's monthly credit limit."},
             "spent": {"type": "integer", "description": "Held and captured this calendar month (UTC)."},
+            "required": {"type": "integer"},
+        },
+    },
+    "MemberLimitReached": {
+        "type": "object",
+        "required": ["error", "message", "limit", "spent", "required"],
+        "properties": {
+            "error": {"const": "member_limit_reached"},
+            "message": {"type": "string"},
+            "limit": {"type": "integer", "description": "The member's monthly limit in the organization."},
+            "spent": {
+                "type": "integer",
+                "description": "What the member spent from the organization this calendar month (UTC).",
+            },
             "required": {"type": "integer"},
         },
     },
@@ -81,9 +96,11 @@ def _operation(feature: Feature) -> dict[str, Any]:
     responses: dict[str, Any] = {
         "400": error_answer("The body is not a JSON object."),
         "402": json_answer(
-            {"oneOf": [ref("InsufficientCredits"), ref("KeyLimitReached")]},
-            "Not enough credits, or the key's monthly limit would be passed. Nothing was charged.",
+            {"oneOf": [ref("InsufficientCredits"), ref("KeyLimitReached"), ref("MemberLimitReached")]},
+            "Not enough credits, or the key's or (spending an organization's credits) the member's "
+            "monthly limit would be passed. Nothing was charged.",
         ),
+        "404": NO_SUCH_ORGANIZATION,
         "409": json_answer(ref("Conflict"), "The Idempotency-Key was used for another request."),
         "413": error_answer("The body is too large."),
         "422": json_answer(ref("InputError"), "A bad field or Idempotency-Key. Nothing was charged."),
@@ -117,10 +134,14 @@ def _operation(feature: Feature) -> dict[str, Any]:
         responses["200"] = json_answer(
             ref("Job"), "A repeated Idempotency-Key whose job has ended.", JOB_LOCATION
         )
+    description += (
+        " Spends from the call's wallet: an organization key's is the organization's (within its "
+        "maker's member limit); a browser session names an organization with `org` (query or body)."
+    )
     return {
         "tags": ["features"],
         "description": description,
-        "parameters": [IDEMPOTENCY_KEY],
+        "parameters": [IDEMPOTENCY_KEY, ORG],
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": ref(schema_name(feature))}},

@@ -27,6 +27,11 @@ from jsonschema.exceptions import ValidationError
 from creditapp.platform.input_checks import InvalidInput
 
 MESSAGES_KEYWORD = "x-messages"
+# A `pattern` for "not only spaces" that both regex engines read alike. Text is trimmed
+# before the check (Python's idea of a space); ECMA-262's `\S`, which the API document's
+# readers use, counts \x1c-\x1f and \x85 as text and \ufeff as a space, so a plain "\S"
+# would let them send "\x1e", which the trim empties.
+NOT_BLANK = r"[^\s\x1c-\x1f\x85\ufeff]"
 INTEGER = re.compile(r"[+-]?\d{1,18}")
 # Which problem of one field is told first.
 RANK = {

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import CreditSpend, FeatureJob, utcnow
+from creditapp.models import CreditSpend, FeatureJob, Membership, Organization, User, utcnow
 
 jobs = FeatureJob.__table__
 spends = CreditSpend.__table__
@@ -124,6 +124,29 @@ def find(job_id: uuid.UUID, user_id: int | None = None) -> Job | None:
     query = SELECT_JOB.where(jobs.c.id == job_id)
     if user_id is not None:
         query = query.where(jobs.c.user_id == user_id)
+    with db.engine.connect() as conn:
+        row = conn.execute(query).one_or_none()
+    return _job(row) if row is not None else None
+
+
+def find_visible(job_id: uuid.UUID, user_id: int, wallet_id: int | None = None) -> Job | None:
+    """The job if this person started it and may still see the wallet it spent from: their
+    own, or an organization's they are still a member of (a removed member's jobs of it are
+    gone for them, DESIGN §19). With `wallet_id`, only a job spent from that wallet."""
+    own_wallet = sa.select(User.wallet_id).where(User.id == user_id).scalar_subquery()
+    member_of_wallet = (
+        sa.select(Membership.user_id)
+        .join(Organization, Organization.id == Membership.org_id)
+        .where(Organization.wallet_id == spends.c.wallet_id, Membership.user_id == user_id)
+        .exists()
+    )
+    query = SELECT_JOB.where(
+        jobs.c.id == job_id,
+        jobs.c.user_id == user_id,
+        sa.or_(spends.c.wallet_id == own_wallet, member_of_wallet),
+    )
+    if wallet_id is not None:
+        query = query.where(spends.c.wallet_id == wallet_id)
     with db.engine.connect() as conn:
         row = conn.execute(query).one_or_none()
     return _job(row) if row is not None else None

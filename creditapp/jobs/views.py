@@ -30,7 +30,7 @@ from flask import (
 )
 from flask_login import current_user, login_required
 
-from creditapp.accounts.bearer import requires_scope
+from creditapp.accounts.bearer import current_key, requires_scope
 from creditapp.jobs import records, results
 from creditapp.jobs.idempotency import new_form_key
 from creditapp.jobs.presenting import INLINE_TYPES, PNG, bare_type, job_json, result_url, shown, stored, ttl
@@ -41,6 +41,14 @@ from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 bp = Blueprint("jobs", __name__)
 
 NOT_FOUND = "No such job."
+
+
+def _find(job_id: uuid.UUID) -> records.Job | None:
+    """The job as this request may see it: one the person started, from a wallet they may
+    still see (their own, or an organization they are still in); for an API key, only a job
+    spent from the key's own wallet. A member never sees another member's jobs."""
+    key = current_key()
+    return records.find_visible(job_id, current_user.id, key.wallet_id if key is not None else None)
 
 
 def render_job_fragment(job: records.Job, replayed: bool = False, in_form: bool = False) -> str:
@@ -84,14 +92,14 @@ def _context(job: records.Job, replayed: bool = False, in_form: bool = False, fo
 @requires_scope("read", own_jobs="spend")
 def api_job(job_id: uuid.UUID):
     """JSON: the job's status, its text so far, its result once done, or its error."""
-    job = records.find(job_id, current_user.id)
+    job = _find(job_id)
     if job is None:
         return error_response(404, NOT_FOUND)
     return jsonify(job_json(job))
 
 
 def _send_result(job_id: uuid.UUID, png_only: bool):
-    job = records.find(job_id, current_user.id)
+    job = _find(job_id)
     if job is None:
         return error_response(404, NOT_FOUND)
     if not job.has_result and job.status != "succeeded":
@@ -127,6 +135,8 @@ def api_result_file(job_id: uuid.UUID):
 
 
 def _stop(job_id: uuid.UUID) -> tuple[records.Job | None, JobNotCancelable | None]:
+    if _find(job_id) is None:  # the wallet of a job never changes: checked once, before stopping
+        return None, None
     try:
         return stop(current_user.id, job_id), None
     except JobNotCancelable as exc:
@@ -173,7 +183,7 @@ def stop_job(job_id: uuid.UUID):
 @login_required
 def job_page(job_id: uuid.UUID):
     """The job's progress, then its result: a page that refreshes itself, or (htmx) a polled fragment."""
-    job = records.find(job_id, current_user.id)
+    job = _find(job_id)
     if job is None:
         return error_response(404, NOT_FOUND)
     if not is_htmx():
@@ -189,7 +199,7 @@ def job_page(job_id: uuid.UUID):
 @login_required
 def partial(job_id: uuid.UUID):
     """The text a running job has streamed so far: an htmx fragment, polled until it ends (286)."""
-    job = records.find(job_id, current_user.id)
+    job = _find(job_id)
     if job is None:
         return error_response(404, NOT_FOUND)
     body = render_template("jobs/_partial.html", job=job)

@@ -1,14 +1,17 @@
 """Changing an organization's members: roles, monthly limits, removal, leaving.
 
 Each action is one transaction that locks the organization's row first, so the owners
-counted for "the last owner" cannot change before it commits.
+counted for "the last owner" cannot change before it commits. A member who goes (removed,
+or leaving) takes the organization's API keys they made with them: they are revoked in the
+same transaction, so no request authenticates with them after it commits, and coming back
+later does not bring them back.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from creditapp.models import Membership
+from creditapp.models import ApiKey, Membership, Organization, utcnow
 from creditapp.platform.transactions import write
 from creditapp.teams.errors import Forbidden, NotFound, Refused
 from creditapp.teams.organizations import (
@@ -20,10 +23,27 @@ from creditapp.teams.organizations import (
 )
 
 memberships = Membership.__table__
+api_keys = ApiKey.__table__
+organizations = Organization.__table__
 
 
 def _member(org_id: int, user_id: int) -> sa.ColumnElement[bool]:
     return sa.and_(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
+
+
+def _drop_member(session: sa.orm.Session, org_id: int, user_id: int) -> None:
+    """Delete the membership and revoke the organization's keys this person made."""
+    session.execute(sa.delete(memberships).where(_member(org_id, user_id)))
+    wallet_id = sa.select(organizations.c.wallet_id).where(organizations.c.id == org_id).scalar_subquery()
+    session.execute(
+        sa.update(api_keys)
+        .where(
+            api_keys.c.user_id == user_id,
+            api_keys.c.wallet_id == wallet_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+    )
 
 
 def _target_role(session: sa.orm.Session, org_id: int, user_id: int) -> str:
@@ -73,7 +93,7 @@ def remove_member(org_id: int, by_user_id: int, user_id: int) -> None:
             raise Forbidden("only owners remove owners")
         if current == "owner" and owner_count(session, org_id) == 1:
             raise Refused("The last owner cannot be removed.")
-        session.execute(sa.delete(memberships).where(_member(org_id, user_id)))
+        _drop_member(session, org_id, user_id)
 
 
 def leave(org_id: int, user_id: int) -> None:
@@ -85,4 +105,4 @@ def leave(org_id: int, user_id: int) -> None:
             raise NotFound("no such organization")
         if role == "owner" and owner_count(session, org_id) == 1:
             raise Refused("The last owner cannot leave: make someone else an owner first.")
-        session.execute(sa.delete(memberships).where(_member(org_id, user_id)))
+        _drop_member(session, org_id, user_id)

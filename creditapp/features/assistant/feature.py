@@ -17,6 +17,7 @@ import openai
 
 from creditapp.features.assistant import pricing, responses
 from creditapp.features.assistant.responses import ProviderError
+from creditapp.features.inputs import NOT_BLANK
 from creditapp.features.kit import Context, Failure, Feature
 
 MAX_PROMPT_LENGTH = 4000
@@ -101,7 +102,7 @@ class Assistant(Feature):
                 "description": f"1 to {MAX_PROMPT_LENGTH:,} characters.",
                 "minLength": 1,
                 "maxLength": MAX_PROMPT_LENGTH,
-                "pattern": r"\S",
+                "pattern": NOT_BLANK,
                 "x-messages": {
                     "required": "Write a question (the prompt is missing).",
                     "type": "The prompt must be text.",

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from creditapp.features.image.providers import ProviderError, provider_for
+from creditapp.features.inputs import NOT_BLANK
 from creditapp.features.kit import Context, Failure, Feature, price
 
 MAX_PROMPT_LENGTH = 1000
@@ -53,7 +54,7 @@ class ImageGeneration(Feature):
                 "description": "1 to 1000 characters, for example “a lighthouse at dusk, watercolour”.",
                 "minLength": 1,
                 "maxLength": MAX_PROMPT_LENGTH,
-                "pattern": r"\S",
+                "pattern": NOT_BLANK,
                 "x-messages": {
                     "required": "Describe the image you want (the prompt is missing).",
                     "type": "The prompt must be text.",
