@@ -16,7 +16,8 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import ApiKey, CreditSpend, personal_wallet, utcnow
+from creditapp.history.scope import PERSONAL, Scope
+from creditapp.models import ApiKey, CreditSpend, utcnow
 
 GROUPINGS = ("day", "feature", "key")
 DEFAULT_GROUPING = "day"
@@ -147,17 +148,17 @@ def _day(args: Mapping[str, str], field: str) -> date | None:
         ) from None
 
 
-def spent(user_id: int, query: UsageQuery, title: Callable[[str], str]) -> Usage:
-    """The user's personal wallet's captured credits over `query`, from one GROUP BY query.
+def spent(user_id: int, query: UsageQuery, title: Callable[[str], str], scope: Scope = PERSONAL) -> Usage:
+    """The user's personal wallet's captured credits over `query`, from one GROUP BY query;
+    with `scope`, an organization's wallet (a plain member's own spends only, history.scope).
 
     `title` names a feature from its `feature_used` value (the feature registry's lookup).
     """
     s = CreditSpend
-    # The spender's own user_id beside the wallet: the range is then read from the
-    # (user_id, created_at, id) index; a personal wallet is spent from by its owner alone.
+    # For the personal wallet the spender's own user_id sits beside the wallet: the range is
+    # then read from the (user_id, created_at, id) index.
     where = [
-        s.user_id == user_id,
-        s.wallet_id == personal_wallet(user_id),
+        scope.lines(s, user_id),
         s.status == "captured",
         s.created_at >= _start_of(query.first),
     ]
@@ -220,11 +221,13 @@ class Day:
     credits: int
 
 
-def daily_spend(user_id: int, days: int = DEFAULT_DAYS, today: date | None = None) -> list[Day]:
+def daily_spend(
+    user_id: int, days: int = DEFAULT_DAYS, today: date | None = None, scope: Scope = PERSONAL
+) -> list[Day]:
     """The last `days` UTC days, oldest first, zero-filled, from one GROUP BY query."""
     today = today or utcnow().date()
     query = UsageQuery(today - timedelta(days=days - 1), today, "day")
-    return [Day(date.fromisoformat(row.key), row.credits) for row in spent(user_id, query, str).rows]
+    return [Day(date.fromisoformat(row.key), row.credits) for row in spent(user_id, query, str, scope).rows]
 
 
 def _as_date(value: date | str) -> date:

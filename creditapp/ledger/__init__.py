@@ -97,6 +97,7 @@ from creditapp.ledger.reading import (
     live_lots,
     lots_of,
     user_id_for_email,
+    wallet_balance,
 )
 from creditapp.ledger.spending import capture, hold, release
 from creditapp.ledger.stale_holds import release_stale
@@ -141,5 +142,6 @@ __all__ = [
     "start_clawback_check",
     "user_id_for_email",
     "void_lot",
+    "wallet_balance",
     "write_expiry_notices",
 ]

@@ -21,7 +21,31 @@ from creditapp.ledger._core import (
     wallets,
 )
 from creditapp.ledger.lots import SPEND_ORDER, aware, live
-from creditapp.models import personal_wallet, spendable, utcnow
+from creditapp.models import personal_wallet, spendable, unspendable, utcnow
+
+
+def _wallet(user_id: int, wallet_id: int | None) -> int | sa.ScalarSelect:
+    """`wallet_id` when given (an organization's), else the user's personal wallet."""
+    return personal_wallet(user_id) if wallet_id is None else wallet_id
+
+
+def wallet_balance(wallet_id: int) -> Balance:
+    """What a wallet (an organization's, say) may spend now, on hold and owed, in one statement."""
+    held = (
+        sa.select(sa.func.coalesce(sa.func.sum(spends.c.credits_spent), 0))
+        .where(spends.c.wallet_id == wallets.c.id, spends.c.status == "held")
+        .scalar_subquery()
+    )
+    row = db.session.execute(
+        sa.select(
+            (wallets.c.balance - unspendable(wallets.c.id, utcnow())).label("credits"),
+            held.label("held"),
+            wallets.c.owed,
+        ).where(wallets.c.id == wallet_id)
+    ).one_or_none()
+    if row is None:
+        raise UnknownUser(f"no wallet with id {wallet_id}")
+    return Balance(int(row.credits), int(row.held), int(row.owed))
 
 
 def balance(user_id: int) -> Balance:
@@ -252,12 +276,15 @@ class Expiring:
     expires_at: datetime
 
 
-def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list[LotView]:
-    """The user's personal wallet's lots, newest first, `limit` at most, older than `before_id`."""
+def lots_of(
+    user_id: int, limit: int = 50, before_id: int | None = None, wallet_id: int | None = None
+) -> list[LotView]:
+    """The user's personal wallet's lots (or `wallet_id`'s: an organization's), newest first,
+    `limit` at most, older than `before_id`."""
     now = utcnow()
     query = (
         sa.select(lots)
-        .where(lots.c.wallet_id == personal_wallet(user_id))
+        .where(lots.c.wallet_id == _wallet(user_id, wallet_id))
         .order_by(lots.c.id.desc())
         .limit(limit)
     )
@@ -307,16 +334,16 @@ def _lot_view(row: sa.Row, now: datetime) -> LotView:
     )
 
 
-def expiring(user_id: int, notice_days: int) -> Expiring | None:
-    """The credits of the user's live lots that expire soonest, if that is within `notice_days`:
-    all live lots ending on that same (UTC) day count."""
+def expiring(user_id: int, notice_days: int, wallet_id: int | None = None) -> Expiring | None:
+    """The credits of the user's live lots (or `wallet_id`'s) that expire soonest, if that is
+    within `notice_days`: all live lots ending on that same (UTC) day count."""
     if notice_days <= 0:
         return None
     now = utcnow()
     query = (
         sa.select(lots.c.remaining, lots.c.expires_at)
         .where(
-            lots.c.wallet_id == personal_wallet(user_id),
+            lots.c.wallet_id == _wallet(user_id, wallet_id),
             live(now),
             lots.c.expires_at.is_not(None),
             lots.c.expires_at <= now + timedelta(days=notice_days),
