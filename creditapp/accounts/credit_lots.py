@@ -180,6 +180,7 @@ def expiring_line():
 
     Empty once nothing expires inside the notice window (htmx then removes the line).
     """
+    current_organization()  # in an organization's context (`org`): a 404 to a non-member
     response = make_response(render_template("accounts/_expiring.html"))
     response.headers["Cache-Control"] = "no-store"
     return vary_on_htmx(response)
