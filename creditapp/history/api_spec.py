@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from creditapp.history.usage import GROUPINGS, MAX_DAYS
-from creditapp.platform.api_spec import RATE_LIMITED, json_answer, ref
+from creditapp.platform.api_spec import RATE_LIMITED, error_answer, json_answer, ref
 
 DAY = {"type": "string", "format": "date"}
 
@@ -79,7 +79,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "tags": ["credits"],
             "description": "Credits spent from the wallet over a range of UTC days, by day, feature "
             "or API key. A spend counts once captured, for what it was charged, on the UTC day it was "
-            "made: spends still held (a job still running) and released ones are not counted.",
+            "made: spends still held (a job still running) and released ones are not counted. "
+            "The wallet is the key's: an organization key's is the organization's, where a key made "
+            "by a plain member counts that member's own spends and one made by an owner or admin "
+            "every member's.",
             "parameters": USAGE_PARAMETERS,
             "responses": {
                 "200": json_answer(ref("Usage"), "Credits spent over the range."),
@@ -87,6 +90,9 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                     ref("InputError"),
                     f"A date that is not YYYY-MM-DD, `from` after `to`, a range of more than "
                     f"{MAX_DAYS} days, or another `group_by`. Nothing was written.",
+                ),
+                "404": error_answer(
+                    "The key is an organization's and the person who made it is no longer its member."
                 ),
                 "429": RATE_LIMITED,
             },
