@@ -14,6 +14,7 @@ from creditapp.models import (
     CreditLotEntry,
     CreditPurchase,
     CreditSpend,
+    Organization,
     User,
     Wallet,
     personal_wallet,
@@ -117,9 +118,14 @@ def add_to_balance(session: Conn, wallet_id: int, amount: int) -> int:
 wallet_of = personal_wallet
 
 
-def owner_of(wallet_id: int | sa.ColumnElement) -> sa.ScalarSelect:
-    """The user whose personal wallet this is, as a subquery."""
-    return sa.select(users.c.id).where(users.c.wallet_id == wallet_id).scalar_subquery()
+def owner_of(wallet_id: int | sa.ColumnElement) -> sa.ColumnElement:
+    """The user a wallet-level row (an expiry, a void) is recorded under, as SQL: whose
+    personal wallet this is, or for an organization's wallet the person who created it."""
+    organizations = Organization.__table__
+    return sa.func.coalesce(
+        sa.select(users.c.id).where(users.c.wallet_id == wallet_id).scalar_subquery(),
+        sa.select(organizations.c.created_by).where(organizations.c.wallet_id == wallet_id).scalar_subquery(),
+    )
 
 
 LOCK_WALLET = (

@@ -16,7 +16,7 @@ from creditapp import ledger, teams
 from creditapp.accounts import api_keys
 from creditapp.extensions import db
 from creditapp.ledger import job_holds
-from creditapp.models import ApiKey, CreditSpend, utcnow
+from creditapp.models import ApiKey, CreditLot, CreditSpend, utcnow
 from tests.accounts.conftest import bearer
 
 
@@ -304,3 +304,27 @@ def test_nothing_of_another_organization_shows_in_one_organizations_pages(client
             )
         ).scalar_one()
     assert spent == 23
+
+
+def test_a_member_sees_the_organizations_expired_credits(client, acme, sign_in_as):
+    granted = ledger.grant(
+        acme["owner"],
+        30,
+        note="spring promo",
+        wallet_id=acme["wallet_id"],
+        expires_at=utcnow() + timedelta(days=1),
+    )
+    db.session.execute(
+        sa.update(CreditLot)
+        .where(CreditLot.id == granted.lot_id)
+        .values(expires_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+    assert [e.wallet_id for e in ledger.expire_lots()] == [acme["wallet_id"]]
+    sign_in_as(client, acme["member"])
+    page = client.get(f"/history?org={acme['id']}").get_data(as_text=True)
+
+    assert amounts(page) == ["-30", "+30", "-7", "+200"]
+    assert "Expired: 30 credits of the grant “spring promo”" in page
+    assert ledger.audit() == []
