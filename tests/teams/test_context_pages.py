@@ -328,3 +328,21 @@ def test_a_member_sees_the_organizations_expired_credits(client, acme, sign_in_a
     assert amounts(page) == ["-30", "+30", "-7", "+200"]
     assert "Expired: 30 credits of the grant “spring promo”" in page
     assert ledger.audit() == []
+
+
+def test_the_expiry_line_beside_the_badge_is_the_contexts(client, acme, sign_in_as):
+    ledger.grant(
+        acme["owner"],
+        30,
+        note="spring promo",
+        wallet_id=acme["wallet_id"],
+        expires_at=utcnow() + timedelta(days=2),
+    )
+    sign_in_as(client, acme["member"])
+    org_page = client.get(f"/history?org={acme['id']}").get_data(as_text=True)
+    own_page = client.get("/history").get_data(as_text=True)
+    line = client.get(f"/account/credits/expiring?org={acme['id']}").get_data(as_text=True)
+
+    assert 'id="credits-expiring"' in org_page and f'href="/account/credits?org={acme["id"]}"' in org_page
+    assert "30 credits expire" in line and f'hx-get="/account/credits/expiring?org={acme["id"]}"' in line
+    assert 'id="credits-expiring"' not in own_page
