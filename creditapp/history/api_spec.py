@@ -23,7 +23,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "array",
                 "items": ref("UsageRow"),
                 "description": "`day`: every day of the range, oldest first, zeros included. "
-                "`feature` and `key`: only those that spent, most credits first.",
+                "`feature`, `key` and `member`: only those that spent, most credits first.",
             },
         },
     },
@@ -34,13 +34,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "key": {
                 "type": "string",
-                "description": "The day (YYYY-MM-DD), the feature's name, or the API key's prefix "
-                "(`browser` for spends made in the browser).",
+                "description": "The day (YYYY-MM-DD), the feature's name, the API key's prefix "
+                "(`browser` for spends made in the browser), or the member's e-mail address.",
             },
             "label": {
                 "type": "string",
-                "description": "For a person: the day, the feature's title, or the key's name and "
-                "prefix (`Browser`).",
+                "description": "For a person: the day, the feature's title, the key's name and "
+                "prefix (`Browser`), or the member's name and e-mail address.",
             },
             "credits": {"type": "integer", "minimum": 0, "description": "Credits charged."},
             "uses": {"type": "integer", "minimum": 0, "description": "Captured spends."},
@@ -68,7 +68,8 @@ USAGE_PARAMETERS = [
         "name": "group_by",
         "in": "query",
         "required": False,
-        "description": "Credits by `day` (the default), `feature` or API `key`.",
+        "description": "Credits by `day` (the default), `feature`, API `key` or `member` (who "
+        "spent: on an organization's wallet, every member for a key made by an owner or admin).",
         "schema": {"type": "string", "enum": list(GROUPINGS)},
     },
 ]

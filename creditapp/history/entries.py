@@ -13,6 +13,7 @@ from creditapp.history import lots
 from creditapp.history.lots import Drawn
 from creditapp.history.purchase_words import PurchaseWords, describe
 from creditapp.history.scope import PERSONAL, Scope
+from creditapp.history.usage import who
 from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob, User
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
@@ -350,11 +351,6 @@ def _with_spenders(entries: list[Entry]) -> list[Entry]:
     rows = db.session.execute(sa.select(User.id, User.name, User.email).where(User.id.in_(user_ids))).all()
     names = {row.id: who(row.name, row.email) for row in rows}
     return [replace(e, spent_by=names.get(e.user_id)) if e.kind == "spend" else e for e in entries]
-
-
-def who(name: str | None, email: str) -> str:
-    """A person as an organization's History names them: "Ada Lovelace <ada@example.com>"."""
-    return f"{name} <{email}>" if name and name.strip() and name.strip() != email else email
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from creditapp.platform.money import format_money
 from creditapp.teams.context import takes_context
 
 BLUEPRINT = "account"
-GROUPING_NAMES = {"day": "Day", "feature": "Feature", "key": "API key"}
+GROUPING_NAMES = {"day": "Day", "feature": "Feature", "key": "API key", "member": "Member"}
 
 
 def usage_json(found: usage.Usage) -> dict[str, Any]:
@@ -102,7 +102,10 @@ def render_usage(
         "found": found,
         "problem": problem,
         "typed": typed,
-        "groupings": GROUPING_NAMES,
+        # By member: offered where there are members to tell apart (an organization's managers).
+        "groupings": {
+            value: name for value, name in GROUPING_NAMES.items() if value != "member" or scope.names_spenders
+        },
         "default": usage.default_query(utcnow().date()),
         "max_days": usage.MAX_DAYS,
         "month_day": month_day,

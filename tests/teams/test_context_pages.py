@@ -346,3 +346,24 @@ def test_the_expiry_line_beside_the_badge_is_the_contexts(client, acme, sign_in_
     assert 'id="credits-expiring"' in org_page and f'href="/account/credits?org={acme["id"]}"' in org_page
     assert "30 credits expire" in line and f'hx-get="/account/credits/expiring?org={acme["id"]}"' in line
     assert 'id="credits-expiring"' not in own_page
+
+
+def test_owners_and_admins_see_usage_by_member(client, acme, sign_in_as):
+    admin_key, _, _ = key_for(acme["admin"], acme["wallet_id"], name="admin org key")
+    member_key, _, _ = key_for(acme["member"], acme["wallet_id"], name="member org key")
+
+    rows = client.get("/api/usage?group_by=member", headers=bearer(admin_key)).get_json()["rows"]
+    own = client.get("/api/usage?group_by=member", headers=bearer(member_key)).get_json()["rows"]
+    sign_in_as(client, acme["owner"])
+    page = client.get(f"/history/usage?org={acme['id']}&group_by=member").get_data(as_text=True)
+    sign_in_as(client, acme["member"])
+    member_page = client.get(f"/history/usage?org={acme['id']}").get_data(as_text=True)
+
+    assert [(row["key"], row["label"], row["credits"]) for row in rows] == [
+        ("adam@example.com", "Adam Admin <adam@example.com>", 11),
+        ("mia@example.com", "Mia Member <mia@example.com>", 7),
+        ("olive@example.com", "Olive Owner <olive@example.com>", 5),
+    ]
+    assert [(row["key"], row["credits"]) for row in own] == [("mia@example.com", 7)]
+    assert "Credits spent by member" in page and "Mia Member &lt;mia@example.com&gt;" in page
+    assert '<option value="member"' in page and '<option value="member"' not in member_page
