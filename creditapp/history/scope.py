@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from creditapp.models import personal_wallet
+from creditapp.models import CreditAdjustment, CreditSpend, personal_wallet
 from creditapp.teams.organizations import MANAGERS
 
 # The adjustments a plain member sees on an organization's History: no money in them.
@@ -62,11 +62,11 @@ class Scope:
             return sa.and_(model.user_id == user_id, model.wallet_id == personal_wallet(user_id))
         if self.every_spend:
             return model.wallet_id == self.wallet_id
-        if model.__tablename__ == "credit_spends":
+        if model is CreditSpend:
             return sa.and_(model.wallet_id == self.wallet_id, model.user_id == user_id)
-        if model.__tablename__ == "credit_adjustments":
+        if model is CreditAdjustment:
             return sa.and_(model.wallet_id == self.wallet_id, model.reason.in_(MEMBER_ADJUSTMENTS))
-        return sa.false()
+        return sa.false()  # purchases: the money is for those who buy
 
 
 PERSONAL = Scope()
