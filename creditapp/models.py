@@ -130,6 +130,8 @@ class CreditPurchase(db.Model):
             name="clawback_bounded",
         ),
         sa.Index("ix_credit_purchases_user_created", "user_id", "created_at", "id"),
+        # An organization's History reads its wallet's lines newest first (teams).
+        sa.Index("ix_credit_purchases_wallet_created", "wallet_id", "created_at", "id"),
         sa.CheckConstraint(_in("source", PURCHASE_SOURCES), name="source"),
         # At most one automatic top-up in flight per user: the database refuses a second.
         sa.Index(
@@ -187,6 +189,8 @@ class CreditSpend(db.Model):
             "user_id", "idempotency_scope", "idempotency_key", name="uq_credit_spends_user_scope_key"
         ),
         sa.Index("ix_credit_spends_user_created", "user_id", "created_at", "id"),
+        # An organization's History reads its wallet's lines newest first (teams).
+        sa.Index("ix_credit_spends_wallet_created", "wallet_id", "created_at", "id"),
         sa.Index(
             "ix_credit_spends_api_key_created",
             "api_key_id",
@@ -239,6 +243,8 @@ class CreditAdjustment(db.Model):
             sqlite_where=sa.text("reason = 'signup_bonus'"),
         ),
         sa.Index("ix_credit_adjustments_user_created", "user_id", "created_at", "id"),
+        # An organization's History reads its wallet's lines newest first (teams).
+        sa.Index("ix_credit_adjustments_wallet_created", "wallet_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, make_response, redirect, render_template, session, url_for
 from flask_login import current_user, login_required, logout_user
 
+from creditapp import ledger
 from creditapp.accounts import bearer, credit_lots, sessions
 from creditapp.accounts.bearer import requires_scope
 from creditapp.extensions import db
-from creditapp.ledger.by_wallet import wallet_balance, wallet_expiring, wallet_live_lots
 from creditapp.platform.htmx import is_htmx
 from creditapp.platform.htmx import redirect as hx_redirect
 
@@ -65,14 +65,17 @@ def api_credits():
     browser session the organization it names with `org`, else the person's own.
     """
     wallet = bearer.wallet_id()
-    balance = wallet_balance(wallet)
-    expiring = wallet_expiring(wallet, int(current_app.config["LOT_EXPIRY_NOTICE_DAYS"]))
+    balance = ledger.wallet_balance(wallet)
+    notice_days = int(current_app.config["LOT_EXPIRY_NOTICE_DAYS"])
+    expiring = ledger.expiring(current_user.id, notice_days, wallet_id=wallet)
     return jsonify(
         {
             "credits": balance.credits,
             "held": balance.held,
             "owed": balance.owed,
             "expiring": credit_lots.expiring_json(expiring),
-            "lots": [credit_lots.lot_json(lot) for lot in wallet_live_lots(wallet)],
+            "lots": [
+                credit_lots.lot_json(lot) for lot in ledger.live_lots(current_user.id, wallet_id=wallet)
+            ],
         }
     )

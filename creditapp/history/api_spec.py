@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from creditapp.history.usage import GROUPINGS, MAX_DAYS
-from creditapp.platform.api_spec import RATE_LIMITED, json_answer, ref
+from creditapp.platform.api_spec import RATE_LIMITED, error_answer, json_answer, ref
 
 DAY = {"type": "string", "format": "date"}
 
@@ -23,7 +23,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 "type": "array",
                 "items": ref("UsageRow"),
                 "description": "`day`: every day of the range, oldest first, zeros included. "
-                "`feature` and `key`: only those that spent, most credits first.",
+                "`feature`, `key` and `member`: only those that spent, most credits first.",
             },
         },
     },
@@ -34,13 +34,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "properties": {
             "key": {
                 "type": "string",
-                "description": "The day (YYYY-MM-DD), the feature's name, or the API key's prefix "
-                "(`browser` for spends made in the browser).",
+                "description": "The day (YYYY-MM-DD), the feature's name, the API key's prefix "
+                "(`browser` for spends made in the browser), or the member's e-mail address.",
             },
             "label": {
                 "type": "string",
-                "description": "For a person: the day, the feature's title, or the key's name and "
-                "prefix (`Browser`).",
+                "description": "For a person: the day, the feature's title, the key's name and "
+                "prefix (`Browser`), or the member's name and e-mail address.",
             },
             "credits": {"type": "integer", "minimum": 0, "description": "Credits charged."},
             "uses": {"type": "integer", "minimum": 0, "description": "Captured spends."},
@@ -68,7 +68,8 @@ USAGE_PARAMETERS = [
         "name": "group_by",
         "in": "query",
         "required": False,
-        "description": "Credits by `day` (the default), `feature` or API `key`.",
+        "description": "Credits by `day` (the default), `feature`, API `key` or `member` (who "
+        "spent: on an organization's wallet, every member for a key made by an owner or admin).",
         "schema": {"type": "string", "enum": list(GROUPINGS)},
     },
 ]
@@ -79,7 +80,10 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
             "tags": ["credits"],
             "description": "Credits spent from the wallet over a range of UTC days, by day, feature "
             "or API key. A spend counts once captured, for what it was charged, on the UTC day it was "
-            "made: spends still held (a job still running) and released ones are not counted.",
+            "made: spends still held (a job still running) and released ones are not counted. "
+            "The wallet is the key's: an organization key's is the organization's, where a key made "
+            "by a plain member counts that member's own spends and one made by an owner or admin "
+            "every member's.",
             "parameters": USAGE_PARAMETERS,
             "responses": {
                 "200": json_answer(ref("Usage"), "Credits spent over the range."),
@@ -87,6 +91,9 @@ OPERATIONS: dict[str, dict[str, dict[str, Any]]] = {
                     ref("InputError"),
                     f"A date that is not YYYY-MM-DD, `from` after `to`, a range of more than "
                     f"{MAX_DAYS} days, or another `group_by`. Nothing was written.",
+                ),
+                "404": error_answer(
+                    "The key is an organization's and the person who made it is no longer its member."
                 ),
                 "429": RATE_LIMITED,
             },

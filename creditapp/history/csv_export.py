@@ -1,8 +1,10 @@
 """The CSV export of a user's ledger: every entry, newest first, with running balances and,
 for each spend, the lots it drew from (`drawn_from`), its feature's summary of the use
-(`summary`) and what it held (`credits_held`: more than it charged when the work used less).
-New columns go last, so earlier ones keep their place; `prompt` and `size` are filled for
-the features that take them."""
+(`summary`) and what it held (`credits_held`: more than it charged when the work used less),
+the API key that made it (`api_key`, empty for the browser) and, in an organization's CSV
+that its owners and admins export, who made it (`spent_by`). New columns go last, so earlier
+ones keep their place; `prompt` and `size` are filled for the features that take them, on
+the spender's own spends (history.scope says who sees which lines)."""
 
 from __future__ import annotations
 
@@ -13,14 +15,15 @@ from datetime import UTC
 
 from creditapp.history.entries import Entry, page
 from creditapp.history.lots import drawn_from_csv
+from creditapp.history.scope import PERSONAL, Scope
 from creditapp.platform.money import ZERO_DECIMAL
 
 
-def every_entry(user_id: int, balance: int, batch: int = 500) -> Iterator[Entry]:
+def every_entry(user_id: int, balance: int, batch: int = 500, scope: Scope = PERSONAL) -> Iterator[Entry]:
     """Every entry, newest first, in keyset batches (for the CSV export), with running balances."""
     before = None
     while True:
-        found = page(user_id, before=before, limit=batch, show_all=True, balance=balance)
+        found = page(user_id, before=before, limit=batch, show_all=True, balance=balance, scope=scope)
         yield from found.entries
         if found.next_cursor is None:
             return
@@ -42,10 +45,14 @@ CSV_HEADER = [
     "drawn_from",
     "summary",
     "credits_held",
+    "api_key",
+    "spent_by",
 ]
 
 
-def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -> Iterator[str]:
+def csv_lines(
+    user_id: int, balance: int, feature_title: Callable[[str], str], scope: Scope = PERSONAL
+) -> Iterator[str]:
     """The CSV export, one line at a time (header first), newest entry first."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -57,7 +64,7 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
         return buffer.getvalue()
 
     yield line(CSV_HEADER)
-    for e in every_entry(user_id, balance):
+    for e in every_entry(user_id, balance, scope=scope):
         description = feature_title(e.description) if e.kind == "spend" else e.description
         if e.words:
             description = e.words.csv_description
@@ -79,6 +86,8 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
                 drawn_from_csv(e.drawn_from),
                 _safe_cell(e.job.summary) if e.job else "",
                 (e.held or "") if e.kind == "spend" else "",
+                _safe_cell(e.api_key or ""),
+                _safe_cell(e.spent_by or ""),
             ]
         )
 

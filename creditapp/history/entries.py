@@ -12,7 +12,9 @@ from creditapp.features import registry
 from creditapp.history import lots
 from creditapp.history.lots import Drawn
 from creditapp.history.purchase_words import PurchaseWords, describe
-from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob
+from creditapp.history.scope import PERSONAL, Scope
+from creditapp.history.usage import who
+from creditapp.models import ApiKey, CreditAdjustment, CreditPurchase, CreditSpend, FeatureJob, User
 
 # Rank breaks ties between rows of different tables written in the same microsecond.
 RANK = {"purchase": 3, "adjustment": 2, "spend": 1}
@@ -77,6 +79,9 @@ class Entry:
     drawn_from: tuple[Drawn, ...] = ()
     # An adjustment staff made (`admin_user_id` set): shown as "Adjusted by support", never by name.
     by_support: bool = False
+    # Who wrote the line (a spend's spender); named to an organization's owners and admins.
+    user_id: int | None = None
+    spent_by: str | None = None  # "Name <e-mail>" of a spend's spender, when the reader may know
 
     @property
     def ended_lot(self) -> bool:
@@ -145,6 +150,7 @@ def page(
     limit: int = 50,
     show_all: bool = False,
     balance: int | None = None,
+    scope: Scope = PERSONAL,
 ) -> Page:
     """Up to `limit` entries older than the `before` cursor, newest first.
 
@@ -152,9 +158,12 @@ def page(
     unless `show_all`; a delayed payment still processing stays. With the current
     `balance` (first page) or a cursor that carries one, each entry gets its running
     balance: the balance once that line counted, as the ledger adds up today.
+
+    `scope` is the wallet and the lines of it `user_id` sees (history.scope): the personal
+    wallet by default; no running balance where lines are hidden from the reader.
     """
     cursor, carried = parse_cursor(before) if before else (None, None)
-    running = carried if before else balance
+    running = (carried if before else balance) if scope.shows_money else None
     n = limit + 1
     p, s, a = CreditPurchase, CreditSpend, CreditAdjustment
     purchase_filter = (
@@ -182,8 +191,9 @@ def page(
             p.credits_purchased.label("credits"),
             no_int.label("held"),
             sa.false().label("by_support"),
+            p.user_id.label("user_id"),
         )
-        .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
+        .where(scope.lines(p, user_id), _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
         .limit(n),
         sa.select(
@@ -200,8 +210,9 @@ def page(
             no_int.label("credits"),
             s.credits_held.label("held"),
             sa.false().label("by_support"),
+            s.user_id.label("user_id"),
         )
-        .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
+        .where(scope.lines(s, user_id), _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
         .limit(n),
         sa.select(
@@ -218,8 +229,9 @@ def page(
             no_int.label("credits"),
             no_int.label("held"),
             a.admin_user_id.is_not(None).label("by_support"),
+            a.user_id.label("user_id"),
         )
-        .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
+        .where(scope.lines(a, user_id), _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
         .limit(n),
     ]
@@ -247,18 +259,23 @@ def page(
                 words=words,
                 held=r.held,
                 by_support=bool(r.by_support),
+                user_id=r.user_id,
             )
         )
         if running is not None:
             running -= amount
-    entries = _with_lots(_with_keys(_with_jobs(entries)))
+    # In an organization a spend's job (its prompt, its result) is its spender's alone.
+    entries = _with_lots(_with_keys(_with_jobs(entries, user_id if scope.organization else None)))
+    if scope.names_spenders:
+        entries = _with_spenders(entries)
     more = len(rows) > limit
     return Page(entries, entries[-1].cursor_after() if more and entries else None)
 
 
-def _with_jobs(entries: list[Entry]) -> list[Entry]:
-    """Link each spend to its job, with one query by the unique `spend_id` (none without spends)."""
-    spend_ids = [e.id for e in entries if e.kind == "spend"]
+def _with_jobs(entries: list[Entry], only_of: int | None = None) -> list[Entry]:
+    """Link each spend to its job, with one query by the unique `spend_id` (none without spends);
+    with `only_of`, only the spends that user made."""
+    spend_ids = [e.id for e in entries if e.kind == "spend" and only_of in (None, e.user_id)]
     if not spend_ids:
         return entries
     j = FeatureJob
@@ -326,6 +343,16 @@ def _with_keys(entries: list[Entry]) -> list[Entry]:
     return [replace(e, api_key=names.get(e.id)) if e.kind == "spend" else e for e in entries]
 
 
+def _with_spenders(entries: list[Entry]) -> list[Entry]:
+    """Name who made each spend ("Name <e-mail>", or the e-mail alone), with one query."""
+    user_ids = {e.user_id for e in entries if e.kind == "spend" and e.user_id is not None}
+    if not user_ids:
+        return entries
+    rows = db.session.execute(sa.select(User.id, User.name, User.email).where(User.id.in_(user_ids))).all()
+    names = {row.id: who(row.name, row.email) for row in rows}
+    return [replace(e, spent_by=names.get(e.user_id)) if e.kind == "spend" else e for e in entries]
+
+
 @dataclass(frozen=True)
 class Bought:
     """What a user has bought in all: credits, and the money per currency."""
@@ -335,12 +362,12 @@ class Bought:
     purchases: int
 
 
-def bought(user_id: int) -> Bought:
-    """Completed purchases in all, from one grouped query."""
+def bought(user_id: int, scope: Scope = PERSONAL) -> Bought:
+    """Completed purchases in all into the scope's wallet, from one grouped query."""
     p = CreditPurchase
     rows = db.session.execute(
         sa.select(p.currency, sa.func.sum(p.credits_purchased), sa.func.sum(p.amount_paid), sa.func.count())
-        .where(p.user_id == user_id, p.status == "completed")
+        .where(scope.lines(p, user_id), p.status == "completed")
         .group_by(p.currency)
     ).all()
     return Bought(

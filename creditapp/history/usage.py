@@ -1,4 +1,5 @@
-"""How many credits a wallet spent on features: by feature, API key or UTC day, over a range of days.
+"""How many credits a wallet spent on features: by feature, API key, member or UTC day, over a
+range of days (by member: who spent from an organization's wallet).
 
 What counts is a captured spend's `credits_spent` (what it was charged). A spend still held is
 not spent yet and a released one never was: neither counts. A spend belongs to the UTC day it
@@ -16,9 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from creditapp.extensions import db
-from creditapp.models import ApiKey, CreditSpend, personal_wallet, utcnow
+from creditapp.history.scope import PERSONAL, Scope
+from creditapp.models import ApiKey, CreditSpend, User, utcnow
 
-GROUPINGS = ("day", "feature", "key")
+GROUPINGS = ("day", "feature", "key", "member")
 DEFAULT_GROUPING = "day"
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -103,7 +105,7 @@ def parse_query(args: Mapping[str, str], today: date) -> UsageQuery:
         raise BadUsageQuery(
             "group_by",
             "`group_by` must be one of: " + ", ".join(GROUPINGS) + ".",
-            "Group the credits by day, by feature or by API key.",
+            "Group the credits by day, by feature, by API key or by member.",
         )
     first = _day(args, "from")
     last = _day(args, "to")
@@ -147,17 +149,17 @@ def _day(args: Mapping[str, str], field: str) -> date | None:
         ) from None
 
 
-def spent(user_id: int, query: UsageQuery, title: Callable[[str], str]) -> Usage:
-    """The user's personal wallet's captured credits over `query`, from one GROUP BY query.
+def spent(user_id: int, query: UsageQuery, title: Callable[[str], str], scope: Scope = PERSONAL) -> Usage:
+    """The user's personal wallet's captured credits over `query`, from one GROUP BY query;
+    with `scope`, an organization's wallet (a plain member's own spends only, history.scope).
 
     `title` names a feature from its `feature_used` value (the feature registry's lookup).
     """
     s = CreditSpend
-    # The spender's own user_id beside the wallet: the range is then read from the
-    # (user_id, created_at, id) index; a personal wallet is spent from by its owner alone.
+    # For the personal wallet the spender's own user_id sits beside the wallet: the range is
+    # then read from the (user_id, created_at, id) index.
     where = [
-        s.user_id == user_id,
-        s.wallet_id == personal_wallet(user_id),
+        scope.lines(s, user_id),
         s.status == "captured",
         s.created_at >= _start_of(query.first),
     ]
@@ -180,6 +182,15 @@ def spent(user_id: int, query: UsageQuery, title: Callable[[str], str]) -> Usage
         ).all()
         rows = [_key_row(r) for r in found]
         return Usage(query, _most_first(rows))
+    if query.group_by == "member":
+        found = db.session.execute(
+            sa.select(User.email, User.name, credits, uses)
+            .join(User, User.id == s.user_id)
+            .where(*where)
+            .group_by(User.id, User.email, User.name)
+        ).all()
+        rows = [UsageRow(r.email, who(r.name, r.email), int(r.credits), r.uses) for r in found]
+        return Usage(query, _most_first(rows))
     day = _utc_day(s.created_at).label("day")
     found = db.session.execute(sa.select(day, credits, uses).where(*where).group_by(day)).all()
     by_day = {_as_date(r.day): r for r in found}
@@ -196,6 +207,11 @@ def _key_row(row: sa.Row) -> UsageRow:
         return UsageRow(BROWSER, "Browser", int(row.credits), row.uses)
     # As History names a key's spends.
     return UsageRow(row.prefix, f"{row.name} ({row.prefix})", int(row.credits), row.uses)
+
+
+def who(name: str | None, email: str) -> str:
+    """A person as an organization's pages name them: "Ada Lovelace <ada@example.com>"."""
+    return f"{name} <{email}>" if name and name.strip() and name.strip() != email else email
 
 
 def _most_first(rows: list[UsageRow]) -> list[UsageRow]:
@@ -220,11 +236,13 @@ class Day:
     credits: int
 
 
-def daily_spend(user_id: int, days: int = DEFAULT_DAYS, today: date | None = None) -> list[Day]:
+def daily_spend(
+    user_id: int, days: int = DEFAULT_DAYS, today: date | None = None, scope: Scope = PERSONAL
+) -> list[Day]:
     """The last `days` UTC days, oldest first, zero-filled, from one GROUP BY query."""
     today = today or utcnow().date()
     query = UsageQuery(today - timedelta(days=days - 1), today, "day")
-    return [Day(date.fromisoformat(row.key), row.credits) for row in spent(user_id, query, str).rows]
+    return [Day(date.fromisoformat(row.key), row.credits) for row in spent(user_id, query, str, scope).rows]
 
 
 def _as_date(value: date | str) -> date:

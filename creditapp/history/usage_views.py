@@ -16,12 +16,14 @@ from flask_login import current_user, login_required
 from creditapp.accounts.bearer import requires_scope
 from creditapp.features import registry
 from creditapp.history import entries, usage
+from creditapp.history.context import api_scope, page_context
 from creditapp.models import utcnow
 from creditapp.platform.htmx import is_htmx, vary_on_htmx
 from creditapp.platform.money import format_money
+from creditapp.teams.context import takes_context
 
 BLUEPRINT = "account"
-GROUPING_NAMES = {"day": "Day", "feature": "Feature", "key": "API key"}
+GROUPING_NAMES = {"day": "Day", "feature": "Feature", "key": "API key", "member": "Member"}
 
 
 def usage_json(found: usage.Usage) -> dict[str, Any]:
@@ -41,13 +43,18 @@ def usage_json(found: usage.Usage) -> dict[str, Any]:
 @login_required
 @requires_scope("read")
 def api_usage():
-    """Credits spent from the wallet over a range of UTC days, by feature, API key or day."""
+    """Credits spent from the wallet over a range of UTC days, by feature, API key or day.
+
+    The key's wallet (an organization key's is the organization's), else the session's `org`;
+    a plain member of an organization counts their own spends only.
+    """
+    scope = api_scope()
     try:
         query = usage.parse_query(request.args, utcnow().date())
     except usage.BadUsageQuery as exc:
         body = {"error": "invalid_input", "message": str(exc), "field": exc.field}
         return make_response(jsonify(body), 422)
-    return jsonify(usage_json(usage.spent(current_user.id, query, registry.title)))
+    return jsonify(usage_json(usage.spent(current_user.id, query, registry.title, scope)))
 
 
 def month_day(iso_day: str) -> str:
@@ -61,6 +68,7 @@ def _typed(args: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in args.items() if value}
 
 
+@takes_context
 @login_required
 def usage_page():
     """Credits by day, feature or API key over a chosen range: a picker, a chart and a table.
@@ -81,14 +89,23 @@ def usage_page():
 def render_usage(
     query: usage.UsageQuery | None, problem: usage.BadUsageQuery | None, typed: Mapping[str, str]
 ):
-    """The usage page, or for htmx its picker and results; 422 with the problem when `query` is None."""
-    found = usage.spent(current_user.id, query, registry.title) if query else None
+    """The usage page, or for htmx its picker and results; 422 with the problem when `query` is None.
+
+    The page's wallet: Personal, or the organization of its `org` (a plain member's own spends).
+    """
+    org, scope, balance = page_context()
+    found = usage.spent(current_user.id, query, registry.title, scope) if query else None
     context = {
+        "org": org,
+        "scope": scope,
         "query": query,
         "found": found,
         "problem": problem,
         "typed": typed,
-        "groupings": GROUPING_NAMES,
+        # By member: offered where there are members to tell apart (an organization's managers).
+        "groupings": {
+            value: name for value, name in GROUPING_NAMES.items() if value != "member" or scope.names_spenders
+        },
         "default": usage.default_query(utcnow().date()),
         "max_days": usage.MAX_DAYS,
         "month_day": month_day,
@@ -99,12 +116,12 @@ def render_usage(
         if problem:
             response.headers["HX-Push-Url"] = "false"  # Back never leads to a range refused
     else:
-        bought = entries.bought(current_user.id)
+        bought = entries.bought(current_user.id, scope)
         response = make_response(
             render_template(
                 "history/usage.html",
                 bought=bought,
-                balance=current_user.credits,
+                balance=balance,
                 money=format_money,
                 **context,
             )

@@ -30,12 +30,13 @@ from creditapp.extensions import limiter, login_manager
 from creditapp.features import registry
 from creditapp.history import csv_export, lots, usage, usage_views
 from creditapp.history import entries as history
+from creditapp.history.context import page_context
 from creditapp.models import utcnow
 from creditapp.platform import ratelimits
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.platform.money import format_money
-from creditapp.teams.context import current_organization
+from creditapp.teams.context import current_organization, takes_context
 
 BLUEPRINT = "account"
 CHART_DAYS = 30
@@ -102,16 +103,19 @@ def _show_all() -> bool:
     return request.args.get("all") == "1"
 
 
+@takes_context
 @login_required
 def history_page():
-    """The ledger, newest first, 50 lines a page; htmx "load more" gets just the next rows.
+    """The ledger of the page's wallet, newest first, 50 lines a page; htmx "load more" gets
+    just the next rows. In an organization's context, who sees which lines is history.scope's.
 
     Checkouts that moved no money are hidden unless `?all=1`.
     """
     before = request.args.get("before") or None
     show_all = _show_all()
+    org, scope, balance = page_context()
     try:
-        page = history.page(current_user.id, before=before, show_all=show_all, balance=current_user.credits)
+        page = history.page(current_user.id, before=before, show_all=show_all, balance=balance, scope=scope)
     except history.BadCursor:
         return error_response(
             400, "That history link is not valid. Open History again to start from the newest entries."
@@ -122,6 +126,9 @@ def history_page():
         "drawn_from": lots.drawn_from,
         "show_all": show_all,
         "money": format_money,
+        "org": org,
+        "scope": scope,
+        "balance": balance,
     }
     if is_htmx() and before:
         body = render_template("history/_rows.html", **context)
@@ -130,6 +137,7 @@ def history_page():
     return vary_on_htmx(make_response(body))
 
 
+@takes_context
 @login_required
 def spend_chart():
     """Usage figures and the 30-day chart: a fragment for htmx; without JS, the Usage page.
@@ -138,20 +146,31 @@ def spend_chart():
     """
     if not is_htmx():
         return usage_views.render_usage(usage.default_query(utcnow().date()), None, {})
-    days = usage.daily_spend(current_user.id, days=CHART_DAYS)
-    bought = history.bought(current_user.id)
-    context = {"days": days, "bought": bought, "balance": current_user.credits, "money": format_money}
+    org, scope, balance = page_context()
+    days = usage.daily_spend(current_user.id, days=CHART_DAYS, scope=scope)
+    bought = history.bought(current_user.id, scope)
+    context = {
+        "days": days,
+        "bought": bought,
+        "balance": balance,
+        "money": format_money,
+        "org": org,
+        "scope": scope,
+    }
     return vary_on_htmx(make_response(render_template("history/_spend_chart.html", **context)))
 
 
+@takes_context
 @login_required
 def history_csv():
-    """Every ledger line as CSV, streamed in keyset batches (UTC times, running balance)."""
-    user_id, balance = current_user.id, current_user.credits
-    rows = stream_with_context(csv_export.csv_lines(user_id, balance, registry.title))
+    """Every ledger line of the page's wallet as CSV, streamed in keyset batches (UTC times,
+    running balance); an organization's as its History shows it to this person."""
+    org, scope, balance = page_context()
+    rows = stream_with_context(csv_export.csv_lines(current_user.id, balance, registry.title, scope))
     stamp = utcnow().strftime("%Y%m%d")
+    name = f"creditapp-history-org{org.id}-{stamp}.csv" if org else f"creditapp-history-{stamp}.csv"
     response = Response(rows, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="creditapp-history-{stamp}.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "private, no-store"
     return response
 

@@ -24,6 +24,11 @@ from creditapp.ledger.lots import SPEND_ORDER, aware, live
 from creditapp.models import personal_wallet, spendable, utcnow
 
 
+def _wallet(user_id: int, wallet_id: int | None) -> int | sa.ScalarSelect:
+    """`wallet_id` when given (an organization's), else the user's personal wallet."""
+    return personal_wallet(user_id) if wallet_id is None else wallet_id
+
+
 def balance(user_id: int) -> Balance:
     """What the user's wallet may spend now, credits on hold and owed, in one statement."""
     held = (
@@ -271,9 +276,12 @@ class Expiring:
     expires_at: datetime
 
 
-def lots_of(user_id: int, limit: int = 50, before_id: int | None = None) -> list[LotView]:
-    """The user's personal wallet's lots, newest first, `limit` at most, older than `before_id`."""
-    return wallet_lots(personal_wallet(user_id), limit, before_id)
+def lots_of(
+    user_id: int, limit: int = 50, before_id: int | None = None, wallet_id: int | None = None
+) -> list[LotView]:
+    """The user's personal wallet's lots (or `wallet_id`'s: an organization's), newest first,
+    `limit` at most, older than `before_id`."""
+    return wallet_lots(_wallet(user_id, wallet_id), limit, before_id)
 
 
 def wallet_lots(
@@ -289,11 +297,14 @@ def wallet_lots(
     return [_lot_view(row, now) for row in rows]
 
 
-def live_lots(user_id: int) -> list[LotView]:
-    """The user's personal wallet's live lots (what a spend may draw from now), in spend order."""
+def live_lots(user_id: int, wallet_id: int | None = None) -> list[LotView]:
+    """The user's personal wallet's live lots (or `wallet_id`'s), what a spend may draw from
+    now, in spend order."""
     now = utcnow()
     query = (
-        sa.select(lots).where(lots.c.wallet_id == personal_wallet(user_id), live(now)).order_by(*SPEND_ORDER)
+        sa.select(lots)
+        .where(lots.c.wallet_id == _wallet(user_id, wallet_id), live(now))
+        .order_by(*SPEND_ORDER)
     )
     with db.engine.connect() as conn:  # a read of its own: no transaction left open after it
         rows = conn.execute(query).all()
@@ -328,16 +339,16 @@ def _lot_view(row: sa.Row, now: datetime) -> LotView:
     )
 
 
-def expiring(user_id: int, notice_days: int) -> Expiring | None:
-    """The credits of the user's live lots that expire soonest, if that is within `notice_days`:
-    all live lots ending on that same (UTC) day count."""
+def expiring(user_id: int, notice_days: int, wallet_id: int | None = None) -> Expiring | None:
+    """The credits of the user's live lots (or `wallet_id`'s) that expire soonest, if that is
+    within `notice_days`: all live lots ending on that same (UTC) day count."""
     if notice_days <= 0:
         return None
     now = utcnow()
     query = (
         sa.select(lots.c.remaining, lots.c.expires_at)
         .where(
-            lots.c.wallet_id == personal_wallet(user_id),
+            lots.c.wallet_id == _wallet(user_id, wallet_id),
             live(now),
             lots.c.expires_at.is_not(None),
             lots.c.expires_at <= now + timedelta(days=notice_days),

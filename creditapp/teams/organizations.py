@@ -172,3 +172,14 @@ def check_role(role: str) -> None:
     """Refuse a role that is not owner, admin or member."""
     if role not in MEMBERSHIP_ROLES:
         raise Refused(f"unknown role {role!r}")
+
+
+def role_by_wallet(wallet_id: int, user_id: int) -> str | None:
+    """This person's role in the organization whose wallet this is; None when they are not in
+    it, or when it is no organization's wallet (an API call on a key's wallet asks this)."""
+    with read() as session:
+        return session.execute(
+            sa.select(memberships.c.role)
+            .join(organizations, organizations.c.id == memberships.c.org_id)
+            .where(organizations.c.wallet_id == wallet_id, memberships.c.user_id == user_id)
+        ).scalar_one_or_none()

@@ -243,8 +243,8 @@ def table_counts() -> tuple:
         ({"from": ""}, "from", "YYYY-MM-DD"),
         ({"from": "2024-01-01", "to": "2025-01-01"}, "from", "366 days"),
         ({"from": "1900-01-01", "to": "2100-01-01"}, "from", "366 days"),
-        ({"group_by": "member"}, "group_by", "day, feature, key"),
-        ({"group_by": "Feature"}, "group_by", "day, feature, key"),
+        ({"group_by": "week"}, "group_by", "day, feature, key, member"),
+        ({"group_by": "Feature"}, "group_by", "day, feature, key, member"),
     ],
 )
 def test_bad_parameters_are_a_422_in_the_input_error_shape_and_write_nothing(signed_in, params, field, words):

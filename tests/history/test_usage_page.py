@@ -130,7 +130,7 @@ def test_back_to_a_pushed_url_htmx_has_not_kept_gets_the_whole_page(spender):
         ({"from": "2025-03-09", "to": "2025-03-01"}, "The first day must be on or before the last day."),
         ({"from": "2025-03-40", "to": "2025-03-41"}, "The first day is not a date"),
         ({"from": "2023-01-01", "to": "2025-01-01"}, "Choose at most 366 days: that range has 732."),
-        ({"group_by": "member"}, "Group the credits by day, by feature or by API key."),
+        ({"group_by": "week"}, "Group the credits by day, by feature, by API key or by member."),
     ],
 )
 def test_a_range_that_cannot_be_used_is_a_422_that_says_why_and_keeps_what_was_typed(spender, params, words):
