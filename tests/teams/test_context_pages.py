@@ -229,9 +229,10 @@ def test_api_usage_reads_the_keys_wallet_by_its_makers_role(client, acme, make_u
     assert usage_total(personal_key) == 3
 
     teams.remove_member(acme["id"], acme["owner"], acme["member"])
+    # Removal revokes the keys the member made for the organization: they authenticate no more.
     refused = client.get("/api/usage", headers=bearer(member_key))
-    assert refused.status_code == 404 and refused.get_json()["error"] == "not_found"
-    assert client.get("/api/credit-lots", headers=bearer(member_key)).status_code == 404
+    assert refused.status_code == 401 and refused.get_json()["error"] == "invalid_token"
+    assert client.get("/api/credit-lots", headers=bearer(member_key)).status_code == 401
     assert usage_total(personal_key) == 3
 
 
