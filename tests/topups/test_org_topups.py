@@ -7,10 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from creditapp import ledger
+from creditapp.extensions import db
 from creditapp.ledger import job_holds
-from creditapp.models import utcnow
+from creditapp.models import Notification, utcnow
 from creditapp.platform import stripe_client
 from tests.support.jobs import run_queued
 from tests.support.orgs import (
@@ -134,6 +136,46 @@ def test_a_declined_organization_top_up_e_mails_its_owners_and_admins_and_credit
         assert f"/buy-credits?org={org.id}" in mail["text"] and "70 credits" in mail["text"]
     assert mail_about_money(topups, "member@declined.example") == []
     wait_for_wallet(org.wallet_id, 70)
+
+
+@pytest.mark.parametrize(("card", "sent"), [("4242", False), ("0341", True)], ids=["refilled", "declined"])
+def test_the_low_balance_e_mails_wait_for_the_organizations_top_up_in_flight(
+    app, topups, client, make_user, sign_in_as, card, sent
+):
+    org = org_with_card(topups, client, make_user, sign_in_as, card=card, tag=f"deferred-{card}")
+    enable_for(client, org, threshold=80)
+    response = client.post(
+        "/account/notifications",
+        data={"alert": "1", "level": "75", "org": str(org.id), "csrf_token": csrf_token(client)},
+    )
+    assert response.status_code == 303
+
+    org_spend(org.member, org, 30)  # 100 → 70: below the level and the threshold
+    waiting = low_balance_statuses(org.wallet_id)
+    settle_everything(app, topups, "payment_intent.payment_failed" if sent else "payment_intent.succeeded")
+
+    assert waiting == {org.owner: "deferred", org.admin: "deferred"}
+    expected = "sent" if sent else "dropped"
+    wait_for(
+        lambda: low_balance_statuses(org.wallet_id) == {org.owner: expected, org.admin: expected},
+        what=expected,
+    )
+    low = [
+        m
+        for m in topups.mail(f"owner@deferred-{card}.example")
+        if m["subject"] == "Acme's balance is 70 credits"
+    ]
+    assert len(low) == (1 if sent else 0)
+
+
+def low_balance_statuses(wallet_id: int) -> dict[int, str]:
+    db.session.rollback()
+    rows = db.session.execute(
+        sa.select(Notification.user_id, Notification.status).where(
+            Notification.kind == "low_balance", Notification.wallet_id == wallet_id
+        )
+    ).all()
+    return dict(rows)
 
 
 def test_the_organizations_top_up_page_shows_its_settings_not_the_managers_own(
