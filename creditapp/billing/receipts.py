@@ -162,12 +162,17 @@ class StoredReceipt:
 
 
 def stored_receipt(user_id: int, purchase_id: int) -> StoredReceipt | None:
-    """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase."""
+    """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase.
+
+    Only a purchase into their own wallet: one they made for an organization is the
+    organization's (a buyer removed from it loses it with the rest).
+    """
     with read() as session:
         row = session.execute(
             sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(
                 purchases.c.id == purchase_id,
                 purchases.c.user_id == user_id,
+                purchases.c.wallet_id == personal_wallet(user_id),
                 purchases.c.status == "completed",
             )
         ).one_or_none()

@@ -1,14 +1,14 @@
 """What a balance decrease starts, inside its own transaction: a top-up, a low-balance e-mail.
 
 Every decrease (a hold, a job's hold, a clawback moving credits out) calls `after_decrease`
-right after its balance update, while it holds the user row. That lock is what makes the
-rules atomic: every decrease of one user runs one at a time here.
+(or `after_wallet_decrease`) right after its balance update, while it holds the wallet row.
+That lock is what makes the rules atomic: every decrease of one wallet runs one at a time here.
 
 - **Automatic top-up.** When the balance is left below the threshold, auto top-up is on
   with a saved card, no top-up is in flight, the monthly cap (top-ups pending or completed
   this calendar month, UTC) is not reached and the last failure is at least
   `AUTO_RECHARGE_RETRY_MINUTES` old, one `INSERT … SELECT` writes the pending
-  `auto_recharge` purchase. The partial unique index (one pending top-up per user) is the
+  `auto_recharge` purchase. The partial unique index (one pending top-up per wallet) is the
   guarantee; `ON CONFLICT DO NOTHING` on it turns a second one into nothing.
 - **Low-balance e-mail.** When the decrease takes the balance from at or above the
   person's alert level to below it, an e-mail is written to the outbox. The crossing is
@@ -18,10 +18,10 @@ rules atomic: every decrease of one user runs one at a time here.
   top-up's outcome decides it in its own transaction (`settle_deferred_alerts`): sent if
   the top-up fails or is canceled, dropped if it refills the balance.
 
-Lock order (package docstring): the user row is already held; the settings row is locked
+Lock order (package docstring): the wallet row is already held; the settings row is locked
 next (`FOR UPDATE`), then the purchase is inserted. The insert never waits on another
 transaction: it skips when a committed pending top-up exists (a completion or failure in
-progress still shows it pending), and any other insert of one would need the user row.
+progress still shows it pending), and any other insert of one would need the wallet row.
 
 An organization's wallet (teams) follows the same rules with its own settings row and alert
 level (`organizations.low_balance_alert_level`); its e-mails go to each of its owners and

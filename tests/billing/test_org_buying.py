@@ -9,7 +9,7 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
-from creditapp import ledger
+from creditapp import ledger, teams
 from creditapp.extensions import db
 from creditapp.models import CreditLot
 from tests.support import stripe_helpers
@@ -160,3 +160,21 @@ def test_a_refund_claws_back_from_the_organizations_lot_not_the_buyer(
     assert lot.remaining == 250  # taken from the purchase's own lot, the granted one untouched
     assert wallet_balance(org.wallet_id) == 300
     assert ledger.audit() == []
+
+
+def test_a_buyer_removed_from_the_organization_loses_its_receipt_at_once(
+    stripe_env, client, make_user, sign_in_as
+):
+    org = make_org(make_user)
+    sign_in_as(client, org.admin)
+    session_id = org_checkout(client, org.id, 100)
+    stripe_env.pay(session_id)
+    wait_for_wallet(org.wallet_id, 100)
+    receipt_url = f"/checkout/success?session_id={session_id}&org={org.id}"
+    assert client.get(receipt_url).status_code == 200
+
+    teams.remove_member(org.id, org.owner, org.admin)
+
+    assert client.get(receipt_url).status_code == 404
+    assert client.get(f"/checkout/success?session_id={session_id}").status_code == 404
+    assert client.get(f"/history/purchases/{purchase(session_id).id}/receipt").status_code == 404
