@@ -69,6 +69,7 @@ RULES = (
 USER_RULES = sa.select(*RULES).where(users.c.id == sa.bindparam("user_id"))
 # The same rules for an organization's wallet.
 ORG_RULES = sa.select(
+    organizations.c.id,
     organizations.c.low_balance_alert_level,
     sa.select(settings_table.c.threshold)
     .where(settings_table.c.wallet_id == organizations.c.wallet_id, settings_table.c.enabled)
@@ -187,16 +188,15 @@ def after_wallet_decrease(
     rules = conn.execute(ORG_RULES, {"wallet_id": wallet_id}).one_or_none()
     if rules is None:
         return Outbox()
-    people = recipients(conn, wallet_id)
     return _start_effects(
         conn,
         wallet_id,
         before,
         after,
-        f"org-{people.org_id}:{cause or uuid.uuid4().hex}",
+        f"org-{rules.id}:{cause or uuid.uuid4().hex}",
         rules.topup_threshold,
         rules.low_balance_alert_level,
-        people,
+        None,
     )
 
 
@@ -208,9 +208,10 @@ def _start_effects(
     cause: str,
     threshold: int | None,
     level: int | None,
-    people: Recipients,
+    people: Recipients | None,
 ) -> Outbox:
-    """The top-up and the low-balance e-mails one decrease of the wallet starts."""
+    """The top-up and the low-balance e-mails one decrease of the wallet starts; `people`
+    None: the wallet's recipients, read only when an e-mail is due."""
     effects = Outbox()
     if threshold is not None and after < threshold:
         topup = _start_topup(conn, wallet_id, after)
@@ -219,6 +220,7 @@ def _start_effects(
     if level is not None and before >= level > after:
         # A top-up in flight may refill the balance in a moment: the e-mail waits for it.
         waits = bool(effects.topups) or _topup_pending(conn, wallet_id)
+        people = people if people is not None else recipients(conn, wallet_id)
         payload = people.payload({"balance": after, "level": level})
         for user_id, address in people.people:
             email = write_email(
