@@ -115,7 +115,9 @@ def test_only_owners_and_admins_start_a_checkout_for_the_organization_and_a_refu
         assert page.status_code == 404
 
 
-def test_the_buy_page_in_the_organizations_context_buys_for_it(stripe_env, client, make_user, sign_in_as):
+def test_the_buy_page_in_the_organizations_context_buys_for_it_and_its_managers_find_it(
+    stripe_env, client, make_user, sign_in_as
+):
     org = make_org(make_user, credits=40)
     sign_in_as(client, org.owner)
 
@@ -123,6 +125,11 @@ def test_the_buy_page_in_the_organizations_context_buys_for_it(stripe_env, clien
 
     assert "Buy credits for Acme" in html and "Acme's balance: <strong>40 credits</strong>" in html
     assert html.count(f'<input type="hidden" name="org" value="{org.id}">') == 3
+    members_page = client.get(f"/orgs/{org.id}/members").get_data(as_text=True)
+    assert f'href="/buy-credits?org={org.id}"' in members_page
+    assert f'href="/account/auto-recharge?org={org.id}"' in members_page
+    sign_in_as(client, org.member)
+    assert "/buy-credits?org=" not in client.get(f"/orgs/{org.id}/members").get_data(as_text=True)
 
 
 def test_two_first_purchases_at_once_make_one_stripe_customer_for_the_organization(
