@@ -133,10 +133,10 @@ class CreditPurchase(db.Model):
         # An organization's History reads its wallet's lines newest first (teams).
         sa.Index("ix_credit_purchases_wallet_created", "wallet_id", "created_at", "id"),
         sa.CheckConstraint(_in("source", PURCHASE_SOURCES), name="source"),
-        # At most one automatic top-up in flight per user: the database refuses a second.
+        # At most one automatic top-up in flight per wallet: the database refuses a second.
         sa.Index(
             "uq_credit_purchases_recharge_in_flight",
-            "user_id",
+            "wallet_id",
             unique=True,
             postgresql_where=sa.text(RECHARGE_IN_FLIGHT),
             sqlite_where=sa.text(RECHARGE_IN_FLIGHT),
@@ -399,6 +399,18 @@ def personal_wallet(user_id: int | sa.ColumnElement) -> sa.ScalarSelect:
     return sa.select(users.c.wallet_id).where(users.c.id == user_id).scalar_subquery()
 
 
+def wallet_customer(wallet_id: int | sa.ColumnElement) -> sa.ColumnElement:
+    """The Stripe Customer that pays for a wallet: its person's, or its organization's."""
+    users = User.__table__
+    organizations = Organization.__table__
+    return sa.func.coalesce(
+        sa.select(users.c.stripe_customer_id).where(users.c.wallet_id == wallet_id).scalar_subquery(),
+        sa.select(organizations.c.stripe_customer_id)
+        .where(organizations.c.wallet_id == wallet_id)
+        .scalar_subquery(),
+    )
+
+
 # The balance a person sees and may spend: their personal wallet's, right now.
 User.credits = sa.orm.column_property(spendable(User.wallet_id, sql_now()))
 
@@ -504,10 +516,11 @@ class ApiKey(db.Model):
 
 
 class AutoRechargeSettings(db.Model):
-    """A person's automatic top-up: the saved card, the threshold, the pack and the monthly cap.
+    """A wallet's automatic top-up: the saved card, the threshold, the pack and the monthly cap.
 
-    `monthly_cap` is the most automatic recharges per calendar month (UTC); failed
-    attempts do not count. Three failures in a row switch it off (`disabled_reason`).
+    One row per wallet: a person's own, or an organization's (teams). `monthly_cap` is the
+    most automatic recharges per calendar month (UTC); failed attempts do not count. Three
+    failures in a row switch it off (`disabled_reason`).
     """
 
     __tablename__ = "auto_recharge_settings"
@@ -516,9 +529,11 @@ class AutoRechargeSettings(db.Model):
         sa.CheckConstraint("monthly_cap >= 1", name="cap_positive"),
     )
 
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     # The wallet the top-ups fill.
-    wallet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wallets.id"))
+    wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), primary_key=True, autoincrement=False)
+    # Whose they are: the person (personal wallet), or the owner or admin who last saved them
+    # (an organization's); its top-up purchases are recorded under this person.
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
     enabled: Mapped[bool] = mapped_column(sa.Boolean, default=False, server_default=sa.false())
     threshold: Mapped[int] = mapped_column(sa.Integer, default=100, server_default="100")
     # The pack a top-up buys, as its Price said when the person chose it.
@@ -556,6 +571,9 @@ class Notification(db.Model):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(sa.String(32))
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    # The wallet whose balance the e-mail is about (low balance), when it is about one: a
+    # top-up of that wallet decides the e-mails waiting on it, whoever they go to.
+    wallet_id: Mapped[int | None] = mapped_column(sa.ForeignKey("wallets.id"), index=True)
     dedupe_key: Mapped[str] = mapped_column(sa.String(255), unique=True)
     to_address: Mapped[str] = mapped_column(sa.String(320))
     subject: Mapped[str] = mapped_column(sa.String(255))
@@ -642,6 +660,9 @@ class Organization(db.Model):
     wallet_id: Mapped[int] = mapped_column(sa.ForeignKey("wallets.id"), unique=True)
     # The organization's own Stripe Customer (made the first time it buys).
     stripe_customer_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    # Its owners and admins get a low-balance e-mail when a decrease takes its balance from
+    # at or above this level to below it (None: no alert), as `users.low_balance_alert_level`.
+    low_balance_alert_level: Mapped[int | None] = mapped_column(sa.Integer)
     created_by: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
@@ -693,7 +714,11 @@ class Invitation(db.Model):
 @sa.event.listens_for(CreditAdjustment, "before_insert")
 @sa.event.listens_for(ApiKey, "before_insert")
 @sa.event.listens_for(AutoRechargeSettings, "before_insert")
-def _personal_wallet_by_default(_mapper: Any, _connection: Any, target: Any) -> None:
+def _personal_wallet_by_default(_mapper: Any, connection: Any, target: Any) -> None:
     """A row added through the ORM without a wallet moves its user's personal wallet."""
     if target.wallet_id is None and target.user_id is not None:
-        target.wallet_id = personal_wallet(target.user_id)
+        if isinstance(target, AutoRechargeSettings):
+            # Its primary key: the ORM needs the value itself, not a subquery.
+            target.wallet_id = connection.execute(sa.select(personal_wallet(target.user_id))).scalar_one()
+        else:
+            target.wallet_id = personal_wallet(target.user_id)

@@ -18,6 +18,7 @@ from creditapp.billing.packs import Pack
 from creditapp.models import CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import write
+from creditapp.teams.organizations import OrganizationView
 
 log = logging.getLogger("creditapp.billing")
 
@@ -34,16 +35,28 @@ class CheckoutUnavailable(Exception):
         self.status = status
 
 
-def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_card: bool = False) -> str:
+def start_checkout(
+    user_id: int,
+    email: str,
+    pack: Pack,
+    base_url: str,
+    save_card: bool = False,
+    org: OrganizationView | None = None,
+) -> str:
     """Create the pending purchase and its Checkout Session; returns the session URL.
 
     `save_card` pays as the person's Stripe Customer with `setup_future_usage=off_session`,
     so the card can pay automatic top-ups later (stored when the session is fulfilled).
+    With `org` (its owner or admin buying), the credits go to the organization's wallet and it
+    pays as the organization's own Customer; a saved card is the organization's.
     """
     customer = None
-    if save_card:
+    if org is not None or save_card:
         try:
-            customer = payment_methods.customer_for(user_id, email)
+            if org is not None:
+                customer = payment_methods.organization_customer(org.id)
+            else:
+                customer = payment_methods.customer_for(user_id, email)
         except stripe.StripeError as exc:
             log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
             raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc
@@ -55,7 +68,7 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
             sa.insert(purchases)
             .values(
                 user_id=user_id,
-                wallet_id=personal_wallet(user_id),
+                wallet_id=org.wallet_id if org is not None else personal_wallet(user_id),
                 stripe_price_id=pack.price_id,
                 credits_purchased=pack.credits,
                 amount_paid=pack.unit_amount,
@@ -66,6 +79,10 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
             .returning(purchases.c.id)
         ).scalar_one()
     metadata = {"purchase_id": str(purchase_id), "user_id": str(user_id)}
+    context = ""
+    if org is not None:
+        metadata["org_id"] = str(org.id)
+        context = f"org={org.id}"  # Stripe sends the buyer back to the organization's receipt
     params: dict[str, Any] = {
         "mode": "payment",
         "line_items": [{"price": pack.price_id, "quantity": 1}],
@@ -73,13 +90,15 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
         "customer_email": email,
-        "success_url": f"{base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}",
-        "cancel_url": f"{base_url}/checkout/cancel",
+        "success_url": f"{base_url}/checkout/success?session_id={{CHECKOUT_SESSION_ID}}"
+        + (f"&{context}" if context else ""),
+        "cancel_url": f"{base_url}/checkout/cancel" + (f"?{context}" if context else ""),
     }
     if customer is not None:
         # Stripe takes one of customer and customer_email; the Customer carries the e-mail.
         del params["customer_email"]
         params["customer"] = customer
+    if customer is not None and save_card:
         params["metadata"] = {**metadata, "save_card": "1"}
         params["payment_intent_data"] = {"metadata": metadata, "setup_future_usage": "off_session"}
     try:

@@ -22,7 +22,8 @@ EXTENSION_KEY = "creditapp.off_session"
 class OffSession:
     """The top-up side of a payment: where a saved method is kept, and how an intent settles."""
 
-    keep_payment_method: Callable[[int, str, MethodSummary], None]
+    # (wallet id, user id, PaymentMethod id, summary): the wallet the payment filled, who paid.
+    keep_payment_method: Callable[[int, int, str, MethodSummary], None]
     purchase_for_intent: Callable[[dict[str, Any]], int | None]
     settle: Callable[[int, dict[str, Any]], str]
 

@@ -13,11 +13,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp.models import User
+from creditapp.models import Organization, User
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read, write
 
 users = User.__table__
+organizations = Organization.__table__
 
 # Automatic top-ups charge these off-session and learn the outcome at once. Stripe can also
 # charge a saved bank debit off-session, but it settles days later and may fail after that,
@@ -123,4 +124,34 @@ def customer_for(user_id: int, email: str) -> str:
         )
         return session.execute(
             sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)
+        ).scalar_one()
+
+
+def organization_customer(org_id: int) -> str:
+    """The organization's own Stripe Customer, created the first time it buys or saves a card.
+
+    Two first purchases at once end with one Customer: both ask Stripe with the same
+    idempotency key (from the organization's row), so Stripe creates it once and answers both
+    with it, and only the first to store it is kept.
+    """
+    with read() as session:  # ended before Stripe is asked
+        row = session.execute(
+            sa.select(
+                organizations.c.stripe_customer_id, organizations.c.name, organizations.c.created_at
+            ).where(organizations.c.id == org_id)
+        ).one()
+    if row.stripe_customer_id:
+        return row.stripe_customer_id
+    customer = stripe_client.client().v1.customers.create(
+        params={"name": row.name, "metadata": {"org_id": str(org_id)}},
+        options={"idempotency_key": f"customer-org-{org_id}-{row.created_at.timestamp():.6f}"},
+    )
+    with write() as session:
+        session.execute(
+            sa.update(organizations)
+            .where(organizations.c.id == org_id, organizations.c.stripe_customer_id.is_(None))
+            .values(stripe_customer_id=customer.id)
+        )
+        return session.execute(
+            sa.select(organizations.c.stripe_customer_id).where(organizations.c.id == org_id)
         ).scalar_one()

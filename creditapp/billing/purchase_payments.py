@@ -38,9 +38,12 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
     """
     with read() as db_session:  # ended before Stripe is asked
         row = db_session.execute(
-            sa.select(purchases.c.user_id, purchases.c.status, purchases.c.payment_recorded_at).where(
-                purchases.c.id == purchase_id
-            )
+            sa.select(
+                purchases.c.user_id,
+                purchases.c.wallet_id,
+                purchases.c.status,
+                purchases.c.payment_recorded_at,
+            ).where(purchases.c.id == purchase_id)
         ).one()
     if row.status != "completed" or row.payment_recorded_at is not None:
         return False
@@ -56,7 +59,7 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
     receipt_url = charge.get("receipt_url") if isinstance(charge, dict) else None
     if summary is not None and _wants_saving(session, method):
         # Saved before the purchase is marked recorded: a crash between the two saves it again.
-        off_session.current().keep_payment_method(row.user_id, method["id"], summary)
+        off_session.current().keep_payment_method(row.wallet_id, row.user_id, method["id"], summary)
     return _store(purchase_id, receipt_url, summary)
 
 

@@ -1,5 +1,9 @@
 """What the success page and the receipt link show about one of the user's purchases.
 
+A purchase is seen in its wallet's context: a person's own purchase on their personal pages,
+an organization's by its owners and admins in its context (`wallet_id`; the view checks the
+role), whoever of them bought it.
+
 A purchase that is settled (paid and read back, failed, or expired) is answered from the
 database alone. Only one still in flight asks Stripe, and the view rations those calls per
 person (`ratelimits.stripe_read_allowed`), because every Stripe call spends the account-wide
@@ -16,7 +20,7 @@ import stripe
 
 from creditapp.billing import checkout, purchase_payments
 from creditapp.billing.payment_methods import MethodSummary
-from creditapp.models import CreditPurchase, User
+from creditapp.models import CreditPurchase, User, personal_wallet, spendable, sql_now
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read
 
@@ -63,18 +67,29 @@ CONFIRMATION = sa.select(
     purchases.c.receipt_url,
     purchases.c.payment_method,
     purchases.c.payment_recorded_at,
-    User.credits,
-).join(User, User.id == purchases.c.user_id)
+    spendable(purchases.c.wallet_id, sql_now()).label("credits"),
+)
+
+
+def _visible(user_id: int, session_id: str, wallet_id: int | None) -> tuple[sa.ColumnElement, ...]:
+    """The purchase of this session as seen in a context: the person's own purchase into their
+    own wallet, or (`wallet_id`) any purchase into the organization's wallet."""
+    if wallet_id is None:
+        where = (purchases.c.user_id == user_id, purchases.c.wallet_id == personal_wallet(user_id))
+    else:
+        where = (purchases.c.wallet_id == wallet_id,)
+    return (purchases.c.stripe_checkout_session_id == session_id, *where)
 
 
 def stored_confirmation(
-    user_id: int, session_id: str, payment_status: str | None = None
+    user_id: int, session_id: str, payment_status: str | None = None, wallet_id: int | None = None
 ) -> Confirmation | None:
-    """The purchase as the database knows it (no Stripe call); None when it is not the user's.
+    """The purchase as the database knows it (no Stripe call); None when it is not the user's
+    (or, with `wallet_id`, not the organization's).
 
     A pending purchase that knows its PaymentIntent is a delayed payment on its way.
     """
-    mine = (purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id)
+    mine = _visible(user_id, session_id, wallet_id)
     with read() as session:
         row = session.execute(CONFIRMATION.where(*mine)).one_or_none()
     if row is None:
@@ -95,8 +110,9 @@ def stored_confirmation(
     )
 
 
-def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
-    """Ask Stripe about the user's session and fulfil it if the webhook has not yet.
+def confirm_checkout(user_id: int, session_id: str, wallet_id: int | None = None) -> Confirmation | None:
+    """Ask Stripe about the user's session (or the organization's: `wallet_id`) and fulfil it
+    if the webhook has not yet.
 
     None when the session is not theirs. Stripe being unreachable, or failing while the
     payment is read back, is not an error here: the webhook credits and reads it, and the
@@ -105,13 +121,12 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
     # The read ends before Stripe is called: no transaction (and no pooled connection) may
     # stay open while an HTTP call runs.
     with read() as db_session:
-        purchase_id = db_session.execute(
-            sa.select(purchases.c.id).where(
-                purchases.c.stripe_checkout_session_id == session_id, purchases.c.user_id == user_id
-            )
-        ).scalar_one_or_none()
-    if purchase_id is None:
+        found = db_session.execute(
+            sa.select(purchases.c.id, purchases.c.user_id).where(*_visible(user_id, session_id, wallet_id))
+        ).one_or_none()
+    if found is None:
         return None
+    purchase_id, buyer = found
     payment_status = None
     try:
         session = (
@@ -127,14 +142,14 @@ def confirm_checkout(user_id: int, session_id: str) -> Confirmation | None:
     except stripe.StripeError as exc:
         log.warning("could not retrieve checkout session %s: %s", session_id, exc.__class__.__name__)
     else:
-        if session.get("client_reference_id") != str(user_id):
+        if session.get("client_reference_id") != str(buyer):
             return None
         payment_status = session.get("payment_status")
         try:
             checkout.fulfil_session(purchase_id, session)
         except stripe.StripeError as exc:
             log.warning("payment of purchase %s not read back yet: %s", purchase_id, exc.__class__.__name__)
-    return stored_confirmation(user_id, session_id, payment_status)
+    return stored_confirmation(user_id, session_id, payment_status, wallet_id)
 
 
 @dataclass(frozen=True)
@@ -147,12 +162,17 @@ class StoredReceipt:
 
 
 def stored_receipt(user_id: int, purchase_id: int) -> StoredReceipt | None:
-    """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase."""
+    """The user's completed purchase and its stored receipt URL (no Stripe call); None: no such purchase.
+
+    Only a purchase into their own wallet: one they made for an organization is the
+    organization's (a buyer removed from it loses it with the rest).
+    """
     with read() as session:
         row = session.execute(
             sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(
                 purchases.c.id == purchase_id,
                 purchases.c.user_id == user_id,
+                purchases.c.wallet_id == personal_wallet(user_id),
                 purchases.c.status == "completed",
             )
         ).one_or_none()

@@ -1,4 +1,8 @@
-"""Buying credits: the packs page, Checkout, and the pages Stripe sends people back to."""
+"""Buying credits: the packs page, Checkout, and the pages Stripe sends people back to.
+
+In an organization's context (`?org=<id>`, a hidden `org` field) its owners and admins buy for
+its wallet; a plain member sees the packs but may not buy (403), a non-member gets a 404.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 import stripe
-from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, abort, current_app, make_response, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from creditapp.billing import checkout as billing
@@ -16,6 +20,8 @@ from creditapp.platform import money, ratelimits
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
 from creditapp.platform.htmx import redirect as hx_redirect
+from creditapp.teams.context import current_organization, require_manager, takes_context
+from creditapp.teams.organizations import MANAGERS
 
 bp = Blueprint("billing", __name__)
 log = logging.getLogger("creditapp.billing")
@@ -63,19 +69,39 @@ def _per_credit(unit: float, currency: str) -> str:
 
 
 @bp.get("/buy-credits")
+@takes_context
 def buy_credits():
-    """The pricing table, open to everyone; buying asks a signed-out visitor to sign in."""
+    """The pricing table, open to everyone; buying asks a signed-out visitor to sign in.
+
+    In an organization's context it buys for the organization: its owners and admins only.
+    """
+    org = None
+    if request.args.get("org"):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        org = current_organization()
     try:
         available = packs.list_packs()
     except stripe.StripeError as exc:
         return _packs_unavailable(exc)
-    return render_template("billing/buy_credits.html", packs=available, rows=pricing_rows(available))
+    return render_template(
+        "billing/buy_credits.html",
+        packs=available,
+        rows=pricing_rows(available),
+        org=org,
+        can_buy=org is None or org.role in MANAGERS,
+    )
 
 
 @bp.post("/billing/checkout")
 @login_required
 def checkout():
-    """Start Stripe Checkout for one pack (`price_id`); amounts come from Stripe, never the form."""
+    """Start Stripe Checkout for one pack (`price_id`); amounts come from Stripe, never the form.
+
+    With `org`, for the organization's wallet: its owners and admins only (403 for a member,
+    404 for anyone else), nothing written on a refusal.
+    """
+    org = require_manager()
     try:
         pack = packs.find_pack(request.form.get("price_id", ""))
     except stripe.StripeError as exc:
@@ -89,6 +115,7 @@ def checkout():
             pack,
             current_app.config["APP_BASE_URL"],
             save_card=request.form.get("save_card") in ("1", "on", "true"),
+            org=org,
         )
     except billing.CheckoutUnavailable as exc:
         return error_response(exc.status, f"{exc} Please try again in a moment.")
@@ -120,11 +147,14 @@ def checkout_success():
     session_id = request.args.get("session_id", "")
     if not SESSION_ID.fullmatch(session_id):
         abort(404)
-    confirmation = receipts.stored_confirmation(current_user.id, session_id)
+    # An organization's purchase is shown to its owners and admins, in its context.
+    org = require_manager()
+    wallet_id = org.wallet_id if org is not None else None
+    confirmation = receipts.stored_confirmation(current_user.id, session_id, wallet_id=wallet_id)
     if confirmation is None:
         abort(404)
     if not confirmation.settled and ratelimits.stripe_read_allowed(current_user.id):
-        confirmation = receipts.confirm_checkout(current_user.id, session_id)
+        confirmation = receipts.confirm_checkout(current_user.id, session_id, wallet_id)
         if confirmation is None:
             abort(404)
     try:
@@ -133,6 +163,7 @@ def checkout_success():
         poll = 0
     final = confirmation.status != "pending"
     context = {
+        "org": org,
         "confirmation": confirmation,
         "final": final,
         "next_poll": poll + 1,
@@ -153,4 +184,4 @@ def checkout_success():
 @login_required
 def checkout_cancel():
     """Checkout was cancelled: nothing was charged."""
-    return render_template("billing/cancel.html")
+    return render_template("billing/cancel.html", org=current_organization())

@@ -32,12 +32,12 @@ wait for each other only in one direction and never deadlock:
    `UPDATE` of the balance takes anyway, which lets inserts referencing the wallet check
    their foreign key). It guards the wallet's lots too: nothing reads a lot to move its
    credits without holding its wallet's row;
-3. that user's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
+3. that wallet's automatic top-up settings row (`auto_recharge_settings`, `FOR UPDATE`), which
    a decrease below the threshold locks to count the month's top-ups (`triggers`), a
    failed top-up locks to count the failure, and a top-up about to be charged locks to check
-   it may still run (`topups`: purchase, user, then settings),
+   it may still run (`topups`: purchase, wallet, then settings),
    and the spending API key's row (`key_limits`, `FOR UPDATE`) that a job hold locks to
-   count the key's month. Both are locked only while their user's wallet row is held, so
+   count the key's month. Both are locked only while their wallet row is held, so
    the wallet lock orders them whatever comes between. A spend from an organization's
    wallet (`member_limits`) locks the spender's membership row after the wallet and before
    the key: wallet, then membership, then key;

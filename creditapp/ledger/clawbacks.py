@@ -182,7 +182,7 @@ def _move_to_target(
     balance = add_to_balance(session, purchase.wallet_id, moved)
     log_write(purchase.user_id, reason, moved, balance)
     if moved < 0:  # its outbox rows are staged, handed over by write() after the commit
-        triggers.after_decrease(session, purchase.user_id, balance - moved, balance)
+        triggers.after_wallet_decrease(session, purchase.wallet_id, balance - moved, balance)
     return moved
 
 

@@ -247,9 +247,9 @@ def complete_purchase(
         )
         lots.add(session, wallet.id, wallet.owed, lot, row.completed_at)
         balance = add_to_balance(session, row.wallet_id, row.credits_purchased)
-        reset_failures(session, purchase_id, row.user_id)
+        reset_failures(session, purchase_id, row.wallet_id)
         if row.source == "auto_recharge":
-            receipt = after_topup_completed(session, purchase_id, row.user_id, balance)
+            receipt = after_topup_completed(session, purchase_id, row.wallet_id, balance)
             stage(session, Outbox(emails=receipt).handoffs())
         apply_clawback_target(session, purchase_id)
     log.info(

@@ -36,7 +36,6 @@ from creditapp.ledger._core import (
 from creditapp.ledger.key_limits import refusal as key_refusal
 from creditapp.ledger.member_limits import debit_wallet, refuse_wallet
 from creditapp.ledger.member_limits import refusal as member_refusal
-from creditapp.ledger.outbox import Outbox
 from creditapp.ledger.spending import (
     SETTLE,
     capture_part,
@@ -103,8 +102,8 @@ def hold_for_job(
     With `wallet_id` (an organization's wallet, teams) the spend comes from that wallet,
     not the personal one: MemberLimitReached or NotAMember (nothing written) when this
     member may not spend it, checked under the wallet row's lock, before the key's
-    (lock order: wallet, membership, key). It writes no outbox rows (the organization's
-    top-up and low-balance e-mails are not built yet).
+    (lock order: wallet, membership, key). Its outbox rows are the organization's: its
+    top-up, and low-balance e-mails to its owners and admins (`triggers.after_wallet_decrease`).
     """
     if cost <= 0:
         raise InvalidAmount("a spend costs at least one credit")
@@ -170,13 +169,15 @@ def hold_for_job(
                 "deadline_at": deadline_at,
             },
         )
-        effects = (
-            triggers.after_decrease(
+        if wallet_id is None:
+            effects = triggers.after_decrease(
                 conn, user_id, balance + cost, balance, f"spend-{spend_id}", rules_of(debited)
             )
-            if wallet_id is None
-            else Outbox()
-        )
+        else:
+            # The organization's top-up and low-balance e-mails (to its owners and admins).
+            effects = triggers.after_wallet_decrease(
+                conn, wallet_id, balance + cost, balance, f"spend-{spend_id}"
+            )
         conn.commit()
     transactions.hand_over(effects.handoffs())
     log_write(user_id, "hold", -cost, balance)

@@ -10,8 +10,8 @@ wallet, then membership, then (`key_limits`) the API key: two holds of one membe
 on the wallet row and the second sees the first one's committed spend, so racing spends
 never pass the limit. A member removed meanwhile has no row: the spend is refused.
 
-The organization's automatic top-up and low-balance e-mails are not built yet: a spend
-from an organization's wallet writes no outbox rows.
+What the spend then sets off (the organization's automatic top-up, low-balance e-mails to its
+owners and admins) is `triggers.after_wallet_decrease`, in the same transaction.
 """
 
 from __future__ import annotations

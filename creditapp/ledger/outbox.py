@@ -20,7 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp.models import Notification, utcnow
+from creditapp.models import Membership, Notification, Organization, User, utcnow
 from creditapp.platform.sql import conflict_insert
 from creditapp.platform.transactions import Handoff
 
@@ -28,6 +28,11 @@ TOPUP = "topup"
 EMAIL = "email"
 
 notifications = Notification.__table__
+users = User.__table__
+organizations = Organization.__table__
+memberships = Membership.__table__
+# Who hears about an organization's wallet (its low balance, its top-ups): its managers.
+MANAGERS = ("owner", "admin")
 
 
 @dataclass
@@ -58,9 +63,11 @@ def write_email(
     dedupe_key: str,
     payload: dict[str, Any],
     status: str = "pending",
+    wallet_id: int | None = None,
 ) -> int | None:
     """Inside the caller's transaction: write one e-mail to the outbox; its id, or None if
     an e-mail with this dedupe key exists already. `deferred`: kept until a top-up decides it.
+    `wallet_id`: the wallet whose balance it is about (a top-up of it decides a deferred one).
 
     Subject and bodies stay empty until the sender composes them from `kind` and `payload`.
     """
@@ -69,6 +76,7 @@ def write_email(
         .values(
             kind=kind,
             user_id=user_id,
+            wallet_id=wallet_id,
             dedupe_key=dedupe_key,
             to_address=to,
             subject="",
@@ -82,3 +90,43 @@ def write_email(
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(notifications.c.id)
     ).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class Recipients:
+    """Who hears about a wallet: its person, or its organization's owners and admins (each once)."""
+
+    people: list[tuple[int, str]]  # (user id, e-mail address)
+    org_id: int | None = None
+    org_name: str | None = None
+
+    def dedupe_key(self, base: str, user_id: int) -> str:
+        """The e-mail's dedupe key for one recipient: `base` for a person's own wallet, one
+        key per recipient for an organization's."""
+        return base if self.org_id is None else f"{base}:{user_id}"
+
+    def payload(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload, naming the organization when the wallet is one's (the e-mail says so)."""
+        if self.org_id is None:
+            return payload
+        return {**payload, "org_id": self.org_id, "organization": self.org_name}
+
+
+def recipients(conn: sa.Connection | sa.orm.Session, wallet_id: int) -> Recipients:
+    """Inside the caller's transaction: who the e-mails about this wallet go to. Plain members
+    of an organization never get them."""
+    person = conn.execute(sa.select(users.c.id, users.c.email).where(users.c.wallet_id == wallet_id)).first()
+    if person is not None:
+        return Recipients([(person.id, person.email)])
+    org = conn.execute(
+        sa.select(organizations.c.id, organizations.c.name).where(organizations.c.wallet_id == wallet_id)
+    ).first()
+    if org is None:
+        return Recipients([])
+    managers = conn.execute(
+        sa.select(users.c.id, users.c.email)
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.org_id == org.id, memberships.c.role.in_(MANAGERS))
+        .order_by(users.c.id)
+    ).all()
+    return Recipients([(row.id, row.email) for row in managers], org.id, org.name)

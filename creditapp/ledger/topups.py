@@ -13,7 +13,11 @@ on the settings, auto top-up switched off at the third failure in a row, and the
 written to the outbox. A top-up that may no longer run is `canceled`: not charged, not a
 failure.
 
-Lock order (package docstring): the purchase row, the user row, then the settings row.
+A top-up fills one wallet (a person's own, or an organization's: `purchases.wallet_id`),
+under that wallet's settings row; its e-mails go to the wallet's recipients (the person, or
+the organization's owners and admins: `outbox.recipients`).
+
+Lock order (package docstring): the purchase row, the wallet row, then the settings row.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from creditapp.ledger._core import lock_user_wallet, purchases, users
-from creditapp.ledger.outbox import Outbox, write_email
+from creditapp.ledger._core import lock_wallet, purchases
+from creditapp.ledger.outbox import Outbox, recipients, write_email
 from creditapp.ledger.triggers import settings_table, settle_deferred_alerts
-from creditapp.models import utcnow
+from creditapp.models import utcnow, wallet_customer
 from creditapp.platform.clock import month_start
 from creditapp.platform.transactions import stage, write
 
@@ -65,6 +69,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
         purchase = session.execute(
             sa.select(
                 purchases.c.user_id,
+                purchases.c.wallet_id,
                 purchases.c.status,
                 purchases.c.amount_paid,
                 purchases.c.currency,
@@ -78,14 +83,12 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
         ).one_or_none()
         if purchase is None or purchase.status != "pending":
             return ChargeTurn("not_pending")
-        lock_user_wallet(session, purchase.user_id)
-        user = session.execute(
-            sa.select(users.c.stripe_customer_id).where(users.c.id == purchase.user_id)
-        ).one()
+        lock_wallet(session, purchase.wallet_id)
+        customer_id = session.execute(sa.select(wallet_customer(purchase.wallet_id))).scalar_one()
         s = settings_table.c
         settings = session.execute(
             sa.select(s.enabled, s.payment_method_id, s.monthly_cap)
-            .where(settings_table.c.user_id == purchase.user_id)
+            .where(settings_table.c.wallet_id == purchase.wallet_id)
             .with_for_update()
         ).one_or_none()
         now = utcnow()
@@ -93,7 +96,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
             sa.select(sa.func.count())
             .select_from(purchases)
             .where(
-                purchases.c.user_id == purchase.user_id,
+                purchases.c.wallet_id == purchase.wallet_id,
                 purchases.c.source == "auto_recharge",
                 purchases.c.status.in_(("pending", "completed")),
                 purchases.c.created_at >= month_start(now),
@@ -104,7 +107,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
             settings is not None
             and settings.enabled
             and settings.payment_method_id
-            and user.stripe_customer_id
+            and customer_id
             and others < settings.monthly_cap
         )
         turn = ChargeTurn(
@@ -114,7 +117,7 @@ def take_charge_turn(purchase_id: int, too_old_before: datetime) -> ChargeTurn:
             purchase.currency,
             purchase.credits_purchased,
             purchase.created_at,
-            user.stripe_customer_id,
+            customer_id,
             settings.payment_method_id if settings is not None else None,
             purchase.charge_attempted_at,
         )
@@ -155,11 +158,11 @@ def _cancel(
             purchases.c.charge_attempted_at.is_not_distinct_from(attempted_at),
         )
         .values(status="canceled")
-        .returning(purchases.c.user_id)
+        .returning(purchases.c.wallet_id)
     ).scalar_one_or_none()
     if canceled is None:
         return False
-    balance = lock_user_wallet(session, canceled).balance
+    balance = lock_wallet(session, canceled).balance
     stage(session, Outbox(emails=settle_deferred_alerts(session, canceled, balance, send=True)).handoffs())
     return True
 
@@ -175,7 +178,8 @@ def record_intent(purchase_id: int, payment_intent_id: str) -> None:
 
 
 def fail_topup(purchase_id: int, code: str, message: str) -> bool:
-    """Fail a pending top-up, count the failure and e-mail the person; True when this call did."""
+    """Fail a pending top-up, count the failure and e-mail the wallet's people (the person, or
+    the organization's owners and admins); True when this call did."""
     effects = Outbox()
     with write() as session:
         row = session.execute(
@@ -186,18 +190,18 @@ def fail_topup(purchase_id: int, code: str, message: str) -> bool:
                 purchases.c.source == "auto_recharge",
             )
             .values(status="failed")
-            .returning(purchases.c.user_id, purchases.c.credits_purchased)
+            .returning(purchases.c.wallet_id, purchases.c.credits_purchased)
         ).one_or_none()
         if row is None:
             return False
-        balance = lock_user_wallet(session, row.user_id).balance
-        email_to = session.execute(sa.select(users.c.email).where(users.c.id == row.user_id)).scalar_one()
+        balance = lock_wallet(session, row.wallet_id).balance
+        people = recipients(session, row.wallet_id)
         # The top-up did not refill the balance: a low-balance e-mail that waited on it goes out.
-        effects.emails += settle_deferred_alerts(session, row.user_id, balance, send=True)
+        effects.emails += settle_deferred_alerts(session, row.wallet_id, balance, send=True)
         off_reason = f"Switched off after {FAILURES_BEFORE_OFF} failed top-ups in a row (the last: {message})"
         settings = session.execute(
             sa.update(settings_table)
-            .where(settings_table.c.user_id == row.user_id)
+            .where(settings_table.c.wallet_id == row.wallet_id)
             .values(
                 consecutive_failures=settings_table.c.consecutive_failures + 1,
                 last_attempt_at=utcnow(),
@@ -222,33 +226,35 @@ def fail_topup(purchase_id: int, code: str, message: str) -> bool:
             if settings and settings.card_last4
             else None
         )
-        payload = {
-            "balance": balance,
-            "credits": row.credits_purchased,
-            "code": code,
-            "message": message,
-            "card": card,
-        }
-        email = write_email(
-            session, "recharge_failed", row.user_id, email_to, f"recharge-failed:{purchase_id}", payload
+        payload = people.payload(
+            {
+                "balance": balance,
+                "credits": row.credits_purchased,
+                "code": code,
+                "message": message,
+                "card": card,
+            }
         )
-        effects.emails += [email] if email else []
-        if settings is not None and settings.consecutive_failures == FAILURES_BEFORE_OFF:
-            payload = {"balance": balance, "failures": settings.consecutive_failures}
-            email = write_email(
-                session, "recharge_disabled", row.user_id, email_to, f"recharge-off:{purchase_id}", payload
-            )
+        switched_off = settings is not None and settings.consecutive_failures == FAILURES_BEFORE_OFF
+        off_payload = people.payload({"balance": balance, "failures": FAILURES_BEFORE_OFF})
+        for user_id, address in people.people:
+            key = people.dedupe_key(f"recharge-failed:{purchase_id}", user_id)
+            email = write_email(session, "recharge_failed", user_id, address, key, payload)
             effects.emails += [email] if email else []
+            if switched_off:
+                key = people.dedupe_key(f"recharge-off:{purchase_id}", user_id)
+                email = write_email(session, "recharge_disabled", user_id, address, key, off_payload)
+                effects.emails += [email] if email else []
         stage(session, effects.handoffs())
     return True
 
 
-def reset_failures(session: sa.orm.Session, purchase_id: int, user_id: int) -> None:
+def reset_failures(session: sa.orm.Session, purchase_id: int, wallet_id: int) -> None:
     """Inside a completing transaction: a top-up that succeeded ends the run of failures."""
     session.execute(
         sa.update(settings_table)
         .where(
-            settings_table.c.user_id == user_id,
+            settings_table.c.wallet_id == wallet_id,
             settings_table.c.consecutive_failures > 0,
             sa.select(purchases.c.source).where(purchases.c.id == purchase_id).scalar_subquery()
             == "auto_recharge",
@@ -257,13 +263,14 @@ def reset_failures(session: sa.orm.Session, purchase_id: int, user_id: int) -> N
     )
 
 
-def after_topup_completed(session: sa.orm.Session, purchase_id: int, user_id: int, balance: int) -> list[int]:
-    """Inside the transaction that completes an automatic top-up, after the user row's update:
-    write its receipt e-mail (once per purchase, whoever completes it) and drop the low-balance
-    e-mail that waited on it; returns the e-mails to send after the commit."""
+def after_topup_completed(
+    session: sa.orm.Session, purchase_id: int, wallet_id: int, balance: int
+) -> list[int]:
+    """Inside the transaction that completes an automatic top-up, after the wallet row's update:
+    write its receipt e-mail (once per purchase and recipient, whoever completes it) and drop
+    the low-balance e-mails that waited on it; returns the e-mails to send after the commit."""
     row = session.execute(
         sa.select(
-            users.c.email,
             purchases.c.credits_purchased,
             purchases.c.amount_paid,
             purchases.c.currency,
@@ -271,19 +278,25 @@ def after_topup_completed(session: sa.orm.Session, purchase_id: int, user_id: in
             settings_table.c.card_last4,
         )
         .select_from(purchases)
-        .join(users, users.c.id == purchases.c.user_id)
-        .outerjoin(settings_table, settings_table.c.user_id == purchases.c.user_id)
+        .outerjoin(settings_table, settings_table.c.wallet_id == purchases.c.wallet_id)
         .where(purchases.c.id == purchase_id)
     ).one()
-    settle_deferred_alerts(session, user_id, balance, send=False)
+    settle_deferred_alerts(session, wallet_id, balance, send=False)
     card = f"{(row.card_brand or 'card').title()} ending {row.card_last4}" if row.card_last4 else None
-    payload = {
-        "purchase_id": purchase_id,
-        "balance": balance,
-        "credits": row.credits_purchased,
-        "amount": row.amount_paid,
-        "currency": row.currency,
-        "card": card,
-    }
-    email = write_email(session, "topup_receipt", user_id, row.email, f"topup-receipt:{purchase_id}", payload)
-    return [email] if email else []
+    people = recipients(session, wallet_id)
+    payload = people.payload(
+        {
+            "purchase_id": purchase_id,
+            "balance": balance,
+            "credits": row.credits_purchased,
+            "amount": row.amount_paid,
+            "currency": row.currency,
+            "card": card,
+        }
+    )
+    sent = []
+    for user_id, address in people.people:
+        key = people.dedupe_key(f"topup-receipt:{purchase_id}", user_id)
+        email = write_email(session, "topup_receipt", user_id, address, key, payload)
+        sent += [email] if email else []
+    return sent

@@ -63,6 +63,8 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
     `format_money` as the pages do.
     """
     balance = _credits(payload.get("balance"))
+    if payload.get("org_id") is not None and kind in ORGANIZATION_KINDS:
+        return _organization_email(kind, payload, base_url)
     if kind == "low_balance":
         link = f"{base_url}/buy-credits"
         level = _credits(payload["level"])
@@ -129,6 +131,61 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
     if kind == "invitation":
         return _invitation(payload, base_url)
     raise ValueError(f"no e-mail of kind {kind!r}")
+
+
+# E-mails about an organization's wallet, sent to each of its owners and admins.
+ORGANIZATION_KINDS = ("low_balance", "topup_receipt", "recharge_failed", "recharge_disabled")
+
+
+def _organization_email(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
+    """An e-mail about an organization's wallet (teams): it names the organization, and its
+    links open the organization's pages (`?org=<id>`), which only its owners and admins use."""
+    name, org = str(payload["organization"]), f"?org={payload['org_id']}"
+    balance = _credits(payload.get("balance"))
+    buy, topup = f"{base_url}/buy-credits{org}", f"{base_url}/account/auto-recharge{org}"
+    why = "You get this e-mail as an owner or admin of " + name + "."
+    if kind == "low_balance":
+        level = _credits(payload["level"])
+        lines = [
+            f"{name}'s balance fell to {balance} credits, below the {level} credits its owners and admins "
+            "asked to be told about.",
+            "Buy credits for the organization before its members run out:",
+        ]
+        footer = f"{why} Change the level at {base_url}/account/notifications{org}."
+        return _email(f"{name}'s balance is {balance} credits", lines, buy, "Buy credits", footer)
+    if kind == "topup_receipt":
+        credits = _credits(payload["credits"])
+        amount = format_money(int(payload["amount"]), str(payload["currency"]))
+        lines = [
+            f"{name}'s balance was low, so we topped it up automatically: {credits} credits for {amount}, "
+            f"charged to the organization's saved card ({payload.get('card') or 'card on file'}).",
+            f"Its balance is now {balance} credits.",
+        ]
+        footer = f"{why} Change or switch off automatic top-up at {topup}."
+        return _email(
+            f"Receipt: automatic top-up of {credits} credits for {name}",
+            lines,
+            topup,
+            "Top-up settings",
+            footer,
+        )
+    if kind == "recharge_failed":
+        reason = payload.get("message") or "The payment did not go through."
+        lines = [
+            f"We tried to top up {name} with {_credits(payload['credits'])} credits on its saved card "
+            f"({payload.get('card') or 'card'}), and it did not go through: {reason}",
+            f"Its balance is {balance} credits. Nothing was charged. Buy credits for it by hand here:",
+        ]
+        return _email(
+            f"Automatic top-up failed for {name}", lines, buy, "Buy credits", f"{why} Manage it at {topup}."
+        )
+    lines = [
+        f"Automatic top-up of {name} failed {payload['failures']} times in a row, so we switched it off: "
+        "we will not try its saved card again.",
+        f"Its balance is {balance} credits. Buy credits at {buy}, or check the card and switch automatic "
+        "top-up back on:",
+    ]
+    return _email(f"Automatic top-up is switched off for {name}", lines, topup, "Top-up settings", why)
 
 
 # Where a lot's credits came from, as the notice names it (`credit_lots.source`).

@@ -27,14 +27,13 @@ import stripe
 from creditapp import ledger
 from creditapp.extensions import db
 from creditapp.ledger import topups as ledger_topups
-from creditapp.models import CreditPurchase, User, utcnow
+from creditapp.models import CreditPurchase, utcnow, wallet_customer
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read
 
 log = logging.getLogger("creditapp.recharge")
 
 purchases = CreditPurchase.__table__
-users = User.__table__
 MESSAGES = {
     "card_declined": "Your card was declined.",
     "authentication_required": (
@@ -117,10 +116,8 @@ def recover(purchase_id: int) -> str:
                 purchases.c.status,
                 purchases.c.stripe_payment_intent_id,
                 purchases.c.charge_attempted_at,
-                users.c.stripe_customer_id,
-            )
-            .join(users, users.c.id == purchases.c.user_id)
-            .where(purchases.c.id == purchase_id, purchases.c.source == "auto_recharge")
+                wallet_customer(purchases.c.wallet_id).label("stripe_customer_id"),
+            ).where(purchases.c.id == purchase_id, purchases.c.source == "auto_recharge")
         ).one_or_none()
     if row is None or row.status != "pending":
         return "not_pending"

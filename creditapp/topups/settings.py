@@ -1,5 +1,10 @@
 """Automatic top-up settings: the saved payment method (saved at Checkout, removed by
-detaching), and the threshold, pack and monthly cap the person chose. Nothing here moves credits."""
+detaching), and the threshold, pack and monthly cap the person chose. Nothing here moves credits.
+
+Settings belong to a wallet: the person's own (`user_id` alone), or an organization's
+(`wallet_id`, saved by one of its owners or admins, whose purchases its top-ups are recorded
+under; the card is on the organization's Stripe Customer).
+"""
 
 from __future__ import annotations
 
@@ -64,17 +69,23 @@ DEFAULTS = TopupSettings(False, 100, None, None, None, None, 3, None, None, 0, N
 # --- the settings page ------------------------------------------------------------------------
 
 
-def settings_for(user_id: int) -> TopupSettings:
-    """The person's auto top-up settings (the defaults when never set)."""
+def _wallet(user_id: int, wallet_id: int | None) -> int | sa.ScalarSelect:
+    """The wallet the settings are for: `wallet_id`, else the person's own."""
+    return wallet_id if wallet_id is not None else personal_wallet(user_id)
+
+
+def settings_for(user_id: int, wallet_id: int | None = None) -> TopupSettings:
+    """The auto top-up settings of the person's wallet, or of `wallet_id` (the defaults when never set)."""
+    wallet = _wallet(user_id, wallet_id)
     with read() as session:
         row = session.execute(
-            sa.select(settings_table).where(settings_table.c.user_id == user_id)
+            sa.select(settings_table).where(settings_table.c.wallet_id == wallet)
         ).one_or_none()
         count = session.execute(
             sa.select(sa.func.count())
             .select_from(purchases)
             .where(
-                purchases.c.user_id == user_id,
+                purchases.c.wallet_id == wallet,
                 purchases.c.source == "auto_recharge",
                 purchases.c.status.in_(("pending", "completed")),
                 purchases.c.created_at >= month_start(utcnow()),
@@ -108,13 +119,18 @@ def _summary(row: Any) -> MethodSummary | None:
     )
 
 
-def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, monthly_cap: int) -> None:
-    """Save threshold, pack and cap; switching on needs a saved card and clears a past switch-off."""
+def update_settings(
+    user_id: int, enabled: bool, threshold: int, pack: Pack, monthly_cap: int, wallet_id: int | None = None
+) -> None:
+    """Save threshold, pack and cap; switching on needs a saved card and clears a past switch-off.
+
+    With `wallet_id` (an organization's), `user_id` is the owner or admin saving them.
+    """
     if not 0 <= threshold <= 1_000_000:
         raise TopupRefused("The threshold must be between 0 and 1,000,000 credits.")
     if not 1 <= monthly_cap <= 100:
         raise TopupRefused("The monthly cap must be between 1 and 100 top-ups.")
-    current = settings_for(user_id)
+    current = settings_for(user_id, wallet_id)
     if enabled and not current.has_card:
         raise TopupRefused("Save a card first: buy a pack with “Save this card for automatic top-ups”.")
     if enabled and not current.can_top_up:
@@ -134,14 +150,18 @@ def update_settings(user_id: int, enabled: bool, threshold: int, pack: Pack, mon
     }
     if enabled:
         values.update(consecutive_failures=0, disabled_reason=None)
-    _upsert(user_id, values)
+    if wallet_id is not None:
+        values["user_id"] = user_id  # who saved them: its top-ups are recorded under them
+    _upsert(user_id, wallet_id, values)
 
 
-def remove_card(user_id: int) -> bool:
+def remove_card(user_id: int, wallet_id: int | None = None) -> bool:
     """Detach the saved card at Stripe and forget it; auto top-up goes off. False: no card."""
     with read() as session:  # ended before Stripe is asked
         method = session.execute(
-            sa.select(settings_table.c.payment_method_id).where(settings_table.c.user_id == user_id)
+            sa.select(settings_table.c.payment_method_id).where(
+                settings_table.c.wallet_id == _wallet(user_id, wallet_id)
+            )
         ).scalar_one_or_none()
     if method is None:
         return False
@@ -152,6 +172,7 @@ def remove_card(user_id: int) -> bool:
         log.info("payment method %s was not attached: %s", method, exc.code)
     _upsert(
         user_id,
+        wallet_id,
         {
             "payment_method_id": None,
             "payment_method": None,
@@ -163,7 +184,7 @@ def remove_card(user_id: int) -> bool:
     return True
 
 
-def switch_off(user_id: int, reason: str) -> bool:
+def switch_off(user_id: int, reason: str, wallet_id: int | None = None) -> bool:
     """Switch automatic top-up off (as three failures would), keeping the card; False if it was off.
 
     The person sees `reason` on the top-up page and may switch it on again.
@@ -171,26 +192,36 @@ def switch_off(user_id: int, reason: str) -> bool:
     with write() as session:
         switched = session.execute(
             sa.update(settings_table)
-            .where(settings_table.c.user_id == user_id, settings_table.c.enabled.is_(True))
+            .where(
+                settings_table.c.wallet_id == _wallet(user_id, wallet_id), settings_table.c.enabled.is_(True)
+            )
             .values(enabled=False, disabled_reason=reason[:255], updated_at=utcnow())
         )
     return switched.rowcount == 1
 
 
-def _upsert(user_id: int, values: dict[str, Any]) -> None:
+def _upsert(user_id: int, wallet_id: int | None, values: dict[str, Any]) -> None:
     with write() as session:
         session.execute(
             conflict_insert(settings_table)
-            .values(user_id=user_id, wallet_id=personal_wallet(user_id), **{"updated_at": utcnow(), **values})
-            .on_conflict_do_update(index_elements=["user_id"], set_=values)
+            .values(
+                **{
+                    "user_id": user_id,
+                    "wallet_id": _wallet(user_id, wallet_id),
+                    "updated_at": utcnow(),
+                    **values,
+                }
+            )
+            .on_conflict_do_update(index_elements=["wallet_id"], set_=values)
         )
 
 
 # --- keeping the method a Checkout payment saved -------------------------------------------------
 
 
-def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) -> None:
-    """Keep the method a Checkout payment saved for top-ups (idempotent: the same method again is a no-op).
+def save_payment_method(wallet_id: int, user_id: int, method_id: str, summary: MethodSummary) -> None:
+    """Keep the method a Checkout payment saved for the top-ups of the wallet it paid into, by
+    the person who paid (idempotent: the same method again is a no-op).
 
     A method top-ups cannot charge is kept and shown, and switches automatic top-up off.
     """
@@ -215,6 +246,6 @@ def save_payment_method(user_id: int, method_id: str, summary: MethodSummary) ->
     with write() as session:
         session.execute(
             conflict_insert(settings_table)
-            .values(user_id=user_id, wallet_id=personal_wallet(user_id), **values)
-            .on_conflict_do_update(index_elements=["user_id"], set_=update)
+            .values(user_id=user_id, wallet_id=wallet_id, **values)
+            .on_conflict_do_update(index_elements=["wallet_id"], set_=update)
         )

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from creditapp.extensions import db
-from creditapp.models import AutoRechargeSettings, CreditPurchase, User, utcnow
+from creditapp.models import AutoRechargeSettings, CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
 from tests.support import stripe_helpers
 from tests.support.stripe_helpers import checkout, csrf_token, price_id, wait_for, wait_for_credits
@@ -55,9 +55,13 @@ def enable(client: FlaskClient, threshold: int, cap: int = 3, pack: int = 100) -
 
 
 def settings(user_id: int) -> AutoRechargeSettings | None:
-    """The person's auto top-up row, read afresh."""
+    """The person's auto top-up row (their own wallet's), read afresh."""
     db.session.rollback()
-    return db.session.get(AutoRechargeSettings, user_id, populate_existing=True)
+    return db.session.execute(
+        sa.select(AutoRechargeSettings)
+        .where(AutoRechargeSettings.wallet_id == personal_wallet(user_id))
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
 
 
 def recharges(user_id: int, status: str | None = None) -> list[CreditPurchase]:
@@ -90,7 +94,7 @@ def charge_answer_lost(user_id: int, purchase_id: int) -> dict[str, Any]:
     """The worker's request reached Stripe and charged the card, but its answer (and the
     webhook) never arrived: the PaymentIntent exists only at Stripe."""
     purchase = db.session.get(CreditPurchase, purchase_id, populate_existing=True)
-    method = db.session.get(AutoRechargeSettings, user_id, populate_existing=True).payment_method_id
+    method = settings(user_id).payment_method_id
     customer = db.session.get(User, user_id).stripe_customer_id
     table = CreditPurchase.__table__
     db.session.execute(sa.update(table).where(table.c.id == purchase_id).values(charge_attempted_at=utcnow()))
