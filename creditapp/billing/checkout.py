@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from flask import current_app
 
 from creditapp import ledger
-from creditapp.billing import payment_methods, purchase_payments
+from creditapp.billing import invoices, payment_methods, purchase_payments
 from creditapp.billing.packs import Pack
 from creditapp.models import CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
@@ -40,13 +41,16 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
     `save_card` pays as the person's Stripe Customer with `setup_future_usage=off_session`,
     so the card can pay automatic top-ups later (stored when the session is fulfilled).
     """
+    config = current_app.config
     customer = None
-    if save_card:
+    # Stripe keeps the name and address given at Checkout on a Customer (for the next invoice).
+    if save_card or config["STRIPE_AUTOMATIC_TAX"]:
         try:
             customer = payment_methods.customer_for(user_id, email)
         except stripe.StripeError as exc:
             log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
-            raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc
+            what = "save your card" if save_card else "start the checkout"
+            raise CheckoutUnavailable(502, f"Stripe could not {what}. Nothing was charged.") from exc
     # Committed before calling Stripe: whatever happens next, the webhook and
     # `reconcile` can find this row through the session metadata.
     created_at = utcnow()
@@ -80,8 +84,10 @@ def start_checkout(user_id: int, email: str, pack: Pack, base_url: str, save_car
         # Stripe takes one of customer and customer_email; the Customer carries the e-mail.
         del params["customer_email"]
         params["customer"] = customer
+    if save_card:
         params["metadata"] = {**metadata, "save_card": "1"}
         params["payment_intent_data"] = {"metadata": metadata, "setup_future_usage": "off_session"}
+    params.update(invoices.checkout_params(config, metadata, customer))
     try:
         # Derived from the purchase: its id alone would repeat after a database reset (or in
         # another environment sharing the Stripe account) and replay an old session.

@@ -1,6 +1,7 @@
 """The CSV export of a user's ledger: every entry, newest first, with running balances and,
 for each spend, the lots it drew from (`drawn_from`), its feature's summary of the use
-(`summary`) and what it held (`credits_held`: more than it charged when the work used less).
+(`summary`) and what it held (`credits_held`: more than it charged when the work used less);
+for each purchase with an invoice, its tax, number and PDF link.
 New columns go last, so earlier ones keep their place; `prompt` and `size` are filled for
 the features that take them."""
 
@@ -42,6 +43,9 @@ CSV_HEADER = [
     "drawn_from",
     "summary",
     "credits_held",
+    "tax",
+    "invoice_number",
+    "invoice_pdf",
 ]
 
 
@@ -79,6 +83,9 @@ def csv_lines(user_id: int, balance: int, feature_title: Callable[[str], str]) -
                 drawn_from_csv(e.drawn_from),
                 _safe_cell(e.job.summary) if e.job else "",
                 (e.held or "") if e.kind == "spend" else "",
+                _major_units(e.tax, e.currency),
+                e.invoice_number or "",
+                e.invoice_pdf or "",
             ]
         )
 

@@ -77,6 +77,10 @@ class Entry:
     drawn_from: tuple[Drawn, ...] = ()
     # An adjustment staff made (`admin_user_id` set): shown as "Adjusted by support", never by name.
     by_support: bool = False
+    # A purchase's invoice (DESIGN §21): its tax in minor units, number and PDF link.
+    tax: int | None = None
+    invoice_number: str | None = None
+    invoice_pdf: str | None = None
 
     @property
     def ended_lot(self) -> bool:
@@ -182,6 +186,9 @@ def page(
             p.credits_purchased.label("credits"),
             no_int.label("held"),
             sa.false().label("by_support"),
+            p.amount_tax.label("tax"),
+            p.invoice_number.label("invoice_number"),
+            p.invoice_pdf_url.label("invoice_pdf"),
         )
         .where(p.user_id == user_id, _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
@@ -200,6 +207,9 @@ def page(
             no_int.label("credits"),
             s.credits_held.label("held"),
             sa.false().label("by_support"),
+            no_int.label("tax"),
+            no_text.label("invoice_number"),
+            no_text.label("invoice_pdf"),
         )
         .where(s.user_id == user_id, _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
@@ -218,6 +228,9 @@ def page(
             no_int.label("credits"),
             no_int.label("held"),
             a.admin_user_id.is_not(None).label("by_support"),
+            no_int.label("tax"),
+            no_text.label("invoice_number"),
+            no_text.label("invoice_pdf"),
         )
         .where(a.user_id == user_id, _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
@@ -247,6 +260,9 @@ def page(
                 words=words,
                 held=r.held,
                 by_support=bool(r.by_support),
+                tax=r.tax,
+                invoice_number=r.invoice_number,
+                invoice_pdf=r.invoice_pdf,
             )
         )
         if running is not None:

@@ -157,6 +157,16 @@ def history_csv():
 
 
 @login_required
+def receipt_page(purchase_id: int):
+    """The receipt of one of the user's paid purchases: its invoice (number, date, PDF), what
+    paid, subtotal, tax and total, from the database alone."""
+    receipt = receipts.completed_receipt(current_user.id, purchase_id)
+    if receipt is None:
+        return error_response(404, "There is no receipt for that purchase.")
+    return render_template("billing/receipt.html", receipt=receipt, money=format_money)
+
+
+@login_required
 def purchase_receipt(purchase_id: int):
     """Stripe's receipt for one of the user's paid purchases (303 to it; stored, else read once)."""
     receipt = receipts.stored_receipt(current_user.id, purchase_id)
@@ -186,6 +196,7 @@ ROUTES = (
     ("/history", history_page),
     ("/history/chart", spend_chart),
     ("/history.csv", history_csv),
+    ("/history/purchases/<int:purchase_id>", receipt_page),
     ("/history/purchases/<int:purchase_id>/receipt", purchase_receipt),
 )
 

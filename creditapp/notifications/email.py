@@ -88,7 +88,8 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
             f"Your balance was low, so we topped it up automatically: {credits} credits for {amount}, "
             f"charged to your saved card ({payload.get('card') or 'card on file'}).",
             f"Your balance is now {balance} credits.",
-            f"Stripe's receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
+            f"Your receipt: {base_url}/history/purchases/{payload['purchase_id']}",
+            f"Stripe's card receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
             "Every purchase and spend is in your history:",
         ]
         return _email(
@@ -98,6 +99,8 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
             "Your history",
             f"Change or switch off automatic top-up at {base_url}/account/auto-recharge.",
         )
+    if kind == "purchase_receipt":
+        return _purchase_receipt(payload, base_url)
     if kind == "recharge_failed":
         link = f"{base_url}/buy-credits"
         why = payload.get("message") or "The payment did not go through."
@@ -129,6 +132,34 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
     if kind == "invitation":
         return _invitation(payload, base_url)
     raise ValueError(f"no e-mail of kind {kind!r}")
+
+
+def _purchase_receipt(payload: Mapping[str, Any], base_url: str) -> Email:
+    """A Checkout purchase's receipt: credits, what was paid (tax apart), how, and its invoice."""
+    credits, currency = _credits(payload["credits"]), str(payload["currency"])
+    total = format_money(int(payload["amount"]), currency)
+    number = payload.get("invoice_number")
+    subject = f"Receipt: {credits} credits" + (f" (invoice {number})" if number else "")
+    paid = f"{credits} credits were added to your balance. You paid {total}"
+    if payload.get("tax") is not None and payload.get("subtotal") is not None:
+        subtotal = format_money(int(payload["subtotal"]), currency)
+        paid += f" ({subtotal} + {format_money(int(payload['tax']), currency)} tax)"
+    if payload.get("method"):
+        paid += f" with {payload['method']}"
+    lines = [paid + "."]
+    if payload.get("invoice_url"):
+        name = f"Invoice {number}" if number else "Invoice"
+        lines.append(f"{name}: {payload['invoice_url']}")
+    if payload.get("invoice_pdf"):
+        lines.append(f"Invoice PDF: {payload['invoice_pdf']}")
+    lines.append("Your receipt, with the invoice, stays in your history:")
+    return _email(
+        subject,
+        lines,
+        f"{base_url}/history/purchases/{payload['purchase_id']}",
+        "Your receipt",
+        "You get this e-mail once for each purchase.",
+    )
 
 
 # Where a lot's credits came from, as the notice names it (`credit_lots.source`).
