@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
 from ..context import current
-from . import customers, payments
+from . import customers, payments, tax
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -40,10 +40,21 @@ def _money(session: dict[str, Any]):
     return lambda cents: f"{symbol}{cents / 100:,.2f}"
 
 
-def _render(session: dict[str, Any], message: str = "", status: int = 200):
+def _billing_form(form: Any) -> dict[str, Any]:
+    """The billing fields of the page's form, as ``payments.pay`` takes them."""
+    address = {name: form.get(name, "") for name in ("line1", "line2", "postal_code", "city", "country")}
+    return {"name": form.get("name", ""), "address": address, "tax_id": form.get("tax_id", "")}
+
+
+def _render(session: dict[str, Any], message: str = "", status: int = 200, typed: Any = None):
     store = current().store
     html = render_template_string(
         PAGE,
+        typed=typed or {},
+        countries=sorted(tax.COUNTRY_NAMES.items(), key=lambda pair: pair[1]),
+        rates=tax.RATES,
+        collect_address=session["billing_address_collection"] == "required"
+        or session["automatic_tax"]["enabled"],
         session=session,
         items=store.line_items.get(session["id"], []),
         money=_money(session),
@@ -92,9 +103,10 @@ def act(session_id: str):
                 discount_percent=request.form.get("discount_percent") or None,
                 card=request.form.get("card") or None,
                 method=request.form.get("method") or None,
+                billing=_billing_form(request.form) if action != "decline" else None,
             )
         except StripeError as exc:
-            return _render(session, exc.message, 400)
+            return _render(session, exc.message, 400, request.form)
         if action == "decline":
             return _render(session, "Your card was declined (card declined).")
         return redirect(success_redirect(session), code=303)
@@ -115,6 +127,7 @@ def _act_json(session_id: str, body: dict[str, Any]):
             email=body.get("email"),
             card=body.get("card"),
             method=body.get("method"),
+            billing=body.get("billing"),
         )
         if outcome == "declined":
             error = {

@@ -193,7 +193,7 @@ def test_refusals_are_stripe_error_bodies(emulator, sdk, recorder, check):
         lambda: sdk.v1.refunds.create(params={}),
         lambda: sdk.v1.prices.list(params={"limit": 1000}),
         lambda: _session(sdk, expires_at="x"),
-        lambda: _session(sdk, automatic_tax={"enabled": True}),
+        lambda: _session(sdk, automatic_tax={"enabled": True, "bogus": "1"}),
         lambda: sdk.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/x"}),
         lambda: sdk.v1.events.list(params={"bogus": "1"}),
     ]
