@@ -53,8 +53,9 @@ class Confirmation:
 
     @property
     def shows_tax(self) -> bool:
-        """Subtotal and tax are known (a purchase with an invoice, or Stripe's tax figures)."""
-        return self.subtotal is not None and self.tax is not None
+        """Subtotal and tax apart: known, and either invoiced or taxed (else the total alone)."""
+        known = self.subtotal is not None and self.tax is not None
+        return known and (self.invoice_number is not None or bool(self.tax))
 
     @property
     def processing(self) -> bool:
