@@ -221,8 +221,8 @@ def render_pdf(view: dict[str, Any]) -> bytes:
     for label, cents in totals:
         bold = label in ("Total",)
         doc.set_font("Helvetica", "B" if bold else "", 10)
-        doc.cell(sum(widths[:2]), 6, "")
-        doc.cell(widths[2], 6, _latin1(label), border="T" if bold else 0)
+        doc.cell(widths[0], 6, "")
+        doc.cell(widths[1] + widths[2], 6, _latin1(label), border="T" if bold else 0)
         doc.cell(widths[3], 6, _latin1(money_of(cents)), border="T" if bold else 0, align="R")
         doc.ln(6)
     doc.ln(6)
