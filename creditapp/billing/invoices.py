@@ -167,6 +167,34 @@ def purchase_for_invoice(invoice: Mapping[str, Any]) -> int | None:
     ).scalar_one_or_none()
 
 
+def paying_intent(invoice: Mapping[str, Any]) -> str | None:
+    """The id of the PaymentIntent that paid an invoice: from its `payments` (API 2025-03-31 on,
+    when expanded), else the older `payment_intent` field; None when neither says."""
+    payments = invoice.get("payments")
+    listed = payments.get("data") if isinstance(payments, Mapping) else None
+    for payment in listed or []:
+        found = (payment.get("payment") or {}).get("payment_intent")
+        if payment.get("status") == "paid" and found:
+            return found.get("id") if isinstance(found, Mapping) else found
+    intent = invoice.get("payment_intent")
+    return intent.get("id") if isinstance(intent, Mapping) else intent
+
+
+def paid_by(invoice: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The PaymentIntent that paid an invoice, read from Stripe (its payments too, when the
+    invoice given does not include them); None for an invoice not paid. Raises `stripe.StripeError`."""
+    if invoice.get("status") != "paid":
+        return None
+    client = stripe_client.client()
+    intent_id = paying_intent(invoice)
+    if intent_id is None:
+        expanded = client.v1.invoices.retrieve(str(invoice["id"]), params={"expand": ["payments"]})
+        intent_id = paying_intent(expanded.to_dict())
+    if intent_id is None:
+        return None
+    return client.v1.payment_intents.retrieve(intent_id).to_dict()
+
+
 def _invoice_tax(invoice: Mapping[str, Any]) -> int | None:
     """The invoice's tax: `tax` (API 2024-04-10), else the sum of its tax amounts (later versions)."""
     if invoice.get("tax") is not None:

@@ -115,15 +115,23 @@ def payment_intent_failed(intent: dict[str, Any]) -> None:
 
 
 def invoice_issued(invoice: dict[str, Any]) -> None:
-    """An invoice was finalized or paid: its purchase keeps its number, links and amounts.
+    """An invoice was finalized or paid: its purchase keeps its number, links and amounts, and
+    a paid top-up invoice credits its top-up.
 
     Only what is still empty is filled (the success page or the session's webhook may have
     been first); an invoice that is not for one of our purchases is left alone.
     """
     with write():
         purchase_id = invoices.purchase_for_invoice(invoice)
-        if purchase_id is not None:
-            invoices.keep(purchase_id, invoices.from_invoice(invoice))
+        if purchase_id is None:
+            return
+        invoices.keep(purchase_id, invoices.from_invoice(invoice))
+    if (invoice.get("metadata") or {}).get("source") == "auto_recharge":
+        # An automatic top-up's invoice, paid: credited by its PaymentIntent, whether or not the
+        # worker's own answer came first (the ledger credits once).
+        intent = invoices.paid_by(invoice)
+        if intent is not None:
+            off_session.current().settle(purchase_id, intent)
 
 
 HANDLERS: dict[str, Handler] = {

@@ -269,6 +269,10 @@ def after_topup_completed(session: sa.orm.Session, purchase_id: int, user_id: in
             purchases.c.currency,
             settings_table.c.card_brand,
             settings_table.c.card_last4,
+            purchases.c.amount_tax,
+            purchases.c.invoice_number,
+            purchases.c.invoice_url,
+            purchases.c.invoice_pdf_url,
         )
         .select_from(purchases)
         .join(users, users.c.id == purchases.c.user_id)
@@ -284,6 +288,11 @@ def after_topup_completed(session: sa.orm.Session, purchase_id: int, user_id: in
         "amount": row.amount_paid,
         "currency": row.currency,
         "card": card,
+        # Its invoice, when it was charged through one (kept before it was paid).
+        "tax": row.amount_tax,
+        "invoice_number": row.invoice_number,
+        "invoice_url": row.invoice_url,
+        "invoice_pdf": row.invoice_pdf_url,
     }
     email = write_email(session, "topup_receipt", user_id, row.email, f"topup-receipt:{purchase_id}", payload)
     return [email] if email else []

@@ -84,10 +84,13 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
         credits = _credits(payload["credits"])
         amount = format_money(int(payload["amount"]), str(payload["currency"]))
         subject = f"Receipt: automatic top-up of {credits} credits"
+        tax = int(payload.get("tax") or 0)
+        taxed = f" ({format_money(tax, str(payload['currency']))} tax included)" if tax else ""
         lines = [
-            f"Your balance was low, so we topped it up automatically: {credits} credits for {amount}, "
-            f"charged to your saved card ({payload.get('card') or 'card on file'}).",
+            f"Your balance was low, so we topped it up automatically: {credits} credits for "
+            f"{amount}{taxed}, charged to your saved card ({payload.get('card') or 'card on file'}).",
             f"Your balance is now {balance} credits.",
+            *_invoice_lines(payload),
             f"Your receipt: {base_url}/history/purchases/{payload['purchase_id']}",
             f"Stripe's card receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
             "Every purchase and spend is in your history:",
@@ -146,12 +149,7 @@ def _purchase_receipt(payload: Mapping[str, Any], base_url: str) -> Email:
         paid += f" ({subtotal} + {format_money(int(payload['tax']), currency)} tax)"
     if payload.get("method"):
         paid += f" with {payload['method']}"
-    lines = [paid + "."]
-    if payload.get("invoice_url"):
-        name = f"Invoice {number}" if number else "Invoice"
-        lines.append(f"{name}: {payload['invoice_url']}")
-    if payload.get("invoice_pdf"):
-        lines.append(f"Invoice PDF: {payload['invoice_pdf']}")
+    lines = [paid + ".", *_invoice_lines(payload)]
     lines.append("Your receipt, with the invoice, stays in your history:")
     return _email(
         subject,
@@ -160,6 +158,19 @@ def _purchase_receipt(payload: Mapping[str, Any], base_url: str) -> Email:
         "Your receipt",
         "You get this e-mail once for each purchase.",
     )
+
+
+def _invoice_lines(payload: Mapping[str, Any]) -> list[str]:
+    """A receipt's lines about its invoice: the hosted page and the PDF, when there is one."""
+    number = payload.get("invoice_number")
+    lines = []
+    if payload.get("invoice_url"):
+        lines.append(
+            f"Invoice {number}: {payload['invoice_url']}" if number else f"Invoice: {payload['invoice_url']}"
+        )
+    if payload.get("invoice_pdf"):
+        lines.append(f"Invoice PDF: {payload['invoice_pdf']}")
+    return lines
 
 
 # Where a lot's credits came from, as the notice names it (`credit_lots.source`).

@@ -23,13 +23,16 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from flask import current_app
 
 from creditapp import ledger
+from creditapp.billing import invoices
 from creditapp.extensions import db
 from creditapp.ledger import topups as ledger_topups
 from creditapp.models import CreditPurchase, User, utcnow
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read
+from creditapp.topups import invoicing
 
 log = logging.getLogger("creditapp.recharge")
 
@@ -64,6 +67,9 @@ def charge(purchase_id: int) -> str:
     turn = ledger_topups.take_charge_turn(purchase_id, utcnow() - IDEMPOTENCY_WINDOW)
     if turn.outcome != "charge":
         return recover(purchase_id) if turn.outcome == "ask_stripe" else turn.outcome
+    if current_app.config["STRIPE_INVOICES"]:
+        # Through an Invoice for the pack (DESIGN §21): same keys, same outcomes, and an invoice.
+        return invoicing.charge(purchase_id, turn, settle, MESSAGES)
     # No transaction is open from here on: Stripe may take its time.
     metadata = {"purchase_id": str(purchase_id), "user_id": str(turn.user_id), "source": "auto_recharge"}
     params = {
@@ -117,6 +123,7 @@ def recover(purchase_id: int) -> str:
                 purchases.c.status,
                 purchases.c.stripe_payment_intent_id,
                 purchases.c.charge_attempted_at,
+                purchases.c.stripe_invoice_id,
                 users.c.stripe_customer_id,
             )
             .join(users, users.c.id == purchases.c.user_id)
@@ -125,7 +132,13 @@ def recover(purchase_id: int) -> str:
     if row is None or row.status != "pending":
         return "not_pending"
     try:
-        intent = _find_intent(purchase_id, row.stripe_payment_intent_id, row.stripe_customer_id)
+        if row.stripe_invoice_id and not row.stripe_payment_intent_id:
+            # Charged through an Invoice: its PaymentIntent, if it was paid, is the one to settle by.
+            invoice = stripe_client.client().v1.invoices.retrieve(row.stripe_invoice_id).to_dict()
+            invoicing.keep(purchase_id, invoices.from_invoice(invoice))
+            intent = invoices.paid_by(invoice)
+        else:
+            intent = _find_intent(purchase_id, row.stripe_payment_intent_id, row.stripe_customer_id)
     except stripe.StripeError as exc:
         log.warning("auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc)
         return "retry"
