@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
 from ..context import current
-from . import customers, payments, tax
+from . import customers, invoice_pages, payments, tax
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -139,23 +139,35 @@ def _act_json(session_id: str, body: dict[str, Any]):
         return jsonify(session=session, redirect_url=success_redirect(session))
 
 
-RECEIPT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Receipt (local Stripe)</title></head>
-<body><p>Test mode - local Stripe emulator. No real money moved.</p>
-<h1>Receipt</h1><p>Amount: {{ money(charge.amount) }}{% if charge.amount_refunded %},
-refunded {{ money(charge.amount_refunded) }}{% endif %}</p>
-{% set details = charge.payment_method_details %}{% set paid = details[details.type] %}
-<p>Paid with {% if details.type == "card" %}{{ paid.brand }} ending {{ paid.last4 }}
-{%- elif details.type == "link" %}Link
-{%- else %}{{ paid.bank_name or "bank account" }} ending {{ paid.last4 }}{% endif %}.</p></body></html>"""
+RECEIPT = (PAGES / "receipt.html").read_text(encoding="utf-8")
 
 
 @bp.get("/c/receipts/<charge_id>")
 def receipt(charge_id: str):
-    """Show a charge's receipt, the page its ``receipt_url`` names."""
+    """Show a charge's receipt, the page its ``receipt_url`` names (with its invoice, if any)."""
     store = current().store
     with store.lock:
         charge = store.objects["charge"].get(charge_id)
         if charge is None:
             return "<!doctype html><title>Not found</title><h1>Receipt not found</h1>", 404
-        return render_template_string(RECEIPT, charge=charge, money=_money(charge))
+        return render_template_string(
+            RECEIPT,
+            style=STYLE,
+            charge=charge,
+            money=_money(charge),
+            seller=tax.SELLER,
+            paid_on=invoice_pages.day(charge["created"]),
+            invoice=_invoice_of(store, charge),
+        )
+
+
+def _invoice_of(store: Any, charge: dict[str, Any]) -> dict[str, Any] | None:
+    """The invoice the charge paid: a Checkout Session's, or one paid through the Invoices API."""
+    intent = charge["payment_intent"]
+    for session in store.objects["checkout.session"].values():
+        if session["payment_intent"] == intent and session["invoice"]:
+            return store.objects["invoice"].get(session["invoice"])
+    for payment in store.objects["invoice_payment"].values():
+        if payment["payment"]["payment_intent"] == intent:
+            return store.objects["invoice"].get(payment["invoice"])
+    return None

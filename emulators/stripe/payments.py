@@ -21,13 +21,6 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
         )
     if not params.get("success_url"):
         raise missing_param("success_url")
-    if params.get("customer_creation") == "always":
-        # Stripe would create a Customer at completion; the stand-in has no Customers.
-        raise invalid_param(
-            "customer_creation",
-            "`customer_creation=always` makes Stripe create a Customer, which the local Stripe "
-            "stand-in does not implement: leave it out or send if_required.",
-        )
     items = [_line_item(store, index, raw) for index, raw in enumerate(params.get("line_items") or [])]
     if not items:
         raise missing_param("line_items", "`line_items` is required in `payment` mode.")
@@ -42,6 +35,10 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
             "Checkout Session is created.",
         )
     intent_data = params.get("payment_intent_data") or {}
+    if params.get("customer") and params.get("customer_creation"):
+        raise invalid_param(
+            "customer_creation", "You may only specify one of these parameters: customer, customer_creation."
+        )
     if params.get("customer") and params.get("customer_email"):
         raise invalid_param(
             "customer_email", "You may only specify one of these parameters: customer, customer_email."
@@ -257,9 +254,9 @@ def _update_customer(store: Store, session: dict[str, Any]) -> None:
     extras = store.session_extras.get(session["id"], {})
     customer = store.objects["customer"].get(session["customer"] or "")
     if customer is None:
-        if not session["invoice_creation"]["enabled"]:
+        if not (session["invoice_creation"]["enabled"] or session["customer_creation"] == "always"):
             return
-        # An invoice needs a Customer: Checkout creates one (customer_creation=if_required).
+        # Asked for, or needed by an invoice (customer_creation=if_required): Checkout creates one.
         customer = customers.create_customer(store, {"email": details["email"], "name": details["name"]})
         customer["address"] = details["address"]
         session["customer"] = customer["id"]

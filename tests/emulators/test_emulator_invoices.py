@@ -428,3 +428,29 @@ def test_a_draft_has_no_pages(emulator, stripe_client):
     http = requests.Session()
     http.trust_env = False
     assert http.get(f"{emulator.base_url}/i/{draft.id}/pdf", timeout=10).status_code == 404
+
+
+def test_the_receipt_names_the_payment_method_and_links_the_invoice(emulator, stripe_client, create_session):
+    paid = emulator.pay(create_session(**TAXED).id, billing=ANNA)["session"]
+    charge = stripe_client.v1.payment_intents.retrieve(
+        paid["payment_intent"], params={"expand": ["latest_charge"]}
+    )
+    invoice = stripe_client.v1.invoices.retrieve(paid["invoice"])
+
+    page = requests.get(charge.latest_charge.receipt_url, timeout=10)
+
+    assert page.status_code == 200
+    for shown in ("$23.80", "Visa ending in 4242", invoice.number, invoice.invoice_pdf, "Date paid"):
+        assert shown in page.text
+
+
+def test_customer_creation_always_makes_a_customer_even_without_an_invoice(
+    emulator, stripe_client, create_session
+):
+    paid = emulator.pay(create_session(customer_creation="always").id)["session"]
+
+    customer = stripe_client.v1.customers.retrieve(paid["customer"])
+    assert (customer.email, paid["invoice"]) == ("buyer@example.com", None)
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        create_session(customer_email=None, customer=customer.id, customer_creation="always")
+    assert refused.value.error.param == "customer_creation"
