@@ -160,3 +160,21 @@ def test_a_top_up_whose_paid_invoice_answer_was_lost_is_settled_from_the_invoice
     assert outcome == "succeeded" and credits(user) == 340
     [done] = recharges(user, "completed")
     assert done.invoice_number and done.stripe_payment_intent_id
+
+
+def test_with_automatic_tax_a_card_saved_without_an_address_fails_its_top_up_and_charges_nothing(
+    app, topups, client, card_user, monkeypatch
+):
+    user = card_user(start=150, email="no-address@example.com")  # saved before tax was on
+    enable(client, threshold=300)
+    monkeypatch.setitem(app.config, "STRIPE_AUTOMATIC_TAX", True)
+
+    ledger.hold(user, "image", 10)
+    settle_everything(app, topups)
+
+    [failed] = recharges(user, "failed")
+    assert credits(user) == 240 and failed.stripe_payment_intent_id is None
+    invoice = stripe_client.client().v1.invoices.retrieve(failed.stripe_invoice_id).to_dict()
+    assert invoice["status"] == "draft" and invoice["amount_paid"] == 0
+    [mail] = topups.mail("no-address@example.com")
+    assert mail["subject"] == "Automatic top-up failed" and "Stripe refused the payment." in mail["text"]
