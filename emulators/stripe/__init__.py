@@ -1,6 +1,6 @@
 """The Stripe stand-in: the ``/v1`` API, hosted Checkout, webhooks and test controls.
 
-Invoices and tax (DESIGN §21; ``payments``, ``invoices``, ``tax``, ``invoice_pages``):
+Invoices and tax (DESIGN §21; ``checkout_billing``, ``invoices``, ``tax``, ``invoice_pages``):
 
 - Checkout Sessions take ``invoice_creation[enabled]`` (+ ``invoice_data[description|footer|
   metadata]``), ``automatic_tax[enabled]``, ``billing_address_collection=required``,
