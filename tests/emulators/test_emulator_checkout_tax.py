@@ -134,6 +134,28 @@ def test_the_page_asks_for_the_billing_address_and_a_vat_number(emulator, create
     assert answer.status_code == 303
 
 
+def test_a_page_collecting_only_tax_ids_asks_for_a_business_name_and_vat_number(
+    emulator, stripe_client, create_session
+):
+    session = create_session(tax_id_collection={"enabled": True}, invoice_creation={"enabled": True})
+    http = requests.Session()
+    http.trust_env = False
+
+    page = http.get(session.url, timeout=10).text
+    assert 'name="tax_id"' in page and 'name="line1"' not in page
+    form = {"action": "pay", "name": "Acme SARL", "tax_id": "FR12345678901"}
+    assert http.post(session.url, data=form, allow_redirects=False, timeout=10).status_code == 303
+
+    paid = stripe_client.v1.checkout.sessions.retrieve(session.id)
+    assert paid.customer_details.tax_ids[0].value == "FR12345678901" and paid.customer_details.address is None
+    invoice = stripe_client.v1.invoices.retrieve(paid.invoice)
+    assert (invoice.total, invoice.total_taxes, invoice.customer_tax_ids[0].value) == (
+        2000,
+        [],
+        "FR12345678901",
+    )
+
+
 def test_an_untaxed_page_asks_for_no_address(emulator, create_session):
     http = requests.Session()
     http.trust_env = False
