@@ -71,6 +71,18 @@ class InvoiceFields:
         }
         return {name: value for name, value in found.items() if value is not None}
 
+    def with_invoice(self, invoice: InvoiceFields) -> InvoiceFields:
+        """These amounts (what the session charged; else the invoice's) with the invoice's own fields."""
+        return InvoiceFields(
+            self.subtotal if self.subtotal is not None else invoice.subtotal,
+            self.tax if self.tax is not None else invoice.tax,
+            invoice.invoice_id,
+            invoice.number,
+            invoice.hosted_url,
+            invoice.pdf_url,
+            invoice.issued_at,
+        )
+
 
 def from_invoice(invoice: Mapping[str, Any]) -> InvoiceFields:
     """The fields of a Stripe Invoice object (its links only once it is finalized)."""
@@ -93,17 +105,7 @@ def from_session(session: Mapping[str, Any]) -> InvoiceFields:
     fields = InvoiceFields(subtotal=_int(session.get("amount_subtotal")), tax=_int(totals.get("amount_tax")))
     invoice = session.get("invoice")
     if isinstance(invoice, Mapping):
-        found = from_invoice(invoice)
-        # The session's amounts are what was charged; the invoice repeats them.
-        return InvoiceFields(
-            fields.subtotal if fields.subtotal is not None else found.subtotal,
-            fields.tax if fields.tax is not None else found.tax,
-            found.invoice_id,
-            found.number,
-            found.hosted_url,
-            found.pdf_url,
-            found.issued_at,
-        )
+        return fields.with_invoice(from_invoice(invoice))
     if isinstance(invoice, str) and invoice:
         return InvoiceFields(fields.subtotal, fields.tax, invoice_id=invoice)
     return fields
@@ -121,16 +123,7 @@ def complete_fields(session: Mapping[str, Any]) -> InvoiceFields:
     """
     fields = from_session(session)
     if fields.invoice_id and fields.number is None:
-        found = from_invoice(read_invoice(fields.invoice_id))
-        fields = InvoiceFields(
-            fields.subtotal if fields.subtotal is not None else found.subtotal,
-            fields.tax if fields.tax is not None else found.tax,
-            found.invoice_id,
-            found.number,
-            found.hosted_url,
-            found.pdf_url,
-            found.issued_at,
-        )
+        return fields.with_invoice(from_invoice(read_invoice(fields.invoice_id)))
     return fields
 
 

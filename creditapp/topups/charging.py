@@ -9,6 +9,10 @@ of that answer and the `payment_intent.succeeded` webhook arrives first, through
 ledger's conditional completion; a decline, an authentication request or
 `payment_intent.payment_failed` fails it once (`ledger.topups.fail_topup`).
 
+With `STRIPE_INVOICES` on (the default) the charge goes through a Stripe Invoice instead of a
+bare PaymentIntent (`topups.invoicing`): same turn, same keys derived from the purchase, same
+settling, and an invoice for the person.
+
 Settings win over a queued message: right before Stripe is asked, the top-up must still be
 allowed (`ledger.topups.take_charge_turn`), else it is canceled, nothing charged. A top-up
 that may have reached Stripe already, or that is older than Stripe keeps idempotency keys, is

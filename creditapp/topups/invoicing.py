@@ -19,16 +19,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import sqlalchemy as sa
 import stripe
 from flask import current_app
 
 from creditapp.billing import invoices
 from creditapp.ledger import topups as ledger_topups
 from creditapp.ledger.topups import ChargeTurn
+from creditapp.models import AutoRechargeSettings, CreditPurchase
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import write
 
 log = logging.getLogger("creditapp.recharge")
+purchases = CreditPurchase.__table__
+settings = AutoRechargeSettings.__table__
 Settle = Callable[[int, dict[str, Any]], str]
 
 
@@ -68,7 +72,7 @@ def charge(purchase_id: int, turn: ChargeTurn, settle: Settle, messages: dict[st
             params={"auto_advance": False},
             options={"idempotency_key": f"auto-recharge-finalize-{stamp}"},
         )
-        keep(purchase_id, invoices.from_invoice(finalized.to_dict()))
+        keep(purchase_id, invoices.from_invoice(finalized.to_dict()), turn.payment_method_id)
         paid = client.v1.invoices.pay(
             draft.id,
             params={"off_session": True, "payment_method": turn.payment_method_id},
@@ -104,7 +108,17 @@ def settle_paid_invoice(purchase_id: int, invoice: dict[str, Any], settle: Settl
     return settle(purchase_id, intent)
 
 
-def keep(purchase_id: int, fields: invoices.InvoiceFields) -> None:
-    """Fill the top-up's invoice columns still empty, in a transaction of its own."""
-    with write():
+def keep(purchase_id: int, fields: invoices.InvoiceFields, method_id: str | None = None) -> None:
+    """Fill the top-up's invoice columns still empty, in a transaction of its own; with
+    `method_id`, the saved card about to pay it too (its summary, for the receipt page)."""
+    with write() as session:
         invoices.keep(purchase_id, fields)
+        if method_id:
+            saved = sa.select(settings.c.payment_method).where(
+                settings.c.payment_method_id == method_id, settings.c.user_id == purchases.c.user_id
+            )
+            session.execute(
+                sa.update(purchases)
+                .where(purchases.c.id == purchase_id, purchases.c.payment_method.is_(None))
+                .values(payment_method=saved.scalar_subquery())
+            )

@@ -76,6 +76,7 @@ def test_a_top_up_with_automatic_tax_adds_the_buyers_vat_and_grants_the_packs_cr
     assert (done.amount_subtotal, done.amount_tax, done.amount_paid) == (500, 95, 595)
     html = client.get(f"/history/purchases/{done.id}").get_data(as_text=True)
     assert "$0.95" in html and "$5.95" in html and done.invoice_number in html
+    assert "Visa ending in 4242" in html  # the saved card that paid it
 
 
 def invoice_paid_answer_lost(user_id: int, purchase_id: int) -> dict[str, Any]:
