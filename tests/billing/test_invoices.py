@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -212,3 +213,28 @@ def test_someone_elses_receipt_is_not_found(taxed, client, make_user, sign_in_as
     sign_in_as(stranger, make_user())
 
     assert stranger.get(f"/history/purchases/{bought.id}").status_code == 404
+
+
+def test_an_invoice_event_before_the_sessions_fills_in_the_invoice_and_credits_nothing(
+    taxed, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    with emulator_config(taxed, live_server, webhooks_enabled=False):
+        taxed.pay(session_id, billing={"name": "Anna Schmidt", "address": BERLIN})
+    invoice_id = stripe_helpers.session(session_id)["invoice"]
+    # As Stripe sends it (the SDK reads decimal fields as Decimal: back to JSON numbers).
+    finalized = json.dumps(event("invoice.finalized", invoice_id), default=float).encode()
+
+    assert post_event(live_server, finalized).status_code == 200
+    early = purchase(session_id)
+    assert early.status == "pending" and stripe_helpers.credits(user) == 500
+    assert (early.stripe_invoice_id, early.amount_subtotal, early.amount_tax) == (invoice_id, 2000, 380)
+    assert early.invoice_number and early.invoice_pdf_url
+
+    assert post_event(live_server, event("checkout.session.completed", session_id)).status_code == 200
+    wait_for(lambda: purchase(session_id).payment_recorded_at, what="the payment recorded")
+    done = purchase(session_id)
+    assert (done.status, done.amount_paid, done.invoice_number) == ("completed", 2380, early.invoice_number)
+    assert stripe_helpers.credits(user) == 1000
