@@ -19,6 +19,7 @@ from flask import Flask
 
 from creditapp.extensions import db
 from creditapp.models import CreditPurchase, Notification
+from creditapp.staff import members
 from tests.support import stripe_helpers
 from tests.support.jobs import run_queued
 from tests.support.stripe_helpers import (
@@ -238,3 +239,16 @@ def test_an_invoice_event_before_the_sessions_fills_in_the_invoice_and_credits_n
     done = purchase(session_id)
     assert (done.status, done.amount_paid, done.invoice_number) == ("completed", 2380, early.invoice_number)
     assert stripe_helpers.credits(user) == 1000
+
+
+def test_the_staff_console_links_a_customers_invoice(taxed, app, client, make_user, sign_in_as):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    bought = buy(taxed, client, user, {"name": "Anna Schmidt", "address": BERLIN})
+    staff = make_user("support@example.com", name="Sam Support")
+    members.set_staff("support@example.com", True)
+    support = sign_in_as(app.test_client(), staff)
+
+    page = support.get(f"/admin/customers/{user}").get_data(as_text=True)
+
+    assert f'href="{bought.invoice_pdf_url}"' in page and f"Invoice {bought.invoice_number}" in page
