@@ -30,6 +30,16 @@ def _int(name: str, default: int) -> int:
         raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
 
 
+def _flag(name: str, default: bool) -> bool:
+    """Read a 1/0 switch; unset and empty mean the default, anything else fails loudly."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw not in ("0", "1"):
+        raise RuntimeError(f"{name} must be 1 or 0, got {raw!r}")
+    return raw == "1"
+
+
 def _prices(name: str) -> dict[str, int]:
     """Read a JSON object of price names to whole credits, e.g. {"image_256": 5, "qr": 1}."""
     raw = os.environ.get(name)
@@ -85,6 +95,10 @@ class Config:
         # All the calls to Stripe one webhook makes wait this long together, not retried;
         # past it the webhook answers 503 and Stripe delivers again (stripe_client.budget).
         self.STRIPE_WEBHOOK_BUDGET_SECONDS = _float("STRIPE_WEBHOOK_BUDGET_SECONDS", 5.0)
+        # Invoices and tax (docs/invoices.md): Checkout creates an invoice for every purchase
+        # unless STRIPE_INVOICES=0; STRIPE_AUTOMATIC_TAX=1 has Stripe Tax compute the tax.
+        self.STRIPE_INVOICES = _flag("STRIPE_INVOICES", True)
+        self.STRIPE_AUTOMATIC_TAX = _flag("STRIPE_AUTOMATIC_TAX", False)
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)

@@ -175,6 +175,15 @@ class CreditPurchase(db.Model):
     # An automatic top-up: when its PaymentIntent was last sent to Stripe. Set before the
     # request, so a top-up without it has certainly never reached Stripe.
     charge_attempted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # What its Stripe Invoice says (DESIGN §21), in minor units: `amount_paid` is the total,
+    # tax included; the credits never depend on the tax. Empty without an invoice.
+    amount_subtotal: Mapped[int | None] = mapped_column(sa.Integer)
+    amount_tax: Mapped[int | None] = mapped_column(sa.Integer)
+    stripe_invoice_id: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
+    invoice_number: Mapped[str | None] = mapped_column(sa.String(255))
+    invoice_url: Mapped[str | None] = mapped_column(sa.String(2048))  # Stripe's hosted page
+    invoice_pdf_url: Mapped[str | None] = mapped_column(sa.String(2048))
+    invoiced_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
 
 class CreditSpend(db.Model):

@@ -13,7 +13,7 @@ from .google import routes as google_routes
 from .google.tokens import OAuthError, OidcProvider
 from .openai import routes as openai_routes
 from .stripe import api as stripe_api
-from .stripe import catalog, checkout_page
+from .stripe import catalog, checkout_page, invoice_pages
 from .stripe import controls as stripe_controls
 from .stripe import traffic as stripe_traffic
 from .stripe.errors import StripeError
@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for blueprint in (
         stripe_api.bp,
         checkout_page.bp,
+        invoice_pages.bp,
         stripe_controls.bp,
         stripe_traffic.bp,
         controls.bp,

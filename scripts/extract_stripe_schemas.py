@@ -50,6 +50,9 @@ OBJECTS = {
     "balance_transaction": "_balance_transaction.py",
     "event": "_event.py",
     "webhook_endpoint": "_webhook_endpoint.py",
+    "invoice": "_invoice.py",
+    "invoiceitem": "_invoice_item.py",
+    "line_item": "_invoice_line_item.py",
     "deleted_webhook_endpoint": None,
     "error": None,
 }
@@ -71,7 +74,9 @@ ROUTES = (
     ("post", "/v1/webhook_endpoints"), ("get", "/v1/webhook_endpoints"),
     ("get", "/v1/webhook_endpoints/{webhook_endpoint}"),
     ("post", "/v1/webhook_endpoints/{webhook_endpoint}"),
-    ("delete", "/v1/webhook_endpoints/{webhook_endpoint}"),
+    ("delete", "/v1/webhook_endpoints/{webhook_endpoint}"), ("post", "/v1/invoiceitems"),
+    ("post", "/v1/invoices"), ("get", "/v1/invoices/{invoice}"),
+    ("post", "/v1/invoices/{invoice}/finalize"), ("post", "/v1/invoices/{invoice}/pay"),
 )  # fmt: skip
 
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from flask import current_app
 
 from creditapp import ledger
-from creditapp.billing import payment_methods, purchase_payments
+from creditapp.billing import invoices, payment_methods, purchase_payments
 from creditapp.billing.packs import Pack
 from creditapp.models import CreditPurchase, User, personal_wallet, utcnow
 from creditapp.platform import stripe_client
@@ -50,8 +51,10 @@ def start_checkout(
     With `org` (its owner or admin buying), the credits go to the organization's wallet and it
     pays as the organization's own Customer; a saved card is the organization's.
     """
+    config = current_app.config
     customer = None
-    if org is not None or save_card:
+    # Stripe keeps the name and address given at Checkout on a Customer (for the next invoice).
+    if org is not None or save_card or config["STRIPE_AUTOMATIC_TAX"]:
         try:
             if org is not None:
                 customer = payment_methods.organization_customer(org.id)
@@ -59,7 +62,8 @@ def start_checkout(
                 customer = payment_methods.customer_for(user_id, email)
         except stripe.StripeError as exc:
             log.error("customer for user %s failed: %s", user_id, exc.__class__.__name__)
-            raise CheckoutUnavailable(502, "Stripe could not save your card. Nothing was charged.") from exc
+            what = "save your card" if save_card else "start the checkout"
+            raise CheckoutUnavailable(502, f"Stripe could not {what}. Nothing was charged.") from exc
     # Committed before calling Stripe: whatever happens next, the webhook and
     # `reconcile` can find this row through the session metadata.
     created_at = utcnow()
@@ -101,6 +105,7 @@ def start_checkout(
     if customer is not None and save_card:
         params["metadata"] = {**metadata, "save_card": "1"}
         params["payment_intent_data"] = {"metadata": metadata, "setup_future_usage": "off_session"}
+    params.update(invoices.checkout_params(config, metadata, customer))
     try:
         # Derived from the purchase: its id alone would repeat after a database reset (or in
         # another environment sharing the Stripe account) and replay an old session.

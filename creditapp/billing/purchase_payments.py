@@ -1,7 +1,8 @@
 """What paid for a purchase, read back from Stripe once after crediting, and the method saved from it.
 
 After a Checkout purchase is credited, its PaymentIntent is read (the charge's receipt URL and
-the payment method) and stored on the purchase, so its receipt pages never call Stripe again.
+the payment method) and stored on the purchase with its invoice and tax (`invoices`), so its
+receipt pages never call Stripe again; the receipt e-mail is written in the same transaction.
 When the person asked to save the method for automatic top-ups, it is saved from the same
 read. Until that read has succeeded it runs again on every delivery of the paying event (and
 on the success page): a Stripe failure raises, the webhook answers 503 and Stripe delivers
@@ -16,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from creditapp.billing import off_session
+from creditapp.billing import invoices, off_session, receipt_emails
 from creditapp.billing.payment_methods import MethodSummary
 from creditapp.models import CreditPurchase, utcnow
 from creditapp.platform import stripe_client
@@ -47,9 +48,10 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
         ).one()
     if row.status != "completed" or row.payment_recorded_at is not None:
         return False
+    fields = invoices.complete_fields(session)
     intent = session.get("payment_intent")
     if not intent:  # a 100%-discount session: nothing was charged, so there is nothing to read
-        return _store(purchase_id, None, None)
+        return _store(purchase_id, None, None, fields)
     if not (isinstance(intent, dict) and isinstance(intent.get("payment_method"), dict)):
         intent_id = intent.get("id") if isinstance(intent, dict) else intent
         intent = _read_intent(intent_id)
@@ -60,7 +62,7 @@ def record(purchase_id: int, session: dict[str, Any]) -> bool:
     if summary is not None and _wants_saving(session, method):
         # Saved before the purchase is marked recorded: a crash between the two saves it again.
         off_session.current().keep_payment_method(row.wallet_id, row.user_id, method["id"], summary)
-    return _store(purchase_id, receipt_url, summary)
+    return _store(purchase_id, receipt_url, summary, fields)
 
 
 def _read_intent(intent_id: str) -> dict[str, Any]:
@@ -73,7 +75,11 @@ def _wants_saving(session: dict[str, Any], method: dict[str, Any]) -> bool:
     return asked and bool(session.get("customer")) and method.get("customer") == session["customer"]
 
 
-def _store(purchase_id: int, receipt_url: str | None, summary: MethodSummary | None) -> bool:
+def _store(
+    purchase_id: int, receipt_url: str | None, summary: MethodSummary | None, fields: invoices.InvoiceFields
+) -> bool:
+    """One transaction: the payment and invoice recorded, and the receipt e-mail written with
+    them, so it goes out once per purchase, whoever (webhook or success page) records first."""
     with write() as db_session:
         recorded = db_session.execute(
             sa.update(purchases)
@@ -84,6 +90,9 @@ def _store(purchase_id: int, receipt_url: str | None, summary: MethodSummary | N
                 payment_recorded_at=utcnow(),
             )
         ).rowcount
+        if recorded:
+            invoices.keep(purchase_id, fields)
+            receipt_emails.write(db_session, purchase_id)
     return bool(recorded)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 import stripe
@@ -45,6 +46,20 @@ class Confirmation:
     balance: int | None = None
     payment_method: MethodSummary | None = None
     recorded: bool = False  # the payment was read back from Stripe after crediting
+    purchase_id: int | None = None
+    subtotal: int | None = None  # before tax; None: no invoice or tax known
+    tax: int | None = None
+    invoice_number: str | None = None
+    invoice_url: str | None = None  # Stripe's hosted invoice page
+    invoice_pdf_url: str | None = None
+    paid_at: datetime | None = None  # when it was credited (the invoice's date if it has one)
+    source: str = "checkout"
+
+    @property
+    def shows_tax(self) -> bool:
+        """Subtotal and tax apart: known, and either invoiced or taxed (else the total alone)."""
+        known = self.subtotal is not None and self.tax is not None
+        return known and (self.invoice_number is not None or bool(self.tax))
 
     @property
     def processing(self) -> bool:
@@ -67,18 +82,55 @@ CONFIRMATION = sa.select(
     purchases.c.receipt_url,
     purchases.c.payment_method,
     purchases.c.payment_recorded_at,
+    purchases.c.id,
+    purchases.c.stripe_checkout_session_id,
+    purchases.c.source,
+    purchases.c.completed_at,
+    purchases.c.amount_subtotal,
+    purchases.c.amount_tax,
+    purchases.c.invoice_number,
+    purchases.c.invoice_url,
+    purchases.c.invoice_pdf_url,
+    purchases.c.invoiced_at,
     spendable(purchases.c.wallet_id, sql_now()).label("credits"),
 )
 
 
-def _visible(user_id: int, session_id: str, wallet_id: int | None) -> tuple[sa.ColumnElement, ...]:
-    """The purchase of this session as seen in a context: the person's own purchase into their
-    own wallet, or (`wallet_id`) any purchase into the organization's wallet."""
+def _owned(user_id: int, wallet_id: int | None) -> tuple[sa.ColumnElement, ...]:
+    """Purchases as seen in a context: the person's own purchases into their own wallet, or
+    (`wallet_id`) any purchase into the organization's wallet."""
     if wallet_id is None:
-        where = (purchases.c.user_id == user_id, purchases.c.wallet_id == personal_wallet(user_id))
-    else:
-        where = (purchases.c.wallet_id == wallet_id,)
-    return (purchases.c.stripe_checkout_session_id == session_id, *where)
+        return (purchases.c.user_id == user_id, purchases.c.wallet_id == personal_wallet(user_id))
+    return (purchases.c.wallet_id == wallet_id,)
+
+
+def _visible(user_id: int, session_id: str, wallet_id: int | None) -> tuple[sa.ColumnElement, ...]:
+    """The purchase of this session as seen in a context (`_owned`)."""
+    return (purchases.c.stripe_checkout_session_id == session_id, *_owned(user_id, wallet_id))
+
+
+def _confirmation(row: sa.Row, payment_status: str | None = None) -> Confirmation:
+    """The receipt of one purchase row (`CONFIRMATION`)."""
+    return Confirmation(
+        row.stripe_checkout_session_id or "",
+        row.status,
+        row.credits_purchased,
+        payment_status,
+        amount=row.amount_paid,
+        currency=row.currency,
+        receipt_url=row.receipt_url,
+        balance=row.credits,
+        payment_method=MethodSummary.from_json(row.payment_method),
+        recorded=row.payment_recorded_at is not None,
+        purchase_id=row.id,
+        subtotal=row.amount_subtotal,
+        tax=row.amount_tax,
+        invoice_number=row.invoice_number,
+        invoice_url=row.invoice_url,
+        invoice_pdf_url=row.invoice_pdf_url,
+        paid_at=row.invoiced_at or row.completed_at,
+        source=row.source,
+    )
 
 
 def stored_confirmation(
@@ -96,18 +148,21 @@ def stored_confirmation(
         return None
     if payment_status is None and row.status == "pending" and row.stripe_payment_intent_id:
         payment_status = "unpaid"
-    return Confirmation(
-        session_id,
-        row.status,
-        row.credits_purchased,
-        payment_status,
-        amount=row.amount_paid,
-        currency=row.currency,
-        receipt_url=row.receipt_url,
-        balance=row.credits,
-        payment_method=MethodSummary.from_json(row.payment_method),
-        recorded=row.payment_recorded_at is not None,
-    )
+    return _confirmation(row, payment_status)
+
+
+def completed_receipt(user_id: int, purchase_id: int, wallet_id: int | None = None) -> Confirmation | None:
+    """One of the user's completed purchases (or, with `wallet_id`, the organization's) as its
+    receipt page shows it (no Stripe call)."""
+    with read() as session:
+        row = session.execute(
+            CONFIRMATION.where(
+                purchases.c.id == purchase_id,
+                purchases.c.status == "completed",
+                *_owned(user_id, wallet_id),
+            )
+        ).one_or_none()
+    return None if row is None else _confirmation(row)
 
 
 def confirm_checkout(user_id: int, session_id: str, wallet_id: int | None = None) -> Confirmation | None:
@@ -133,7 +188,9 @@ def confirm_checkout(user_id: int, session_id: str, wallet_id: int | None = None
             stripe_client.client()
             .v1.checkout.sessions.retrieve(
                 session_id,
-                params={"expand": ["payment_intent.latest_charge", "payment_intent.payment_method"]},
+                params={
+                    "expand": ["payment_intent.latest_charge", "payment_intent.payment_method", "invoice"]
+                },
             )
             .to_dict()
         )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 import stripe
 
 from creditapp import ledger
-from creditapp.billing import checkout, clawbacks, off_session, purchases
+from creditapp.billing import checkout, clawbacks, invoices, off_session, purchases
 from creditapp.extensions import db
 from creditapp.models import StripeEvent, utcnow
 from creditapp.platform import db_health
@@ -114,6 +114,26 @@ def payment_intent_failed(intent: dict[str, Any]) -> None:
         ledger.mark_purchase(direct, "failed")
 
 
+def invoice_issued(invoice: dict[str, Any]) -> None:
+    """An invoice was finalized or paid: its purchase keeps its number, links and amounts, and
+    a paid top-up invoice credits its top-up.
+
+    Only what is still empty is filled (the success page or the session's webhook may have
+    been first); an invoice that is not for one of our purchases is left alone.
+    """
+    with write():
+        purchase_id = invoices.purchase_for_invoice(invoice)
+        if purchase_id is None:
+            return
+        invoices.keep(purchase_id, invoices.from_invoice(invoice))
+    if (invoice.get("metadata") or {}).get("source") == "auto_recharge":
+        # An automatic top-up's invoice, paid: credited by its PaymentIntent, whether or not the
+        # worker's own answer came first (the ledger credits once).
+        intent = invoices.paid_by(invoice)
+        if intent is not None:
+            off_session.current().settle(purchase_id, intent)
+
+
 HANDLERS: dict[str, Handler] = {
     "checkout.session.completed": session_paid,
     "checkout.session.async_payment_succeeded": session_paid,
@@ -131,6 +151,8 @@ HANDLERS: dict[str, Handler] = {
     "charge.dispute.closed": money_taken_back,
     "payment_intent.succeeded": payment_intent_succeeded,
     "payment_intent.payment_failed": payment_intent_failed,
+    "invoice.finalized": invoice_issued,
+    "invoice.paid": invoice_issued,
 }
 # The event types the app handles: `flask stripe setup-webhook` subscribes to exactly these.
 HANDLED_EVENTS: tuple[str, ...] = tuple(HANDLERS)

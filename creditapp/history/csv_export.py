@@ -2,9 +2,10 @@
 for each spend, the lots it drew from (`drawn_from`), its feature's summary of the use
 (`summary`) and what it held (`credits_held`: more than it charged when the work used less),
 the API key that made it (`api_key`, empty for the browser) and, in an organization's CSV
-that its owners and admins export, who made it (`spent_by`). New columns go last, so earlier
-ones keep their place; `prompt` and `size` are filled for the features that take them, on
-the spender's own spends (history.scope says who sees which lines)."""
+that its owners and admins export, who made it (`spent_by`); for each purchase with an
+invoice, its tax, number and PDF link. New columns go last, so earlier ones keep their
+place; `prompt` and `size` are filled for the features that take them, on the spender's own
+spends (history.scope says who sees which lines)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ CSV_HEADER = [
     "credits_held",
     "api_key",
     "spent_by",
+    "tax",
+    "invoice_number",
+    "invoice_pdf",
 ]
 
 
@@ -88,6 +92,9 @@ def csv_lines(
                 (e.held or "") if e.kind == "spend" else "",
                 _safe_cell(e.api_key or ""),
                 _safe_cell(e.spent_by or ""),
+                _major_units(e.tax, e.currency),
+                e.invoice_number or "",
+                e.invoice_pdf or "",
             ]
         )
 

@@ -82,6 +82,10 @@ class Entry:
     # Who wrote the line (a spend's spender); named to an organization's owners and admins.
     user_id: int | None = None
     spent_by: str | None = None  # "Name <e-mail>" of a spend's spender, when the reader may know
+    # A purchase's invoice (DESIGN §21): its tax in minor units, number and PDF link.
+    tax: int | None = None
+    invoice_number: str | None = None
+    invoice_pdf: str | None = None
 
     @property
     def ended_lot(self) -> bool:
@@ -192,6 +196,9 @@ def page(
             no_int.label("held"),
             sa.false().label("by_support"),
             p.user_id.label("user_id"),
+            p.amount_tax.label("tax"),
+            p.invoice_number.label("invoice_number"),
+            p.invoice_pdf_url.label("invoice_pdf"),
         )
         .where(scope.lines(p, user_id), _after(p, RANK["purchase"], cursor), purchase_filter)
         .order_by(p.created_at.desc(), p.id.desc())
@@ -211,6 +218,9 @@ def page(
             s.credits_held.label("held"),
             sa.false().label("by_support"),
             s.user_id.label("user_id"),
+            no_int.label("tax"),
+            no_text.label("invoice_number"),
+            no_text.label("invoice_pdf"),
         )
         .where(scope.lines(s, user_id), _after(s, RANK["spend"], cursor))
         .order_by(s.created_at.desc(), s.id.desc())
@@ -230,6 +240,9 @@ def page(
             no_int.label("held"),
             a.admin_user_id.is_not(None).label("by_support"),
             a.user_id.label("user_id"),
+            no_int.label("tax"),
+            no_text.label("invoice_number"),
+            no_text.label("invoice_pdf"),
         )
         .where(scope.lines(a, user_id), _after(a, RANK["adjustment"], cursor))
         .order_by(a.created_at.desc(), a.id.desc())
@@ -260,6 +273,9 @@ def page(
                 held=r.held,
                 by_support=bool(r.by_support),
                 user_id=r.user_id,
+                tax=r.tax,
+                invoice_number=r.invoice_number,
+                invoice_pdf=r.invoice_pdf,
             )
         )
         if running is not None:

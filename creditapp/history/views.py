@@ -36,7 +36,7 @@ from creditapp.platform import ratelimits
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, vary_on_htmx
 from creditapp.platform.money import format_money
-from creditapp.teams.context import current_organization, takes_context
+from creditapp.teams.context import current_organization, require_manager, takes_context
 
 BLUEPRINT = "account"
 CHART_DAYS = 30
@@ -176,6 +176,19 @@ def history_csv():
 
 
 @login_required
+@takes_context
+def receipt_page(purchase_id: int):
+    """The receipt of one of the user's paid purchases (or, in an organization's context, of
+    the organization's, for its owners and admins): its invoice (number, date, PDF), what
+    paid, subtotal, tax and total, from the database alone."""
+    org = require_manager()  # an organization's purchases are its managers': 403 a member, 404 others
+    receipt = receipts.completed_receipt(current_user.id, purchase_id, org.wallet_id if org else None)
+    if receipt is None:
+        return error_response(404, "There is no receipt for that purchase.")
+    return render_template("billing/receipt.html", receipt=receipt, money=format_money)
+
+
+@login_required
 def purchase_receipt(purchase_id: int):
     """Stripe's receipt for one of the user's paid purchases (303 to it; stored, else read once)."""
     receipt = receipts.stored_receipt(current_user.id, purchase_id)
@@ -205,6 +218,7 @@ ROUTES = (
     ("/history", history_page),
     ("/history/chart", spend_chart),
     ("/history.csv", history_csv),
+    ("/history/purchases/<int:purchase_id>", receipt_page),
     ("/history/purchases/<int:purchase_id>/receipt", purchase_receipt),
 )
 

@@ -276,6 +276,10 @@ def after_topup_completed(
             purchases.c.currency,
             settings_table.c.card_brand,
             settings_table.c.card_last4,
+            purchases.c.amount_tax,
+            purchases.c.invoice_number,
+            purchases.c.invoice_url,
+            purchases.c.invoice_pdf_url,
         )
         .select_from(purchases)
         .outerjoin(settings_table, settings_table.c.wallet_id == purchases.c.wallet_id)
@@ -292,6 +296,11 @@ def after_topup_completed(
             "amount": row.amount_paid,
             "currency": row.currency,
             "card": card,
+            # Its invoice, when it was charged through one (kept before it was paid).
+            "tax": row.amount_tax,
+            "invoice_number": row.invoice_number,
+            "invoice_url": row.invoice_url,
+            "invoice_pdf": row.invoice_pdf_url,
         }
     )
     sent = []

@@ -86,11 +86,15 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
         credits = _credits(payload["credits"])
         amount = format_money(int(payload["amount"]), str(payload["currency"]))
         subject = f"Receipt: automatic top-up of {credits} credits"
+        tax = int(payload.get("tax") or 0)
+        taxed = f" ({format_money(tax, str(payload['currency']))} tax included)" if tax else ""
         lines = [
-            f"Your balance was low, so we topped it up automatically: {credits} credits for {amount}, "
-            f"charged to your saved card ({payload.get('card') or 'card on file'}).",
+            f"Your balance was low, so we topped it up automatically: {credits} credits for "
+            f"{amount}{taxed}, charged to your saved card ({payload.get('card') or 'card on file'}).",
             f"Your balance is now {balance} credits.",
-            f"Stripe's receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
+            *_invoice_lines(payload),
+            f"Your receipt: {base_url}/history/purchases/{payload['purchase_id']}",
+            f"Stripe's card receipt: {base_url}/history/purchases/{payload['purchase_id']}/receipt",
             "Every purchase and spend is in your history:",
         ]
         return _email(
@@ -100,6 +104,8 @@ def compose(kind: str, payload: Mapping[str, Any], base_url: str) -> Email:
             "Your history",
             f"Change or switch off automatic top-up at {base_url}/account/auto-recharge.",
         )
+    if kind == "purchase_receipt":
+        return _purchase_receipt(payload, base_url)
     if kind == "recharge_failed":
         link = f"{base_url}/buy-credits"
         why = payload.get("message") or "The payment did not go through."
@@ -160,6 +166,7 @@ def _organization_email(kind: str, payload: Mapping[str, Any], base_url: str) ->
             f"{name}'s balance was low, so we topped it up automatically: {credits} credits for {amount}, "
             f"charged to the organization's saved card ({payload.get('card') or 'card on file'}).",
             f"Its balance is now {balance} credits.",
+            *_invoice_lines(payload),
         ]
         footer = f"{why} Change or switch off automatic top-up at {topup}."
         return _email(
@@ -186,6 +193,44 @@ def _organization_email(kind: str, payload: Mapping[str, Any], base_url: str) ->
         "top-up back on:",
     ]
     return _email(f"Automatic top-up is switched off for {name}", lines, topup, "Top-up settings", why)
+
+
+def _purchase_receipt(payload: Mapping[str, Any], base_url: str) -> Email:
+    """A Checkout purchase's receipt: credits, what was paid (tax apart), how, and its invoice."""
+    credits, currency = _credits(payload["credits"]), str(payload["currency"])
+    total = format_money(int(payload["amount"]), currency)
+    number = payload.get("invoice_number")
+    subject = f"Receipt: {credits} credits" + (f" (invoice {number})" if number else "")
+    org = payload.get("org_id")
+    whose = f"{payload['organization']}'s balance" if org else "your balance"
+    paid = f"{credits} credits were added to {whose}. You paid {total}"
+    if payload.get("tax") is not None and payload.get("subtotal") is not None:
+        subtotal = format_money(int(payload["subtotal"]), currency)
+        paid += f" ({subtotal} + {format_money(int(payload['tax']), currency)} tax)"
+    if payload.get("method"):
+        paid += f" with {payload['method']}"
+    lines = [paid + ".", *_invoice_lines(payload)]
+    lines.append(f"The receipt, with the invoice, stays in {'its' if org else 'your'} history:")
+    return _email(
+        subject,
+        lines,
+        f"{base_url}/history/purchases/{payload['purchase_id']}" + (f"?org={org}" if org else ""),
+        "Your receipt",
+        "You get this e-mail once for each purchase.",
+    )
+
+
+def _invoice_lines(payload: Mapping[str, Any]) -> list[str]:
+    """A receipt's lines about its invoice: the hosted page and the PDF, when there is one."""
+    number = payload.get("invoice_number")
+    lines = []
+    if payload.get("invoice_url"):
+        lines.append(
+            f"Invoice {number}: {payload['invoice_url']}" if number else f"Invoice: {payload['invoice_url']}"
+        )
+    if payload.get("invoice_pdf"):
+        lines.append(f"Invoice PDF: {payload['invoice_pdf']}")
+    return lines
 
 
 # Where a lot's credits came from, as the notice names it (`credit_lots.source`).

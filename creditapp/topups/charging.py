@@ -9,6 +9,10 @@ of that answer and the `payment_intent.succeeded` webhook arrives first, through
 ledger's conditional completion; a decline, an authentication request or
 `payment_intent.payment_failed` fails it once (`ledger.topups.fail_topup`).
 
+With `STRIPE_INVOICES` on (the default) the charge goes through a Stripe Invoice instead of a
+bare PaymentIntent (`topups.invoicing`): same turn, same keys derived from the purchase, same
+settling, and an invoice for the person.
+
 Settings win over a queued message: right before Stripe is asked, the top-up must still be
 allowed (`ledger.topups.take_charge_turn`), else it is canceled, nothing charged. A top-up
 that may have reached Stripe already, or that is older than Stripe keeps idempotency keys, is
@@ -23,13 +27,16 @@ from typing import Any
 
 import sqlalchemy as sa
 import stripe
+from flask import current_app
 
 from creditapp import ledger
+from creditapp.billing import invoices
 from creditapp.extensions import db
 from creditapp.ledger import topups as ledger_topups
 from creditapp.models import CreditPurchase, utcnow, wallet_customer
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read
+from creditapp.topups import invoicing
 
 log = logging.getLogger("creditapp.recharge")
 
@@ -63,6 +70,9 @@ def charge(purchase_id: int) -> str:
     turn = ledger_topups.take_charge_turn(purchase_id, utcnow() - IDEMPOTENCY_WINDOW)
     if turn.outcome != "charge":
         return recover(purchase_id) if turn.outcome == "ask_stripe" else turn.outcome
+    if current_app.config["STRIPE_INVOICES"]:
+        # Through an Invoice for the pack (DESIGN §21): same keys, same outcomes, and an invoice.
+        return invoicing.charge(purchase_id, turn, settle, MESSAGES)
     # No transaction is open from here on: Stripe may take its time.
     metadata = {"purchase_id": str(purchase_id), "user_id": str(turn.user_id), "source": "auto_recharge"}
     params = {
@@ -116,13 +126,20 @@ def recover(purchase_id: int) -> str:
                 purchases.c.status,
                 purchases.c.stripe_payment_intent_id,
                 purchases.c.charge_attempted_at,
+                purchases.c.stripe_invoice_id,
                 wallet_customer(purchases.c.wallet_id).label("stripe_customer_id"),
             ).where(purchases.c.id == purchase_id, purchases.c.source == "auto_recharge")
         ).one_or_none()
     if row is None or row.status != "pending":
         return "not_pending"
     try:
-        intent = _find_intent(purchase_id, row.stripe_payment_intent_id, row.stripe_customer_id)
+        if row.stripe_invoice_id and not row.stripe_payment_intent_id:
+            # Charged through an Invoice: its PaymentIntent, if it was paid, is the one to settle by.
+            invoice = stripe_client.client().v1.invoices.retrieve(row.stripe_invoice_id).to_dict()
+            invoicing.keep(purchase_id, invoices.from_invoice(invoice))
+            intent = invoices.paid_by(invoice)
+        else:
+            intent = _find_intent(purchase_id, row.stripe_payment_intent_id, row.stripe_customer_id)
     except stripe.StripeError as exc:
         log.warning("auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc)
         return "retry"

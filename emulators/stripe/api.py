@@ -8,7 +8,18 @@ from typing import Any
 from flask import Blueprint, g, request
 
 from ..context import base_url, current
-from . import catalog, customers, disputes, endpoints, intents, payments, refunds, schemas, traffic
+from . import (
+    catalog,
+    customers,
+    disputes,
+    endpoints,
+    intents,
+    invoices,
+    payments,
+    refunds,
+    schemas,
+    traffic,
+)
 from .errors import invalid_param
 from .params import Hash
 from .wire import authenticate, idempotent, params, request_info, stripe_headers
@@ -261,6 +272,50 @@ def accept_dispute(dispute_id: str):
     """Accept a Dispute, as Stripe's ``close`` does: a chargeback is lost, an inquiry closed."""
     params(schemas.DISPUTE_CLOSE)
     return _expanded(disputes.accept(current().store, dispute_id, request_info()))
+
+
+@bp.post("/invoiceitems")
+@idempotent
+def create_invoice_item():
+    """Create an invoice item for a Customer (on a draft ``invoice``, or pending)."""
+    return _expanded(invoices.create_item(current().store, params(schemas.INVOICEITEM_CREATE)))
+
+
+@bp.post("/invoices")
+@idempotent
+def create_invoice():
+    """Create a draft Invoice for a Customer."""
+    return _expanded(invoices.create_invoice(current().store, params(schemas.INVOICE_CREATE)))
+
+
+@bp.get("/invoices/<invoice_id>")
+def retrieve_invoice(invoice_id: str):
+    """Retrieve an Invoice (``expand[]=payments`` includes its payments)."""
+    return _retrieve("invoice", invoice_id)
+
+
+@bp.post("/invoices/<invoice_id>/finalize")
+@idempotent
+def finalize_invoice(invoice_id: str):
+    """Finalize a draft Invoice: its number, tax, hosted page and PDF."""
+    body = params(schemas.INVOICE_FINALIZE)
+    store = current().store
+    with store.lock:
+        invoice = invoices.finalize(
+            store, invoice_id, base_url(), auto_advance=body.get("auto_advance"), request=request_info()
+        )
+        return _expanded(invoice)
+
+
+@bp.post("/invoices/<invoice_id>/pay")
+@idempotent
+def pay_invoice(invoice_id: str):
+    """Pay an Invoice with ``payment_method`` (``off_session=true`` for a saved card)."""
+    body = params(schemas.INVOICE_PAY)
+    store = current().store
+    with store.lock:
+        invoice = invoices.pay(store, invoice_id, body, base_url(), f"{base_url()}/c/receipts")
+        return _expanded(invoice)
 
 
 @bp.get("/events")

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, jsonify, redirect, render_template_string, request
 
 from ..context import current
-from . import customers, payments
+from . import customers, invoice_pages, payments, tax
 from .errors import StripeError
 
 bp = Blueprint("checkout_page", __name__)
@@ -40,10 +40,21 @@ def _money(session: dict[str, Any]):
     return lambda cents: f"{symbol}{cents / 100:,.2f}"
 
 
-def _render(session: dict[str, Any], message: str = "", status: int = 200):
+def _billing_form(form: Any) -> dict[str, Any]:
+    """The billing fields of the page's form, as ``payments.pay`` takes them."""
+    address = {name: form.get(name, "") for name in ("line1", "line2", "postal_code", "city", "country")}
+    return {"name": form.get("name", ""), "address": address, "tax_id": form.get("tax_id", "")}
+
+
+def _render(session: dict[str, Any], message: str = "", status: int = 200, typed: Any = None):
     store = current().store
     html = render_template_string(
         PAGE,
+        typed=typed or {},
+        countries=sorted(tax.COUNTRY_NAMES.items(), key=lambda pair: pair[1]),
+        rates=tax.RATES,
+        collect_address=session["billing_address_collection"] == "required"
+        or session["automatic_tax"]["enabled"],
         session=session,
         items=store.line_items.get(session["id"], []),
         money=_money(session),
@@ -92,9 +103,10 @@ def act(session_id: str):
                 discount_percent=request.form.get("discount_percent") or None,
                 card=request.form.get("card") or None,
                 method=request.form.get("method") or None,
+                billing=_billing_form(request.form) if action != "decline" else None,
             )
         except StripeError as exc:
-            return _render(session, exc.message, 400)
+            return _render(session, exc.message, 400, request.form)
         if action == "decline":
             return _render(session, "Your card was declined (card declined).")
         return redirect(success_redirect(session), code=303)
@@ -115,6 +127,7 @@ def _act_json(session_id: str, body: dict[str, Any]):
             email=body.get("email"),
             card=body.get("card"),
             method=body.get("method"),
+            billing=body.get("billing"),
         )
         if outcome == "declined":
             error = {
@@ -126,23 +139,35 @@ def _act_json(session_id: str, body: dict[str, Any]):
         return jsonify(session=session, redirect_url=success_redirect(session))
 
 
-RECEIPT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Receipt (local Stripe)</title></head>
-<body><p>Test mode - local Stripe emulator. No real money moved.</p>
-<h1>Receipt</h1><p>Amount: {{ money(charge.amount) }}{% if charge.amount_refunded %},
-refunded {{ money(charge.amount_refunded) }}{% endif %}</p>
-{% set details = charge.payment_method_details %}{% set paid = details[details.type] %}
-<p>Paid with {% if details.type == "card" %}{{ paid.brand }} ending {{ paid.last4 }}
-{%- elif details.type == "link" %}Link
-{%- else %}{{ paid.bank_name or "bank account" }} ending {{ paid.last4 }}{% endif %}.</p></body></html>"""
+RECEIPT = (PAGES / "receipt.html").read_text(encoding="utf-8")
 
 
 @bp.get("/c/receipts/<charge_id>")
 def receipt(charge_id: str):
-    """Show a charge's receipt, the page its ``receipt_url`` names."""
+    """Show a charge's receipt, the page its ``receipt_url`` names (with its invoice, if any)."""
     store = current().store
     with store.lock:
         charge = store.objects["charge"].get(charge_id)
         if charge is None:
             return "<!doctype html><title>Not found</title><h1>Receipt not found</h1>", 404
-        return render_template_string(RECEIPT, charge=charge, money=_money(charge))
+        return render_template_string(
+            RECEIPT,
+            style=STYLE,
+            charge=charge,
+            money=_money(charge),
+            seller=tax.SELLER,
+            paid_on=invoice_pages.day(charge["created"]),
+            invoice=_invoice_of(store, charge),
+        )
+
+
+def _invoice_of(store: Any, charge: dict[str, Any]) -> dict[str, Any] | None:
+    """The invoice the charge paid: a Checkout Session's, or one paid through the Invoices API."""
+    intent = charge["payment_intent"]
+    for session in store.objects["checkout.session"].values():
+        if session["payment_intent"] == intent and session["invoice"]:
+            return store.objects["invoice"].get(session["invoice"])
+    for payment in store.objects["invoice_payment"].values():
+        if payment["payment"]["payment_intent"] == intent:
+            return store.objects["invoice"].get(payment["invoice"])
+    return None

@@ -122,6 +122,9 @@ def checkout_session(params: dict[str, Any], items: list[dict[str, Any]], url: s
     session_id = new_id("cs_test_a1", 56)
     subtotal = sum(item["amount_subtotal"] for item in items)
     created = now()
+    taxed = bool((params.get("automatic_tax") or {}).get("enabled"))
+    invoicing = params.get("invoice_creation") or {}
+    invoice_data = invoicing.get("invoice_data") or {}
     return {
         "id": session_id,
         "object": "checkout.session",
@@ -129,7 +132,11 @@ def checkout_session(params: dict[str, Any], items: list[dict[str, Any]], url: s
         "allow_promotion_codes": params.get("allow_promotion_codes"),
         "amount_subtotal": subtotal,
         "amount_total": subtotal,
-        "automatic_tax": {"enabled": False, "liability": None, "status": None},
+        "automatic_tax": {
+            "enabled": taxed,
+            "liability": {"type": "self"} if taxed else None,
+            "status": "requires_location_inputs" if taxed else None,
+        },
         "billing_address_collection": params.get("billing_address_collection"),
         "cancel_url": params.get("cancel_url"),
         "client_reference_id": params.get("client_reference_id"),
@@ -154,14 +161,14 @@ def checkout_session(params: dict[str, Any], items: list[dict[str, Any]], url: s
         "expires_at": params.get("expires_at") or created + DAY,
         "invoice": None,
         "invoice_creation": {
-            "enabled": False,
+            "enabled": bool(invoicing.get("enabled")),
             "invoice_data": {
                 "account_tax_ids": None,
                 "custom_fields": None,
-                "description": None,
-                "footer": None,
+                "description": invoice_data.get("description"),
+                "footer": invoice_data.get("footer"),
                 "issuer": None,
-                "metadata": {},
+                "metadata": dict(invoice_data.get("metadata") or {}),
                 "rendering_options": None,
             },
         },
@@ -188,7 +195,7 @@ def checkout_session(params: dict[str, Any], items: list[dict[str, Any]], url: s
         "submit_type": params.get("submit_type"),
         "subscription": None,
         "success_url": params.get("success_url"),
-        "tax_id_collection": {"enabled": False},
+        "tax_id_collection": {"enabled": bool((params.get("tax_id_collection") or {}).get("enabled"))},
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": "hosted",
         "url": f"{url}/{session_id}",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import customers, objects, payment_objects
+from . import checkout_billing, customers, invoice_objects, invoices, objects, payment_objects
 from .errors import StripeError, invalid_param, missing_param
 from .state import Store
 
@@ -21,13 +21,6 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
         )
     if not params.get("success_url"):
         raise missing_param("success_url")
-    if params.get("customer_creation") == "always":
-        # Stripe would create a Customer at completion; the stand-in has no Customers.
-        raise invalid_param(
-            "customer_creation",
-            "`customer_creation=always` makes Stripe create a Customer, which the local Stripe "
-            "stand-in does not implement: leave it out or send if_required.",
-        )
     items = [_line_item(store, index, raw) for index, raw in enumerate(params.get("line_items") or [])]
     if not items:
         raise missing_param("line_items", "`line_items` is required in `payment` mode.")
@@ -42,12 +35,18 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
             "Checkout Session is created.",
         )
     intent_data = params.get("payment_intent_data") or {}
+    if params.get("customer") and params.get("customer_creation"):
+        raise invalid_param(
+            "customer_creation", "You may only specify one of these parameters: customer, customer_creation."
+        )
     if params.get("customer") and params.get("customer_email"):
         raise invalid_param(
             "customer_email", "You may only specify one of these parameters: customer, customer_email."
         )
+    customer = None
     if params.get("customer"):
-        store.get("customer", params["customer"], param="customer", status=400)
+        customer = store.get("customer", params["customer"], param="customer", status=400)
+    checkout_billing.check_params(params, customer)
     session = objects.checkout_session(params, items, page_url)
     session["customer"] = params.get("customer")
     store.add(session)
@@ -56,6 +55,8 @@ def create_session(store: Store, params: dict[str, Any], page_url: str) -> dict[
         "metadata": intent_data.get("metadata") or {},
         "description": intent_data.get("description"),
         "setup_future_usage": intent_data.get("setup_future_usage"),
+        "customer_update": params.get("customer_update") or {},
+        "invoice_data": (params.get("invoice_creation") or {}).get("invoice_data") or {},
     }
     return session
 
@@ -86,8 +87,14 @@ def pay(
     email: str | None = None,
     card: str | None = None,
     method: str | None = None,
+    billing: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Apply a hosted-checkout outcome (``succeeded``/``async_pending``/``declined``).
+
+    ``billing`` is what the person typed on the page: ``name``, ``address`` (``line1``,
+    ``line2``, ``postal_code``, ``city``, ``state``, ``country``) and ``tax_id`` (an EU VAT
+    number). The address is required with ``billing_address_collection=required`` (its
+    country is, with automatic tax); the VAT number is taken with ``tax_id_collection``.
 
     ``method`` is what the person paid with (``customers.METHOD_TYPES``, a card by default)
     and ``card`` which test card (``customers.CARDS``); a session for a Customer with
@@ -108,18 +115,21 @@ def pay(
         raise invalid_param("outcome", "outcome must be succeeded, async_pending or declined.")
     if outcome == "declined":
         return session
+    entered = checkout_billing.read_billing(session, billing)
     if discount_percent not in (None, ""):
         _apply_discount(session, discount_percent)
     # A session for a Customer is paid as that Customer, with its e-mail, as at Stripe.
     customer = store.objects["customer"].get(session["customer"] or "") or {}
     session["customer_details"] = {
-        "address": None,
+        "address": invoice_objects.address(entered["address"]),
         "email": email or session["customer_email"] or customer.get("email") or DEFAULT_EMAIL,
-        "name": None,
+        "name": entered["name"],
         "phone": None,
         "tax_exempt": "none",
-        "tax_ids": [],
+        "tax_ids": [{"type": "eu_vat", "value": entered["tax_id"]}] if entered["tax_id"] else [],
     }
+    checkout_billing.apply_tax(store, session, entered)
+    checkout_billing.keep_on_customer(store, session)
     session["status"] = "complete"
     if session["amount_total"] == 0:
         session["payment_status"] = "no_payment_required"
@@ -148,9 +158,19 @@ def pay(
         session["payment_intent"] = intent["id"]
         if outcome == "succeeded":
             _charge(store, intent, session)
+            _invoice(store, session, intent)
             session["payment_status"] = "paid"
     store.emit("checkout.session.completed", session)
     return session
+
+
+def _invoice(store: Store, session: dict[str, Any], intent: dict[str, Any]) -> None:
+    """With ``invoice_creation``, the paid session gets its invoice (``invoice`` on the session)."""
+    if not session["invoice_creation"]["enabled"]:
+        return
+    pages = session["url"].rsplit("/c/pay/", 1)[0]
+    invoice_data = store.session_extras.get(session["id"], {}).get("invoice_data") or {}
+    session["invoice"] = invoices.for_checkout(store, session, intent, pages, invoice_data)["id"]
 
 
 def _apply_discount(session: dict[str, Any], value: Any) -> None:
@@ -187,6 +207,7 @@ def settle(store: Store, session_id: str, outcome: str) -> dict[str, Any]:
         raise StripeError("This Checkout Session has no delayed payment awaiting settlement.")
     if outcome == "succeeded":
         _charge(store, intent, session)
+        _invoice(store, session, intent)
         session["payment_status"] = "paid"
         store.emit("checkout.session.async_payment_succeeded", session)
     elif outcome == "failed":

@@ -84,6 +84,9 @@ PRICE_UPDATE = Params(
     unsupported="currency_options tax_behavior",
 )
 
+# Stripe Tax on a Checkout Session or an Invoice (the stand-in's rates: emulators/stripe/tax.py).
+AUTOMATIC_TAX = Hash({"enabled": Boolean()}, required=("enabled",), unsupported="liability")
+
 SESSION_CREATE = Params(
     {
         "mode": Enum("payment", "setup", "subscription"),
@@ -117,14 +120,28 @@ SESSION_CREATE = Params(
         "billing_address_collection": Enum("auto", "required"),
         "allow_promotion_codes": Boolean(),
         "customer_creation": Enum("always", "if_required"),
+        "invoice_creation": Hash(
+            {
+                "enabled": Boolean(),
+                "invoice_data": Hash(
+                    {"description": String(1500), "footer": String(), "metadata": Metadata()},
+                    unsupported="account_tax_ids custom_fields issuer rendering_options",
+                ),
+            },
+            required=("enabled",),
+        ),
+        "automatic_tax": AUTOMATIC_TAX,
+        "tax_id_collection": Hash({"enabled": Boolean()}, required=("enabled",), unsupported="required"),
+        "customer_update": Hash(
+            {"name": Enum("auto", "never"), "address": Enum("auto", "never")}, unsupported="shipping"
+        ),
     },
     unsupported=(
-        "after_expiration automatic_tax consent_collection currency custom_fields custom_text "
-        "customer_update discounts invoice_creation payment_method_collection "
-        "payment_method_configuration payment_method_data payment_method_options "
-        "payment_method_types phone_number_collection redirect_on_completion return_url "
-        "saved_payment_method_options setup_intent_data shipping_address_collection "
-        "shipping_options subscription_data tax_id_collection ui_mode"
+        "after_expiration consent_collection currency custom_fields custom_text discounts "
+        "payment_method_collection payment_method_configuration payment_method_data "
+        "payment_method_options payment_method_types phone_number_collection "
+        "redirect_on_completion return_url saved_payment_method_options setup_intent_data "
+        "shipping_address_collection shipping_options subscription_data ui_mode"
     ),
 )
 SESSION_LIST = List(
@@ -213,3 +230,48 @@ WEBHOOK_ENDPOINT_UPDATE = Params(
 )
 WEBHOOK_ENDPOINT_LIST = List(created=False)
 WEBHOOK_ENDPOINT_DELETE = Params(expand=False)
+
+INVOICEITEM_CREATE = Params(
+    {
+        "customer": String(),
+        "invoice": String(),
+        "price": String(),
+        "pricing": Hash({"price": String()}, unsupported="unit_amount_decimal"),
+        "quantity": Integer(0),
+        "amount": Integer(),
+        "unit_amount": Integer(),
+        "currency": String(),
+        "description": String(),
+        "metadata": Metadata(),
+    },
+    required=("customer",),
+    unsupported=(
+        "discountable discounts period price_data subscription tax_behavior tax_code tax_rates "
+        "unit_amount_decimal"
+    ),
+)
+INVOICE_CREATE = Params(
+    {
+        "customer": String(),
+        "auto_advance": Boolean(),
+        "automatic_tax": AUTOMATIC_TAX,
+        "collection_method": Enum("charge_automatically", "send_invoice"),
+        "currency": String(),
+        "default_payment_method": String(),
+        "description": String(1500),
+        "footer": String(),
+        "metadata": Metadata(),
+        "pending_invoice_items_behavior": Enum("exclude", "include"),
+    },
+    unsupported=(
+        "account_tax_ids application_fee_amount custom_fields days_until_due default_source "
+        "default_tax_rates discounts due_date effective_at from_invoice issuer number on_behalf_of "
+        "payment_settings rendering shipping_cost shipping_details statement_descriptor "
+        "subscription transfer_data"
+    ),
+)
+INVOICE_FINALIZE = Params({"auto_advance": Boolean()})
+INVOICE_PAY = Params(
+    {"off_session": Boolean(), "payment_method": String(), "forgive": Boolean()},
+    unsupported="mandate paid_out_of_band source",
+)

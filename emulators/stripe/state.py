@@ -25,6 +25,9 @@ KINDS = {
     "txn_": "balance_transaction",
     "we_": "webhook_endpoint",
     "evt_": "event",
+    "in_": "invoice",
+    "ii_": "invoiceitem",
+    "inpay_": "invoice_payment",
 }
 DEFAULT_ENDPOINT_ID = objects.stable_id("we_", "the endpoint EMULATOR_WEBHOOK_URL names")
 
@@ -48,6 +51,8 @@ class Store:
         self.line_items: dict[str, list[dict[str, Any]]] = {}
         # Create-time params Stripe keeps but never shows on the session (payment_intent_data).
         self.session_extras: dict[str, dict[str, Any]] = {}
+        # A Customer's tax ids (Stripe's includable ``tax_ids``), as Checkout collected them.
+        self.customer_tax_ids: dict[str, list[dict[str, Any]]] = {}
         self.event_bodies: dict[str, bytes] = {}
         self.idempotency: dict[str, tuple[str, int, bytes]] = {}
         # Stripe shows an endpoint's signing secret only once, at creation: it lives here.
@@ -63,6 +68,7 @@ class Store:
                     table.clear()
             self.line_items.clear()
             self.session_extras.clear()
+            self.customer_tax_ids.clear()
             self.event_bodies.clear()
             self.idempotency.clear()
             self.endpoint_secrets.clear()
@@ -175,6 +181,11 @@ class Store:
         if field == "refunds" and node.get("object") == "charge":
             # Not embedded since API 2022-11-15, but still expandable.
             node["refunds"] = self.charge_refunds(node["id"])
+        if field == "payments" and node.get("object") == "invoice":
+            # Includable: only an expanded invoice carries its payments.
+            found = [p for p in self.objects["invoice_payment"].values() if p["invoice"] == node["id"]]
+            url = f"/v1/invoice_payments?invoice={node['id']}"
+            node["payments"] = objects.list_object(copy.deepcopy(found), url)
         if field not in node:
             raise invalid_param("expand", f"This property cannot be expanded ({path}).")
         value = node[field]

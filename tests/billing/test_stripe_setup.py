@@ -41,6 +41,8 @@ def test_handled_events_are_exactly_stripes_money_lifecycle():
             "charge.dispute.closed",
             "payment_intent.succeeded",
             "payment_intent.payment_failed",
+            "invoice.finalized",  # a purchase's invoice (DESIGN §21)
+            "invoice.paid",
         ]
     )
     rereading = [
@@ -53,7 +55,8 @@ def test_operations_doc_lists_exactly_the_handled_events_for_the_endpoint():
     operations = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     stripe_section = operations.split("\n## Stripe\n", 1)[1].split("\n## ", 1)[0]
     endpoint_item = stripe_section.split("- Webhook endpoint:", 1)[1].split("\n- ", 1)[0]
-    listed = re.findall(r"`((?:checkout\.session|charge|refund|payment_intent)\.[a-z_.]+)`", endpoint_item)
+    kinds = "checkout\\.session|charge|refund|payment_intent|invoice"
+    listed = re.findall(rf"`((?:{kinds})\.[a-z_.]+)`", endpoint_item)
 
     assert sorted(listed) == sorted(HANDLED_EVENTS)
 

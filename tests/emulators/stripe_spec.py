@@ -5,7 +5,8 @@ OpenAPI spec and the ``stripe`` SDK's generated classes (provenance inside). An 
 matches Stripe when
 
 - it validates against the spec's component schema for its ``object`` type (OpenAPI 3.0,
-  ``nullable`` included, by ``openapi-schema-validator``);
+  ``nullable`` included, by ``openapi-schema-validator``), except that a field the SDK's
+  class no longer declares is not required (a later API version removed it);
 - it has every top-level field the SDK declares non-optional (the SDK speaks a newer API
   version than the spec file, so its required fields are the newer truth);
 - it invents no field: every key is one the spec's schema lists, or (top level) one the
@@ -30,7 +31,19 @@ def spec() -> dict[str, Any]:
     """Return the extracted description (schemas, routes, SDK fields, error codes)."""
     document = json.loads(SPEC_FILE.read_text())
     document["schemas"] = _null_allowed(document["schemas"])
+    _drop_removed_fields(document)
     return document
+
+
+def _drop_removed_fields(document: dict[str, Any]) -> None:
+    """Stop requiring a top-level field the SDK's class no longer declares: a later API
+    version removed it (the Invoice's ``paid``, ``paid_out_of_band`` and ``total_tax_amounts``
+    gave way to ``status``, ``amount_paid`` and ``total_taxes``; an invoice line's ``type``
+    and ``proration`` moved under ``parent``). The SDK speaks the API the stand-in serves."""
+    for name, sdk in document["sdk_objects"].items():
+        schema = document["schemas"][name]
+        if "required" in schema:
+            schema["required"] = [field for field in schema["required"] if field in sdk["fields"]]
 
 
 def _null_allowed(node: Any) -> Any:

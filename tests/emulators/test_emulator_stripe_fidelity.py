@@ -193,7 +193,7 @@ def test_refusals_are_stripe_error_bodies(emulator, sdk, recorder, check):
         lambda: sdk.v1.refunds.create(params={}),
         lambda: sdk.v1.prices.list(params={"limit": 1000}),
         lambda: _session(sdk, expires_at="x"),
-        lambda: _session(sdk, automatic_tax={"enabled": True}),
+        lambda: _session(sdk, automatic_tax={"enabled": True, "bogus": "1"}),
         lambda: sdk.v1.webhook_endpoints.create(params={"url": "http://127.0.0.1:9/x"}),
         lambda: sdk.v1.events.list(params={"bogus": "1"}),
     ]
@@ -276,3 +276,67 @@ def test_link_and_bank_debits_saved_at_checkout_match_stripe(emulator, sdk, chec
     if method == "link":  # Link is charged off-session like a card
         assert _charge_off_session(sdk, customer.id, saved.id, "fidelity-link").status == "succeeded"
     _read_everything(sdk, session.id)
+
+
+TAXED = {
+    "invoice_creation": {"enabled": True, "invoice_data": {"description": "Credits", "metadata": {"k": "v"}}},
+    "automatic_tax": {"enabled": True},
+    "billing_address_collection": "required",
+    "tax_id_collection": {"enabled": True},
+}
+
+
+def _billing(country: str, vat: str | None = None) -> dict:
+    address = {"line1": "1 Road", "postal_code": "12345", "city": "Town", "country": country}
+    return {"name": f"Buyer {country}", "address": address, **({"tax_id": vat} if vat else {})}
+
+
+def _read_invoice(sdk: stripe.StripeClient, invoice_id: str) -> None:
+    sdk.v1.invoices.retrieve(invoice_id)
+    sdk.v1.invoices.retrieve(invoice_id, params={"expand": ["customer", "payments"]})
+
+
+def test_taxed_checkouts_with_invoices_match_stripe(emulator, sdk, check):
+    buyers = [_billing("DE"), _billing("FR", "FR12345678901"), _billing("US"), _billing("DE", "DE811111111")]
+    for index, billing in enumerate(buyers):
+        session = _session(sdk, "credits_500", **TAXED)
+        paid = emulator.pay(session.id, billing=billing, discount_percent=10 if index == 3 else None)
+        _read_everything(sdk, session.id)
+        _read_invoice(sdk, paid["session"]["invoice"])
+    delayed = _session(sdk, "credits_100", **TAXED)
+    emulator.pay(delayed.id, "async_pending", billing=_billing("FR"))
+    _read_invoice(sdk, emulator.settle(delayed.id, "succeeded")["invoice"])
+    _read_everything(sdk, delayed.id)
+
+
+def test_a_customers_checkout_and_top_up_invoices_match_stripe(emulator, sdk, check):
+    prices = {p.lookup_key: p.id for p in sdk.v1.prices.list().data}
+    for card in ("4242", "0341"):
+        customer = sdk.v1.customers.create(params={"email": "firm@example.com"})
+        session = _session(
+            sdk,
+            customer_email=None,
+            customer=customer.id,
+            customer_update={"name": "auto", "address": "auto"},
+            payment_intent_data={"setup_future_usage": "off_session"},
+            **TAXED,
+        )
+        emulator.pay(session.id, billing=_billing("FR", "FR12345678901"), card=card)
+        sdk.v1.customers.retrieve(customer.id)
+        method = sdk.v1.payment_methods.list(params={"customer": customer.id}).data[0].id
+        invoice = sdk.v1.invoices.create(params={"customer": customer.id, "automatic_tax": {"enabled": True}})
+        sdk.v1.invoice_items.create(
+            params={"customer": customer.id, "invoice": invoice.id, "price": prices["credits_100"]}
+        )
+        sdk.v1.invoice_items.create(params={"customer": customer.id, "amount": 250, "currency": "usd"})
+        sdk.v1.invoices.finalize_invoice(invoice.id)
+        try:
+            sdk.v1.invoices.pay(invoice.id, params={"payment_method": method, "off_session": True})
+        except stripe.CardError:
+            assert card == "0341"
+        _read_invoice(sdk, invoice.id)
+        pending = sdk.v1.invoices.create(
+            params={"customer": customer.id, "pending_invoice_items_behavior": "include"}
+        )
+        sdk.v1.invoices.pay(pending.id, params={"payment_method": method})
+        _read_invoice(sdk, pending.id)

@@ -3,6 +3,7 @@ through the real SDK, its webhooks into the live app, and real SMTP into the sta
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,13 +21,31 @@ from tests.support.stripe_helpers import checkout, csrf_token, price_id, wait_fo
 stripe_env = stripe_helpers.stripe_env
 
 
+class TopUpStandIns:
+    """The stand-ins, whose `mail` leaves out the receipt of the Checkout purchase that saved the
+    card: these tests read the top-up's e-mails (Checkout receipts: tests/billing/test_invoices.py)."""
+
+    def __init__(self, emulator: Any) -> None:
+        self._emulator = emulator
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._emulator, name)
+
+    def mail(self, to: str | None = None) -> list[dict[str, Any]]:
+        """The sink's messages, less the Checkout purchase receipts."""
+        return [m for m in self._emulator.mail(to) if not CHECKOUT_RECEIPT.match(m["subject"])]
+
+
+CHECKOUT_RECEIPT = re.compile(r"Receipt: [0-9,]+ credits")
+
+
 @pytest.fixture
 def topups(app: Flask, stripe_env) -> Iterator[Any]:
     """The stand-ins, with the app's e-mail going to their SMTP sink and no retry delay."""
     saved = {name: app.config[name] for name in ("SMTP_URL", "AUTO_RECHARGE_RETRY_MINUTES")}
     app.config.update(SMTP_URL=stripe_env.smtp_url, AUTO_RECHARGE_RETRY_MINUTES=0)
     try:
-        yield stripe_env
+        yield TopUpStandIns(stripe_env)
     finally:
         app.config.update(saved)
 

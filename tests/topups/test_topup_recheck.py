@@ -32,9 +32,18 @@ def intents_for(user_id: int) -> list[dict[str, Any]]:
 
 
 def topup_intents(user_id: int, purchase_id: int) -> list[dict[str, Any]]:
-    """The PaymentIntents made for one top-up (by our metadata)."""
+    """The PaymentIntents made for one top-up: by our metadata, or paying its invoice (with
+    invoices on, the invoice's PaymentIntent carries none of our metadata)."""
+    paid_invoice = set()
+    invoice_id = db.session.get(CreditPurchase, purchase_id, populate_existing=True).stripe_invoice_id
+    if invoice_id:
+        invoice = stripe_client.client().v1.invoices.retrieve(invoice_id, params={"expand": ["payments"]})
+        payments = invoice.to_dict()["payments"]["data"]
+        paid_invoice = {p["payment"]["payment_intent"] for p in payments if p["status"] == "paid"}
     return [
-        i for i in intents_for(user_id) if (i.get("metadata") or {}).get("purchase_id") == str(purchase_id)
+        i
+        for i in intents_for(user_id)
+        if (i.get("metadata") or {}).get("purchase_id") == str(purchase_id) or i["id"] in paid_invoice
     ]
 
 
