@@ -27,10 +27,9 @@ from creditapp.ledger._core import (
     lock_wallet,
     lock_wallets,
     log,
-    users,
 )
 from creditapp.ledger._core import lots as lots_table
-from creditapp.ledger.outbox import Outbox, write_email
+from creditapp.ledger.outbox import Outbox, Recipients, recipients, write_email
 from creditapp.models import utcnow
 from creditapp.platform import transactions
 from creditapp.platform.transactions import write
@@ -99,7 +98,8 @@ def _expire_batch(now: datetime) -> tuple[int, list[Expired]]:
 
 def write_expiry_notices(now: datetime | None = None) -> list[int]:
     """One e-mail per lot that expires within LOT_EXPIRY_NOTICE_DAYS and still has credits
-    (deduplicated per lot: never twice); returns the new outbox ids, handed to the queue."""
+    (deduplicated per lot: never twice), to the wallet's person or, for an organization's
+    wallet, to each of its owners and admins; returns the new outbox ids, handed to the queue."""
     now = now or utcnow()
     days = int(current_app.config["LOT_EXPIRY_NOTICE_DAYS"])
     if days <= 0:
@@ -115,30 +115,34 @@ def write_expiry_notices(now: datetime | None = None) -> list[int]:
         rows = session.execute(
             sa.select(
                 lots_table.c.id,
+                lots_table.c.wallet_id,
                 lots_table.c.remaining,
                 lots_table.c.amount,
                 lots_table.c.source,
                 lots_table.c.expires_at,
-                users.c.id.label("user_id"),
-                users.c.email,
             )
-            .join(users, users.c.wallet_id == lots_table.c.wallet_id)
             .where(soon)
             .order_by(lots_table.c.expires_at, lots_table.c.id)
         ).all()
+        heard: dict[int, Recipients] = {}  # a wallet's person, or its organization's owners and admins
         for row in rows:
-            payload = {
-                "lot_id": row.id,
-                "credits": int(row.remaining),
-                "amount": int(row.amount),
-                "source": row.source,
-                "expires_at": lots.aware(row.expires_at).isoformat(),
-            }
-            email = write_email(
-                session, NOTICE_KIND, row.user_id, row.email, f"lot-expiring:{row.id}", payload
+            if row.wallet_id not in heard:
+                heard[row.wallet_id] = recipients(session, row.wallet_id)
+            people = heard[row.wallet_id]
+            payload = people.payload(
+                {
+                    "lot_id": row.id,
+                    "credits": int(row.remaining),
+                    "amount": int(row.amount),
+                    "source": row.source,
+                    "expires_at": lots.aware(row.expires_at).isoformat(),
+                }
             )
-            if email is not None:
-                effects.emails.append(email)
+            for user_id, address in people.people:
+                key = people.dedupe_key(f"lot-expiring:{row.id}", user_id)
+                email = write_email(session, NOTICE_KIND, user_id, address, key, payload)
+                if email is not None:
+                    effects.emails.append(email)
         transactions.stage(session, effects.handoffs())
     return effects.emails
 

@@ -254,18 +254,20 @@ def _lot_expiring(payload: Mapping[str, Any], base_url: str) -> Email:
     if credits < amount:
         what = f"{_credits(credits)} of the {_credits(amount)} credits"
     subject = f"{_credits(credits)} {noun} {verb} on {day}"
+    footer = "You get this e-mail once for each lot of credits, shortly before it expires."
+    where, button = f"{base_url}/account/credits", "Your credits"
+    if payload.get("org_id"):  # an organization's lot (teams): its owners and admins hear of it
+        name = str(payload["organization"])
+        subject = f"{name}: {subject}"
+        source = f"{source.replace('your ', 'its ')} in {name}'s wallet"
+        where, button = f"{where}?org={payload['org_id']}", f"{name}'s credits"
+        footer = f"You get this e-mail as an owner or admin of {name}. {footer}"
     lines = [
         f"{what} from {source} {verb} on {day} at {expires_at:%H:%M} UTC. Spend "
         f"{'it' if credits == 1 else 'them'} before then: whatever is left at that moment expires.",
         "Every lot of credits, what is left of it and when it expires:",
     ]
-    return _email(
-        subject,
-        lines,
-        f"{base_url}/account/credits",
-        "Your credits",
-        "You get this e-mail once for each lot of credits, shortly before it expires.",
-    )
+    return _email(subject, lines, where, button, footer)
 
 
 def _invitation(payload: Mapping[str, Any], base_url: str) -> Email:

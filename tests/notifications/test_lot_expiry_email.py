@@ -19,6 +19,7 @@ from creditapp.models import CreditLot, Notification, utcnow
 from creditapp.notifications import email as notifications
 from tests.support import stripe_helpers
 from tests.support.jobs import run_queued
+from tests.support.orgs import make_org
 
 stripe_env = stripe_helpers.stripe_env
 
@@ -70,6 +71,32 @@ def test_a_lot_expiring_in_three_days_is_e_mailed_once_however_often_the_notices
     [notice] = outbox()
     assert (notice.kind, notice.status, notice.payload["lot_id"]) == ("lot_expiring", "sent", lot_id)
     assert notice.subject == mail["subject"]  # the row keeps what was sent
+
+
+def test_an_organizations_expiring_lot_is_e_mailed_to_each_owner_and_admin_once_and_no_member(
+    app, mail_sink, make_user
+):
+    org = make_org(make_user, name="Acme", tag="acme")
+    lot_id = ledger.grant(
+        org.owner, 300, note="launch", expires_at=utcnow() + timedelta(days=2), wallet_id=org.wallet_id
+    ).lot_id
+
+    ledger.write_expiry_notices()
+    ledger.write_expiry_notices()
+    run_queued(app)
+
+    day = expires_on(lot_id)
+    for manager in ("owner@acme.example", "admin@acme.example"):
+        [mail] = [m for m in mail_sink.mail(manager) if "expire" in m["subject"]]  # not the invitation
+        assert mail["subject"] == f"Acme: 300 credits expire on {day}"
+        assert f"300 credits from a grant in Acme's wallet expire on {day}" in mail["text"]
+        assert f"{app.config['APP_BASE_URL']}/account/credits?org={org.id}" in mail["text"]
+        assert "as an owner or admin of Acme" in mail["text"]
+    for person in ("member@acme.example", "removed@acme.example", "outsider@acme.example"):
+        assert [m for m in mail_sink.mail(person) if "expire" in m["subject"]] == []
+    notices = [n for n in outbox() if n.kind == "lot_expiring"]
+    assert sorted(n.user_id for n in notices) == sorted([org.owner, org.admin])
+    assert {n.payload["lot_id"] for n in notices} == {lot_id}
 
 
 def test_no_notice_for_a_lot_outside_the_window(app, mail_sink, make_user):
