@@ -8,6 +8,7 @@ for a card, the e-mail for Link, the bank and last 4 for a bank debit), never th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,53 +106,38 @@ class MethodSummary:
 
 def customer_for(user_id: int, email: str) -> str:
     """The person's Stripe Customer, created the first time a card is saved."""
-    with read() as session:  # ended before Stripe is asked
-        row = session.execute(
-            sa.select(users.c.stripe_customer_id, users.c.created_at).where(users.c.id == user_id)
-        ).one()
-    if row.stripe_customer_id:
-        return row.stripe_customer_id
-    customer = stripe_client.client().v1.customers.create(
-        params={"email": email, "metadata": {"user_id": str(user_id)}},
-        options={"idempotency_key": f"customer-user-{user_id}-{row.created_at.timestamp():.6f}"},
+    return _customer_of(
+        users, user_id, "user", lambda row: {"email": email, "metadata": {"user_id": str(user_id)}}
     )
-    with write() as session:
-        # Another request may have saved one first: theirs is kept, and returned.
-        session.execute(
-            sa.update(users)
-            .where(users.c.id == user_id, users.c.stripe_customer_id.is_(None))
-            .values(stripe_customer_id=customer.id)
-        )
-        return session.execute(
-            sa.select(users.c.stripe_customer_id).where(users.c.id == user_id)
-        ).scalar_one()
 
 
 def organization_customer(org_id: int) -> str:
-    """The organization's own Stripe Customer, created the first time it buys or saves a card.
+    """The organization's own Stripe Customer, created the first time it buys or saves a card."""
+    return _customer_of(
+        organizations, org_id, "org", lambda row: {"name": row.name, "metadata": {"org_id": str(org_id)}}
+    )
 
-    Two first purchases at once end with one Customer: both ask Stripe with the same
-    idempotency key (from the organization's row), so Stripe creates it once and answers both
-    with it, and only the first to store it is kept.
+
+def _customer_of(table: sa.Table, row_id: int, kind: str, params: Callable[[sa.Row], dict[str, Any]]) -> str:
+    """The Stripe Customer stored on a person's or an organization's row, created once.
+
+    Two first requests at once end with one Customer: both ask Stripe with the same
+    idempotency key (from the row's id and creation time, so never reused after a database
+    reset), Stripe creates it once and answers both with it, and only the first to store it
+    is kept (and returned to both).
     """
     with read() as session:  # ended before Stripe is asked
-        row = session.execute(
-            sa.select(
-                organizations.c.stripe_customer_id, organizations.c.name, organizations.c.created_at
-            ).where(organizations.c.id == org_id)
-        ).one()
+        row = session.execute(sa.select(table).where(table.c.id == row_id)).one()
     if row.stripe_customer_id:
         return row.stripe_customer_id
     customer = stripe_client.client().v1.customers.create(
-        params={"name": row.name, "metadata": {"org_id": str(org_id)}},
-        options={"idempotency_key": f"customer-org-{org_id}-{row.created_at.timestamp():.6f}"},
+        params=params(row),
+        options={"idempotency_key": f"customer-{kind}-{row_id}-{row.created_at.timestamp():.6f}"},
     )
     with write() as session:
         session.execute(
-            sa.update(organizations)
-            .where(organizations.c.id == org_id, organizations.c.stripe_customer_id.is_(None))
+            sa.update(table)
+            .where(table.c.id == row_id, table.c.stripe_customer_id.is_(None))
             .values(stripe_customer_id=customer.id)
         )
-        return session.execute(
-            sa.select(organizations.c.stripe_customer_id).where(organizations.c.id == org_id)
-        ).scalar_one()
+        return session.execute(sa.select(table.c.stripe_customer_id).where(table.c.id == row_id)).scalar_one()

@@ -36,17 +36,11 @@ from creditapp.ledger import topups as ledger_topups
 from creditapp.models import CreditPurchase, utcnow, wallet_customer
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import read
-from creditapp.topups import invoicing
+from creditapp.topups import declines, invoicing
 
 log = logging.getLogger("creditapp.recharge")
 
 purchases = CreditPurchase.__table__
-MESSAGES = {
-    "card_declined": "Your card was declined.",
-    "authentication_required": (
-        "Your bank asks you to confirm this payment, which cannot be done while you are away."
-    ),
-}
 
 
 # --- charging ---------------------------------------------------------------------------------
@@ -72,7 +66,7 @@ def charge(purchase_id: int) -> str:
         return recover(purchase_id) if turn.outcome == "ask_stripe" else turn.outcome
     if current_app.config["STRIPE_INVOICES"]:
         # Through an Invoice for the pack (DESIGN §21): same keys, same outcomes, and an invoice.
-        return invoicing.charge(purchase_id, turn, settle, MESSAGES)
+        return invoicing.charge(purchase_id, turn, settle)
     # No transaction is open from here on: Stripe may take its time.
     metadata = {"purchase_id": str(purchase_id), "user_id": str(turn.user_id), "source": "auto_recharge"}
     params = {
@@ -91,24 +85,8 @@ def charge(purchase_id: int) -> str:
         intent = stripe_client.client().v1.payment_intents.create(
             params=params, options={"idempotency_key": key}
         )
-    except stripe.CardError as exc:
-        failed = exc.error.payment_intent if exc.error is not None else None
-        if failed is not None:
-            ledger_topups.record_intent(purchase_id, failed.id)
-        code = exc.code or "card_declined"
-        ledger_topups.fail_topup(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
-        return code
-    except stripe.InvalidRequestError as exc:
-        # The card cannot be used (detached at Stripe, say): a failure like a decline.
-        ledger_topups.fail_topup(purchase_id, exc.code or "invalid_request", "Stripe refused the payment.")
-        return "refused"
     except stripe.StripeError as exc:
-        # Stripe unreachable: the purchase stays pending and the sweep runs this again with the
-        # same idempotency key (Stripe answers as it did, or charges now).
-        log.warning(
-            "auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc.__class__.__name__
-        )
-        return "retry"
+        return declines.answer(purchase_id, exc)
     return settle(purchase_id, intent.to_dict())
 
 
@@ -181,7 +159,7 @@ def settle(purchase_id: int, intent: dict[str, Any]) -> str:
         code = error.get("code") or (
             "authentication_required" if status == "requires_action" else "card_declined"
         )
-        ledger_topups.fail_topup(purchase_id, code, MESSAGES.get(code, MESSAGES["card_declined"]))
+        ledger_topups.fail_topup(purchase_id, code, declines.message(code))
         return code
     return status or "unknown"  # processing: its webhook finishes it
 

@@ -15,7 +15,6 @@ invoice is paid, by whichever of the worker and the `invoice.paid` webhook comes
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -24,19 +23,18 @@ import stripe
 from flask import current_app
 
 from creditapp.billing import invoices
-from creditapp.ledger import topups as ledger_topups
 from creditapp.ledger.topups import ChargeTurn
 from creditapp.models import AutoRechargeSettings, CreditPurchase
 from creditapp.platform import stripe_client
 from creditapp.platform.transactions import write
+from creditapp.topups import declines
 
-log = logging.getLogger("creditapp.recharge")
 purchases = CreditPurchase.__table__
 settings = AutoRechargeSettings.__table__
 Settle = Callable[[int, dict[str, Any]], str]
 
 
-def charge(purchase_id: int, turn: ChargeTurn, settle: Settle, messages: dict[str, str]) -> str:
+def charge(purchase_id: int, turn: ChargeTurn, settle: Settle) -> str:
     """Invoice the top-up and pay the invoice off-session; returns what happened (as `charging.charge`)."""
     client = stripe_client.client()
     metadata = {"purchase_id": str(purchase_id), "user_id": str(turn.user_id), "source": "auto_recharge"}
@@ -79,23 +77,8 @@ def charge(purchase_id: int, turn: ChargeTurn, settle: Settle, messages: dict[st
             options={"idempotency_key": f"auto-recharge-pay-{stamp}"},
         )
         return settle_paid_invoice(purchase_id, paid.to_dict(), settle)
-    except stripe.CardError as exc:
-        failed = exc.error.payment_intent if exc.error is not None else None
-        if failed is not None:
-            ledger_topups.record_intent(purchase_id, failed.id)
-        code = exc.code or "card_declined"
-        ledger_topups.fail_topup(purchase_id, code, messages.get(code, messages["card_declined"]))
-        return code
-    except stripe.InvalidRequestError as exc:
-        # The card or the Customer cannot be used (detached, no address for the tax): like a decline.
-        log.warning("auto top-up %s: Stripe refused the invoice: %s", purchase_id, exc.code)
-        ledger_topups.fail_topup(purchase_id, exc.code or "invalid_request", "Stripe refused the payment.")
-        return "refused"
     except stripe.StripeError as exc:
-        log.warning(
-            "auto top-up %s: Stripe unavailable (%s); the sweep retries", purchase_id, exc.__class__.__name__
-        )
-        return "retry"
+        return declines.answer(purchase_id, exc)
 
 
 def settle_paid_invoice(purchase_id: int, invoice: dict[str, Any], settle: Settle) -> str:
