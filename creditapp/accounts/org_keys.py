@@ -35,9 +35,20 @@ def revoke_org_key(org_id: int, by_user_id: int, key_id: int) -> bool:
     with write() as session:
         require_manager(session, org_id, by_user_id)
         wallet_id = sa.select(Organization.wallet_id).where(Organization.id == org_id).scalar_subquery()
-        result = session.execute(
-            sa.update(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.wallet_id == wallet_id, ApiKey.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        return _revoke(session, wallet_id, key_id)
+
+
+def revoke_wallet_key(wallet_id: int, key_id: int) -> bool:
+    """Revoke one key of the organization's wallet (support acting for it: the staff console
+    checks who may); False when it is not that wallet's or already revoked."""
+    with write() as session:
+        return _revoke(session, wallet_id, key_id)
+
+
+def _revoke(session: sa.orm.Session, wallet_id: int | sa.ScalarSelect, key_id: int) -> bool:
+    result = session.execute(
+        sa.update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.wallet_id == wallet_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
     return result.rowcount == 1

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from creditapp import ledger, teams
+from creditapp.accounts import api_keys, org_keys
 from creditapp.extensions import db
 from creditapp.ledger import job_holds
 from creditapp.models import (
@@ -279,9 +280,50 @@ def test_a_lot_of_another_wallet_is_refused_from_the_organization(act_on_org, or
     assert ledger.balance(org["owner"]).credits == 500 and trail() == []
 
 
-def test_only_the_credit_actions_act_on_an_organization(staff_client, org):
+def test_staff_revoke_an_organizations_key_once_and_not_a_personal_one_from_its_page(
+    app, staff_client, act_on_org, org
+):
+    org_token = api_keys.create_key(
+        org["owner"], "org script", ["spend", "read"], None, org_id=org["id"]
+    ).token
+    personal = api_keys.create_key(org["owner"], "own script", ["read"], None)
+    [org_key_id] = [k.id for k in org_keys.list_org_keys(org["wallet_id"])]
+    page = staff_client.get(f"/admin/organizations/{org['id']}").get_data(as_text=True)
+    assert f"revoke-{org_key_id}" in page  # the Revoke form beside the key
+
+    refused, _ = act_on_org(org["id"], "revoke_key", key_id=str(personal.id), reason="x")
+    assert refused.status_code == 404 and "This organization has no API key" in refused.get_data(as_text=True)
+
+    first, second = act_on_org(
+        org["id"], "revoke_key", confirm_twice=True, key_id=str(org_key_id), reason="Leaked in a log"
+    )
+    assert (
+        first.status_code == 200
+        and second.status_code == 200
+        and "acted once" in second.get_data(as_text=True)
+    )
+    db.session.rollback()
+    assert db.session.get(ApiKey, org_key_id).revoked_at is not None
+    assert db.session.get(ApiKey, personal.id).revoked_at is None
+    assert (
+        app.test_client()
+        .get("/api/user/credits", headers={"Authorization": f"Bearer {org_token}"})
+        .status_code
+        == 401
+    )
+    [row] = trail()
+    assert (row.action, row.target_type, row.target_id, row.reason) == (
+        "revoke_key",
+        "organization",
+        str(org["id"]),
+        "Leaked in a log",
+    )
+    assert row.parameters["key_id"] == org_key_id
+
+
+def test_only_the_credit_actions_and_revoking_a_key_act_on_an_organization(staff_client, org):
     token = csrf_token(staff_client)
-    for name in ("sign_out_everywhere", "revoke_key", "switch_topup_off", "refund", "replay_event", "nope"):
+    for name in ("sign_out_everywhere", "switch_topup_off", "refund", "replay_event", "nope"):
         response = staff_client.post(
             f"/admin/organizations/{org['id']}/actions/{name}",
             data={"csrf_token": token, "reason": "x", "key_id": "1"},

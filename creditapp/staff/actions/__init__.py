@@ -12,7 +12,7 @@ from creditapp.staff.actions.base import CUSTOMER, ORGANIZATION, Action, Checked
 
 __all__ = ["ACTIONS", "CUSTOMER", "ORGANIZATION", "Action", "Checked", "Refused", "Target", "find_target"]
 
-# The credit actions act on any wallet: a customer's or an organization's.
+# The credit actions and revoking a key act on any wallet: a customer's or an organization's.
 WALLETS = (CUSTOMER, ORGANIZATION)
 
 ACTIONS: dict[str, Action] = {
@@ -23,7 +23,7 @@ ACTIONS: dict[str, Action] = {
         Action("void_lot", "Void a lot", True, credits.check_void_lot, on=WALLETS),
         Action("release_hold", "Release a stuck hold", False, credits.check_release_hold),
         Action("cancel_job", "Cancel a job", False, account.check_cancel_job),
-        Action("revoke_key", "Revoke an API key", True, account.check_revoke_key),
+        Action("revoke_key", "Revoke an API key", True, account.check_revoke_key, on=WALLETS),
         Action("switch_topup_off", "Switch automatic top-up off", True, account.check_switch_topup_off),
         Action("sign_out_everywhere", "Sign out everywhere", True, account.check_sign_out_everywhere),
         Action("refund", "Refund a purchase", False, payments.check_refund),

@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from creditapp.accounts import api_keys, sessions
+from creditapp.accounts import api_keys, org_keys, sessions
 from creditapp.jobs import records
 from creditapp.jobs import service as jobs
-from creditapp.staff.actions.base import Checked, Refused, Target, whole_number
+from creditapp.staff.actions.base import Checked, Refused, Target, trail_target, whole_number, whose
 from creditapp.topups import settings as topups
 
 
@@ -36,22 +36,29 @@ def check_cancel_job(customer: Target, form: Mapping[str, str]) -> Checked:
     return Checked("job", str(job_id), {"job_id": str(job_id)}, f"Cancel job {job_id} ({job.feature}).", act)
 
 
-def check_revoke_key(customer: Target, form: Mapping[str, str]) -> Checked:
-    """Revoke one of the customer's API keys: programs using it stop at once."""
-    user_id = customer.id
+def check_revoke_key(target: Target, form: Mapping[str, str]) -> Checked:
+    """Revoke one of the customer's personal API keys, or one of the organization's: programs
+    using it stop at once."""
     key_id = whole_number(form, "key_id", "The key", 1, 2**62)
-    key = api_keys.find_key(user_id, key_id)
+    if target.is_organization:
+        key = org_keys.find_org_key(target.wallet_id, key_id)
+    else:
+        key = api_keys.find_key(target.id, key_id)
     if key is None:
-        raise Refused(f"This customer has no API key {key_id}.", 404)
+        raise Refused(f"{whose(target)} has no API key {key_id}.", 404)
     if key.revoked_at is not None:
         raise Refused(f"Key {key.prefix}… is revoked already.")
 
     def act(actor: int, reason: str, token: str) -> str:
-        done = api_keys.revoke_key(user_id, key_id)
+        if target.is_organization:
+            done = org_keys.revoke_wallet_key(target.wallet_id, key_id)
+        else:
+            done = api_keys.revoke_key(target.id, key_id)
         return f"Revoked key {key.prefix}…." if done else f"Key {key.prefix}… was revoked already."
 
+    kind, target_id = trail_target(target, "api_key", key_id)
     return Checked(
-        "api_key", str(key_id), {"key_id": key_id}, f"Revoke the API key “{key.name}” ({key.prefix}…).", act
+        kind, target_id, {"key_id": key_id}, f"Revoke the API key “{key.name}” ({key.prefix}…).", act
     )
 
 

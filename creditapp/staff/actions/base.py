@@ -64,6 +64,17 @@ def find_target(kind: str, target_id: int) -> Target | None:
     return None if row is None else Target(kind, target_id, row[0], row[1])
 
 
+def whose(target: Target) -> str:
+    """The wallet's holder in a refusal: "This customer" or "This organization"."""
+    return "This organization" if target.is_organization else "This customer"
+
+
+def trail_target(target: Target, kind: str, target_id: int) -> tuple[str, str]:
+    """What the trail row names as the target: for an organization always the organization
+    (a lot goes into the parameters), so that its page finds every action on its wallet."""
+    return (target.kind, str(target.id)) if target.is_organization else (kind, str(target_id))
+
+
 class Refused(Exception):
     """The form cannot be acted on; nothing was written. `status` is the HTTP answer."""
 

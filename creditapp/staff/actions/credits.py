@@ -17,19 +17,10 @@ from creditapp.staff.actions.base import (
     Target,
     expiry,
     ledger_refusal,
+    trail_target,
     whole_number,
+    whose,
 )
-
-
-def whose(target: Target) -> str:
-    """The wallet's holder in a refusal: "This customer" or "This organization"."""
-    return "This organization" if target.is_organization else "This customer"
-
-
-def trail_target(target: Target, kind: str, target_id: int) -> tuple[str, str]:
-    """What the trail row names as the target: for an organization always the organization
-    (a lot goes into the parameters), so that its page finds every action on its wallet."""
-    return (target.kind, str(target.id)) if target.is_organization else (kind, str(target_id))
 
 
 def adjust(target: Target, actor: int, amount: int, reason: str, **lot) -> ledger.Granted:
