@@ -241,7 +241,9 @@ def test_an_invoice_event_before_the_sessions_fills_in_the_invoice_and_credits_n
     assert stripe_helpers.credits(user) == 1000
 
 
-def test_the_staff_console_links_a_customers_invoice(taxed, app, client, make_user, sign_in_as):
+def test_the_staff_console_shows_a_customers_tax_and_links_the_invoice(
+    taxed, app, client, make_user, sign_in_as
+):
     user = make_user(credits=500)
     sign_in_as(client, user)
     bought = buy(taxed, client, user, {"name": "Anna Schmidt", "address": BERLIN})
@@ -252,3 +254,4 @@ def test_the_staff_console_links_a_customers_invoice(taxed, app, client, make_us
     page = support.get(f"/admin/customers/{user}").get_data(as_text=True)
 
     assert f'href="{bought.invoice_pdf_url}"' in page and f"Invoice {bought.invoice_number}" in page
+    assert '$23.80 <span class="muted">(tax $3.80)</span>' in page  # 20.00 + 19 % German VAT
