@@ -282,7 +282,9 @@ def test_a_discounted_purchase_keeps_a_subtotal_and_tax_that_add_up_to_what_was_
     assert stripe_helpers.credits(user) == 1000  # the pack's credits, discount or not
 
 
-def test_a_receipt_asked_for_by_an_id_past_any_purchase_is_not_found(stripe_env, client, make_user, sign_in_as):
+def test_a_receipt_asked_for_by_an_id_past_any_purchase_is_not_found(
+    stripe_env, client, make_user, sign_in_as
+):
     sign_in_as(client, make_user(credits=500))
     beyond = 2**64  # past what the database's ids can hold
 
