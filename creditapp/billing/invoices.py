@@ -88,8 +88,11 @@ def from_invoice(invoice: Mapping[str, Any]) -> InvoiceFields:
     """The fields of a Stripe Invoice object (its links only once it is finalized)."""
     transitions = invoice.get("status_transitions") or {}
     issued = transitions.get("finalized_at") or invoice.get("effective_at") or invoice.get("created")
+    # Before tax and after any discount (Stripe's `subtotal` is before the discount, and includes
+    # the tax of a tax-inclusive price), so that subtotal + tax is the total charged.
+    excluding_tax = invoice.get("total_excluding_tax")
     return InvoiceFields(
-        subtotal=_int(invoice.get("subtotal")),
+        subtotal=_int(excluding_tax if excluding_tax is not None else invoice.get("subtotal")),
         tax=_invoice_tax(invoice),
         invoice_id=invoice.get("id"),
         number=invoice.get("number") or None,
@@ -101,8 +104,12 @@ def from_invoice(invoice: Mapping[str, Any]) -> InvoiceFields:
 
 def from_session(session: Mapping[str, Any]) -> InvoiceFields:
     """The amounts a paid Checkout Session states, and its invoice when expanded (else its id)."""
-    totals = session.get("total_details") or {}
-    fields = InvoiceFields(subtotal=_int(session.get("amount_subtotal")), tax=_int(totals.get("amount_tax")))
+    tax = _int((session.get("total_details") or {}).get("amount_tax"))
+    total = _int(session.get("amount_total"))
+    # What was charged before tax: the session's `amount_subtotal` is before any discount (and
+    # includes the tax of a tax-inclusive price), so subtotal + tax is kept equal to the total.
+    subtotal = total - tax if total is not None and tax is not None else _int(session.get("amount_subtotal"))
+    fields = InvoiceFields(subtotal=subtotal, tax=tax)
     invoice = session.get("invoice")
     if isinstance(invoice, Mapping):
         return fields.with_invoice(from_invoice(invoice))

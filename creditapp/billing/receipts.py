@@ -30,6 +30,7 @@ log = logging.getLogger("creditapp.billing")
 purchases = CreditPurchase.__table__
 users = User.__table__
 FINAL = ("completed", "failed", "expired")
+LAST_ID = 2**63 - 1  # the largest id a purchase can have (BIGINT): a larger one is no purchase
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,8 @@ def stored_confirmation(
 def completed_receipt(user_id: int, purchase_id: int, wallet_id: int | None = None) -> Confirmation | None:
     """One of the user's completed purchases (or, with `wallet_id`, the organization's) as its
     receipt page shows it (no Stripe call)."""
+    if not 0 < purchase_id <= LAST_ID:
+        return None
     with read() as session:
         row = session.execute(
             CONFIRMATION.where(
@@ -224,6 +227,8 @@ def stored_receipt(user_id: int, purchase_id: int) -> StoredReceipt | None:
     Only a purchase into their own wallet: one they made for an organization is the
     organization's (a buyer removed from it loses it with the rest).
     """
+    if not 0 < purchase_id <= LAST_ID:
+        return None
     with read() as session:
         row = session.execute(
             sa.select(purchases.c.receipt_url, purchases.c.stripe_payment_intent_id).where(

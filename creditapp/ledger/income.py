@@ -203,9 +203,9 @@ def complete_purchase(
     status update makes every later call a no-op. A refund or dispute Stripe reported
     before the purchase completed is taken back in the same transaction. An automatic
     top-up's receipt e-mail is written in it too, so it exists exactly when the credits do.
-    A canceled automatic top-up is credited too: it is called only with a payment Stripe
-    took, and money taken is never left uncredited (a charge still in flight when the top-up
-    was canceled, say).
+    A canceled or failed automatic top-up is credited too: it is called only with a payment
+    Stripe took, and money taken is never left uncredited (a charge still in flight when the
+    top-up was canceled, or the open invoice of a declined one paid later on its hosted page).
     """
     with write() as session:
         row = session.execute(
@@ -214,7 +214,10 @@ def complete_purchase(
                 purchases.c.id == purchase_id,
                 sa.or_(
                     purchases.c.status == "pending",
-                    sa.and_(purchases.c.status == "canceled", purchases.c.source == "auto_recharge"),
+                    sa.and_(
+                        purchases.c.status.in_(("canceled", "failed")),
+                        purchases.c.source == "auto_recharge",
+                    ),
                 ),
             )
             .values(

@@ -255,3 +255,38 @@ def test_the_staff_console_shows_a_customers_tax_and_links_the_invoice(
 
     assert f'href="{bought.invoice_pdf_url}"' in page and f"Invoice {bought.invoice_number}" in page
     assert '$23.80 <span class="muted">(tax $3.80)</span>' in page  # 20.00 + 19 % German VAT
+
+
+@pytest.mark.parametrize("first", ["session", "invoice"])
+def test_a_discounted_purchase_keeps_a_subtotal_and_tax_that_add_up_to_what_was_paid(
+    first, taxed, live_server, client, make_user, sign_in_as
+):
+    user = make_user(credits=500)
+    sign_in_as(client, user)
+    session_id = checkout(client, 500)
+    with emulator_config(taxed, live_server, webhooks_enabled=False):
+        taxed.pay(session_id, billing={"name": "Anna Schmidt", "address": BERLIN}, discount_percent=10)
+    invoice_id = stripe_helpers.session(session_id)["invoice"]
+    finalized = json.dumps(event("invoice.finalized", invoice_id), default=float).encode()
+    completed = event("checkout.session.completed", session_id)
+
+    for delivery in [completed, finalized] if first == "session" else [finalized, completed]:
+        assert post_event(live_server, delivery).status_code == 200
+    wait_for(lambda: purchase(session_id).payment_recorded_at, what="the payment recorded")
+
+    bought = purchase(session_id)
+    # $20.00 less 10 % is $18.00, and 19 % VAT on that is $3.42: $21.42 paid.
+    assert (bought.amount_subtotal, bought.amount_tax, bought.amount_paid) == (1800, 342, 2142)
+    lines = receipt_lines(client.get(f"/history/purchases/{bought.id}").get_data(as_text=True))
+    assert (lines["Subtotal"], lines["Tax"], lines["Total"]) == ("$18.00", "$3.42", "$21.42")
+    assert stripe_helpers.credits(user) == 1000  # the pack's credits, discount or not
+
+
+def test_a_receipt_asked_for_by_an_id_past_any_purchase_is_not_found(
+    stripe_env, client, make_user, sign_in_as
+):
+    sign_in_as(client, make_user(credits=500))
+    beyond = 2**64  # past what the database's ids can hold
+
+    assert client.get(f"/history/purchases/{beyond}").status_code == 404
+    assert client.get(f"/history/purchases/{beyond}/receipt").status_code == 404

@@ -179,3 +179,26 @@ def test_with_automatic_tax_a_card_saved_without_an_address_fails_its_top_up_and
     assert invoice["status"] == "draft" and invoice["amount_paid"] == 0
     [mail] = topups.mail("no-address@example.com")
     assert mail["subject"] == "Automatic top-up failed" and "Stripe refused the payment." in mail["text"]
+
+
+def test_a_declined_top_ups_invoice_paid_later_credits_its_credits_once(app, topups, client, card_user):
+    user = card_user(card="0341", start=150, email="paid-later@example.com")  # declines off-session
+    enable(client, threshold=300)
+    ledger.hold(user, "image", 10)
+    settle_everything(app, topups)
+    [failed] = recharges(user, "failed")
+    assert credits(user) == 240
+
+    # The open invoice is paid after all (the person on its hosted page, with the same card).
+    method = db.session.get(AutoRechargeSettings, user).payment_method_id
+    paid = stripe_client.client().v1.invoices.pay(failed.stripe_invoice_id, params={"payment_method": method})
+    assert paid.status == "paid"
+    settle_everything(app, topups)
+
+    [done] = recharges(user, "completed")
+    assert done.id == failed.id and credits(user) == 340  # the money Stripe took is credited
+    assert subjects(topups, "paid-later@example.com") == ["Automatic top-up failed", RECEIPT]
+    assert done.stripe_payment_intent_id == invoices.paying_intent(
+        stripe_client.client().v1.invoices.retrieve(paid.id, params={"expand": ["payments"]}).to_dict()
+    )
+    assert ledger.audit() == []
