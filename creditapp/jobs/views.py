@@ -37,6 +37,7 @@ from creditapp.jobs.presenting import INLINE_TYPES, PNG, bare_type, job_json, re
 from creditapp.jobs.service import JobNotCancelable, stop
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
+from creditapp.teams.context import use_organization
 from creditapp.teams.organizations import organization_of_wallet
 
 bp = Blueprint("jobs", __name__)
@@ -188,9 +189,11 @@ def job_page(job_id: uuid.UUID):
     if job is None:
         return error_response(404, NOT_FOUND)
     if not is_htmx():
-        # A job spent from an organization's wallet shows that wallet's badge, and "again"
-        # opens the form in its context (the page a no-JS spend lands on, or History's link).
+        # A job spent from an organization's wallet is shown in its context (the header's
+        # badge and links, "again"), whatever link led here: a no-JS spend, History, an e-mail.
         org = organization_of_wallet(job.wallet_id, current_user.id) if job.wallet_id is not None else None
+        if org is not None:
+            use_organization(org)
         page = render_template("jobs/job.html", **_context(job), org=org)
         return vary_on_htmx(make_response(page))
     in_form = request.args.get("in") == "form"

@@ -31,8 +31,11 @@ def takes_context(view: View) -> View:
 
 
 def _org_value() -> str:
-    """The `org` of the query or form; the query's alone when the body cannot be read (an
-    oversize form answered 413: its error page must not read that body again)."""
+    """The `org` of the query or form (or the one the page is of, `use_organization`); the
+    query's alone when the body cannot be read (an oversize form answered 413: its error page
+    must not read that body again)."""
+    if "team_context_of_page" in g:
+        return str(g.team_context_of_page)
     try:
         return request.values.get("org", "")
     except HTTPException:
@@ -70,6 +73,19 @@ def require_manager() -> OrganizationView | None:
     return org
 
 
+def use_organization(org: OrganizationView) -> None:
+    """Show this page in the organization's context although its URL names none: a page
+    about one thing of one wallet (a job's page: the wallet it spent from). The header's
+    badge, expiry line and links then read the organization's wallet; no switcher shows."""
+    g.team_context = org
+    g.team_context_of_page = org.id
+
+
+def page_takes_context() -> bool:
+    """Whether the page being rendered reads the context (`takes_context`, or `use_organization`)."""
+    return "team_context_of_page" in g or _takes_context()
+
+
 def _takes_context() -> bool:
     view = current_app.view_functions.get(request.endpoint or "")
     return bool(getattr(view, "takes_team_context", False))
@@ -77,7 +93,7 @@ def _takes_context() -> bool:
 
 def in_context(endpoint: str, **values: Any) -> str:
     """`url_for(endpoint)` keeping the page's organization context (`org`), if it has one."""
-    if "org" not in values and _takes_context():
+    if "org" not in values and page_takes_context():
         raw = _org_value()
         if raw.isdigit():
             values["org"] = raw
