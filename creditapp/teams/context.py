@@ -24,6 +24,18 @@ from creditapp.teams.organizations import MANAGERS, OrganizationView, organizati
 View = TypeVar("View", bound=Callable[..., Any])
 
 
+ID_MAX = 2**63 - 1  # the largest id a bigint column holds
+
+
+def org_id(raw: str) -> int | None:
+    """The organization id an `org` value names: ASCII digits a bigint holds; None for anything
+    else (such an `org` names no organization: a 404, never an error)."""
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= ID_MAX else None
+
+
 def takes_context(view: View) -> View:
     """Mark a view as acting on the page's context: the header shows the switcher on it."""
     view.takes_team_context = True  # type: ignore[attr-defined]
@@ -48,11 +60,12 @@ def current_organization() -> OrganizationView | None:
     raw = _org_value()
     if not raw:
         return None
-    if not raw.isdigit():
+    named = org_id(raw)
+    if named is None:
         abort(404)
     if "team_context" not in g:
         try:
-            g.team_context = organization_for(int(raw), current_user.id)
+            g.team_context = organization_for(named, current_user.id)
         except NotFound:
             abort(404)
     return g.team_context
@@ -95,7 +108,7 @@ def in_context(endpoint: str, **values: Any) -> str:
     """`url_for(endpoint)` keeping the page's organization context (`org`), if it has one."""
     if "org" not in values and page_takes_context():
         raw = _org_value()
-        if raw.isdigit():
+        if org_id(raw) is not None:
             values["org"] = raw
     return url_for(endpoint, **values)
 
@@ -111,4 +124,4 @@ def switcher() -> dict:
     except sa.exc.SQLAlchemyError:  # a page rendered for a database error shows no switcher
         db.session.rollback()
         return {"organizations": [], "chosen": None}
-    return {"organizations": organizations, "chosen": int(raw) if raw.isdigit() else None}
+    return {"organizations": organizations, "chosen": org_id(raw)}
