@@ -115,7 +115,10 @@ def in_context(endpoint: str, **values: Any) -> str:
 
 def switcher() -> dict:
     """What the header's context switcher shows: the person's organizations and the one
-    chosen (None: Personal). Empty on pages that do not act on a wallet's context."""
+    chosen (None: Personal). Empty on pages that do not act on a wallet's context; on a page
+    of one organization's thing (`use_organization`) no choice, but its links keep the context."""
+    if current_user.is_authenticated and "team_context_of_page" in g:
+        return {"organizations": [], "chosen": g.team_context_of_page}
     if not current_user.is_authenticated or not _takes_context():
         return {"organizations": [], "chosen": None}
     raw = _org_value()

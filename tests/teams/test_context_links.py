@@ -38,7 +38,10 @@ def test_a_spends_job_page_shows_the_organizations_balance_and_its_again_link_ke
     # The header's badge is the wallet the job spent from, and asks for it again.
     assert 'data-credits="49"' in page and 'data-credits="100"' not in page
     assert f"/credits/badge?org={org.id}" in page
-    assert f'href="/history?org={org.id}"' in page  # the header's links keep the context
+    # The header's links keep the context; there is no switcher (the job's wallet is fixed).
+    header = page.split("<main", 1)[0]
+    assert f'href="/history?org={org.id}"' in header and f'href="/features/qr?org={org.id}"' in header
+    assert 'id="context-switcher"' not in page
     # "QR code again" opens the form in the organization's context, not the personal one.
     again = re.search(r'<p><a href="([^"]+)">[^<]+ again</a></p>', page)
     assert again is not None and again.group(1) == f"/features/qr?org={org.id}"
