@@ -114,7 +114,7 @@ def parse_limit(raw: str | None) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 0 < int(raw) <= LIMIT_MAX:
+    if not (raw.isascii() and raw.isdigit()) or not 0 < int(raw) <= LIMIT_MAX:
         raise InvalidKeyRequest(
             "monthly_credit_limit", "The monthly limit is a whole number of credits, 1 or more."
         )

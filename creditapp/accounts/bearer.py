@@ -28,6 +28,7 @@ from creditapp.accounts import api_keys
 from creditapp.accounts.sessions import parse_token
 from creditapp.extensions import csrf
 from creditapp.teams import NotFound, organization_for
+from creditapp.teams.context import org_id
 
 REALM_CHALLENGE = 'Bearer realm="creditapp"'
 INVALID_CHALLENGE = 'Bearer error="invalid_token"'
@@ -71,9 +72,10 @@ def wallet_id() -> int:
     if not raw:
         return current_user.wallet_id
     try:
-        if not raw.isdigit():
+        named = org_id(raw)
+        if named is None:
             raise NotFound("no such organization")
-        return organization_for(int(raw), current_user.id).wallet_id
+        return organization_for(named, current_user.id).wallet_id
     except NotFound:
         abort(make_response(jsonify({"error": "not_found", "message": "No such organization."}), 404))
 

@@ -28,7 +28,7 @@ from creditapp.accounts.bearer import requires_scope
 from creditapp.extensions import db
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import is_htmx, vary_on_htmx
-from creditapp.teams.context import current_organization, takes_context
+from creditapp.teams.context import current_organization, page_takes_context, takes_context
 from creditapp.teams.organizations import role_by_wallet
 
 BLUEPRINT = "account"  # the account's pages share its endpoint names: `account.credits_page`, …
@@ -120,8 +120,7 @@ def expiring_of(user_id: int, wallet_id: int | None = None) -> ledger.Expiring |
 def _context_wallet() -> int | None:
     """The organization's wallet on a page that acts on the context (`org`), else None (also on
     the 404 page a non-member gets there: it shows their own line)."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    if not getattr(view, "takes_team_context", False):
+    if not page_takes_context():
         return None
     try:
         org = current_organization()

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app, url_for
 
 from creditapp.jobs import records, results, runnable
+from creditapp.teams.context import in_context
 
 PNG = "image/png"
 INLINE_TYPES = ("text/plain", "application/json")  # results the JSON carries inline
@@ -76,7 +77,8 @@ def shown(job: records.Job) -> Shown:
         noun=getattr(feature, "noun", "result"),
         working=getattr(feature, "working", "Working"),
         again=getattr(feature, "again_label", f"{title} again"),
-        page_url=url_for(page_endpoint) if page_endpoint in current_app.view_functions else None,
+        # In the page's context (an organization's job page: its form, `org` kept).
+        page_url=in_context(page_endpoint) if page_endpoint in current_app.view_functions else None,
         summary=summary,
         result_template=getattr(feature, "result_template", None) or "jobs/_result.html",
         stoppable=bool(getattr(feature, "stoppable", False)),

@@ -51,6 +51,8 @@ class Job:
     # What the hold took, and the spend's state: `cost` is what it charges now.
     held: int | None = None
     spend_status: str = "held"
+    # The wallet the hold was taken from: the person's own, or an organization's.
+    wallet_id: int | None = None
 
     @property
     def ended(self) -> bool:
@@ -87,7 +89,11 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 SELECT_JOB = sa.select(
-    *jobs.c, spends.c.credits_spent, spends.c.credits_held, spends.c.status.label("spend_status")
+    *jobs.c,
+    spends.c.credits_spent,
+    spends.c.credits_held,
+    spends.c.status.label("spend_status"),
+    spends.c.wallet_id,
 ).join(spends, spends.c.id == jobs.c.spend_id)
 
 
@@ -116,6 +122,7 @@ def _job(row: sa.Row) -> Job:
         stop_requested=row.stop_requested_at is not None,
         held=row.credits_held or row.credits_spent,
         spend_status=row.spend_status,
+        wallet_id=row.wallet_id,
     )
 
 

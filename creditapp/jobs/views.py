@@ -37,6 +37,8 @@ from creditapp.jobs.presenting import INLINE_TYPES, PNG, bare_type, job_json, re
 from creditapp.jobs.service import JobNotCancelable, stop
 from creditapp.platform.errors import error_response
 from creditapp.platform.htmx import STOP_POLLING, is_htmx, trigger, vary_on_htmx
+from creditapp.teams.context import use_organization
+from creditapp.teams.organizations import organization_of_wallet
 
 bp = Blueprint("jobs", __name__)
 
@@ -187,7 +189,13 @@ def job_page(job_id: uuid.UUID):
     if job is None:
         return error_response(404, NOT_FOUND)
     if not is_htmx():
-        return vary_on_htmx(make_response(render_template("jobs/job.html", **_context(job))))
+        # A job spent from an organization's wallet is shown in its context (the header's
+        # badge and links, "again"), whatever link led here: a no-JS spend, History, an e-mail.
+        org = organization_of_wallet(job.wallet_id, current_user.id) if job.wallet_id is not None else None
+        if org is not None:
+            use_organization(org)
+        page = render_template("jobs/job.html", **_context(job), org=org)
+        return vary_on_htmx(make_response(page))
     in_form = request.args.get("in") == "form"
     response = make_response(render_job_fragment(job, in_form=in_form), STOP_POLLING if job.ended else 200)
     if job.ended:

@@ -91,6 +91,16 @@ def organization_for(org_id: int, user_id: int) -> OrganizationView:
     return OrganizationView(*row)
 
 
+def organization_of_wallet(wallet_id: int, user_id: int) -> OrganizationView | None:
+    """The organization whose wallet this is, as this person sees it; None when it is no
+    organization's wallet (a person's own) or they are not in it."""
+    with read() as session:
+        row = session.execute(
+            _as_seen_by(user_id).where(organizations.c.wallet_id == wallet_id)
+        ).one_or_none()
+    return OrganizationView(*row) if row is not None else None
+
+
 def organizations_of(user_id: int) -> list[OrganizationView]:
     """The organizations this person is in, by name."""
     with read() as session:

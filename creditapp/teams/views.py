@@ -17,6 +17,8 @@ from creditapp.teams.organizations import MANAGERS
 
 bp = Blueprint("teams", __name__)
 
+LIMIT_MAX = 2**63 - 1  # memberships.monthly_credit_limit is a bigint
+
 # Why an invitation link cannot be used, in words (`AcceptRefused.reason`).
 REFUSALS = {
     "unknown": "This invitation link is not valid. Ask for a new one.",
@@ -129,7 +131,7 @@ def change_role(org_id: int, user_id: int):
 def set_limit(org_id: int, user_id: int):
     """Set a member's monthly credit limit; empty means no limit (owners and admins)."""
     raw = request.form.get("limit", "").strip().replace(",", "")
-    if raw and not raw.isdigit():
+    if raw and not (raw.isascii() and raw.isdigit() and int(raw) <= LIMIT_MAX):
         if _organization(org_id).role not in MANAGERS:
             abort(403)
         return _members_page(org_id, 400, "A limit is a whole number of credits, 0 or more.")

@@ -76,6 +76,7 @@ def test_creating_a_key_refuses_bad_input_and_writes_nothing(api, make_user, bro
         {"name": "x", "scopes": []},
         {"name": "x", "scopes": ["admin"]},
         {"name": "x", "scopes": ["read"], "monthly_credit_limit": "-3"},
+        {"name": "x", "scopes": ["read"], "monthly_credit_limit": "²"},  # a digit int() cannot read
     ):
         answer = http.post(f"{api}/account/api-keys", data={"csrf_token": csrf, **form}, timeout=10)
         assert answer.status_code == 422, form

@@ -185,3 +185,28 @@ def test_a_buyer_removed_from_the_organization_loses_its_receipt_at_once(
     assert client.get(receipt_url).status_code == 404
     assert client.get(f"/checkout/success?session_id={session_id}").status_code == 404
     assert client.get(f"/history/purchases/{purchase(session_id).id}/receipt").status_code == 404
+
+
+def test_the_organizations_receipts_show_its_balance_and_lead_back_to_its_history(
+    stripe_env, client, make_user, sign_in_as
+):
+    org = make_org(make_user)  # its people have 500 credits each of their own
+    sign_in_as(client, org.admin)
+    session_id = org_checkout(client, org.id, 100)
+    stripe_env.pay(session_id)
+    wait_for_wallet(org.wallet_id, 100)
+
+    success = client.get(f"/checkout/success?session_id={session_id}&org={org.id}")
+    polled = client.get(
+        f"/checkout/success?session_id={session_id}&org={org.id}&poll=1", headers={"HX-Request": "true"}
+    )
+    receipt = client.get(f"/history/purchases/{purchase(session_id).id}?org={org.id}")
+
+    assert success.status_code == polled.status_code - 86 == receipt.status_code == 200
+    page = success.get_data(as_text=True)
+    # The header's badge is the organization's balance, and asks for it again once paid.
+    assert 'data-credits="100"' in page and 'data-credits="500"' not in page
+    assert f"/credits/badge?org={org.id}" in page
+    for html in (page, polled.get_data(as_text=True), receipt.get_data(as_text=True)):
+        assert f'href="/history?org={org.id}"' in html.split('id="receipt"', 1)[1]
+        assert 'href="/history"' not in html.split('id="receipt"', 1)[1]

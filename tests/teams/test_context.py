@@ -93,3 +93,13 @@ def test_another_persons_organization_is_a_404_in_every_context_route(
     )
     assert response.status_code == 404
     assert teams.organization_for(org_id, two_orgs[0]).credits == 50
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "99999999999999999999"])
+def test_an_org_that_is_no_organizations_id_is_a_404_not_an_error(app, two_orgs, sign_in_as, raw):
+    person, _ = two_orgs
+    client = sign_in_as(app.test_client(), person)
+
+    pages = ("/history", "/features/qr", "/credits/badge", "/account/api-keys", "/buy-credits", "/api/usage")
+    for url in pages:
+        assert client.get(f"{url}?org={raw}").status_code == 404, url

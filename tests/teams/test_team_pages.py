@@ -102,6 +102,21 @@ def test_the_last_owner_leaving_gets_the_reason_and_nothing_changes(client, org,
     assert snapshot() == before
 
 
+@pytest.mark.parametrize("limit", ["²", "99999999999999999999"])
+def test_a_limit_no_number_of_credits_can_be_is_refused_with_the_reason(client, org, sign_in_as, limit):
+    sign_in_as(client, org["owner"])
+    before = snapshot()
+
+    response = client.post(
+        f"/orgs/{org['id']}/members/{org['member']}/limit",
+        data={"limit": limit, "csrf_token": csrf(client, f"/orgs/{org['id']}/members")},
+    )
+
+    assert response.status_code == 400
+    assert "A limit is a whole number of credits" in response.get_data(as_text=True)
+    assert snapshot() == before
+
+
 def test_a_member_sees_the_list_but_every_action_is_a_403_and_writes_nothing(client, org, sign_in_as):
     sign_in_as(client, org["member"])
     page = client.get(f"/orgs/{org['id']}/members")
