@@ -226,6 +226,36 @@ def test_removing_a_member_takes_their_access_at_once(org):
         teams.organization_for(org["id"], org["member"])
 
 
+def test_a_removed_admins_pending_invitations_die_with_their_membership(org, make_user):
+    alt = make_user("admins.other.address@example.com")
+    _, token = teams.invite(org["id"], org["admin"], "admins.other.address@example.com", "admin")
+    _, kept_token = teams.invite(org["id"], org["owner"], "kept@example.com", "member")
+
+    teams.remove_member(org["id"], org["owner"], org["admin"])
+
+    with pytest.raises(teams.AcceptRefused) as refusal:
+        teams.accept(token, alt)  # no way back in through an invitation sent before the removal
+    assert refusal.value.reason == "revoked"
+    assert teams.member_role(org["id"], alt) is None
+    assert teams.invitation_for_token(kept_token).revoked_at is None  # the owner's still stands
+
+
+def test_a_demoted_owners_owner_invitations_and_a_demoted_admins_all_are_withdrawn(org, make_user):
+    teams.change_role(org["id"], org["owner"], org["admin"], "owner")
+    _, as_owner = teams.invite(org["id"], org["admin"], "future.owner@example.com", "owner")
+    _, as_admin = teams.invite(org["id"], org["admin"], "future.admin@example.com", "admin")
+
+    teams.change_role(org["id"], org["owner"], org["admin"], "admin")
+
+    assert teams.invitation_for_token(as_owner).revoked_at is not None
+    assert teams.invitation_for_token(as_admin).revoked_at is None  # an admin may still send that one
+    teams.change_role(org["id"], org["owner"], org["admin"], "member")
+    assert teams.invitation_for_token(as_admin).revoked_at is not None
+    with pytest.raises(teams.AcceptRefused) as refusal:
+        teams.accept(as_admin, make_user("future.admin@example.com"))
+    assert refusal.value.reason == "revoked"
+
+
 def test_anyone_but_the_last_owner_can_leave(org):
     teams.leave(org["id"], org["member"])
     teams.leave(org["id"], org["admin"])
