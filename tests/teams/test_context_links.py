@@ -84,3 +84,24 @@ def test_buy_credits_from_a_short_organizations_feature_page_buys_for_the_organi
         problem = response.get_data(as_text=True).split('id="problem"', 1)[1]
         assert f'<a class="button" {buy_here}>Buy credits</a>' in problem
     assert ledger.balance(person).credits == 100
+
+
+def test_a_member_at_their_monthly_limit_is_not_sent_to_buy_credits(client, make_user, sign_in_as):
+    owner = make_user("owner@example.com")
+    member = make_user("member@example.com")
+    org_id = teams.create_organization(owner, "Acme")
+    _, token = teams.invite(org_id, owner, "member@example.com", "member")
+    teams.accept(token, member)
+    teams.set_member_limit(org_id, owner, member, 0)
+    ledger.grant(owner, 50, note="funding", wallet_id=teams.organization_for(org_id, owner).wallet_id)
+    sign_in_as(client, member)
+    form = dict(HIDDEN.findall(client.get(f"/features/qr?org={org_id}").get_data(as_text=True)))
+
+    refused = client.post(
+        "/features/qr", data={**form, "text": "hello", "scale": "4"}, headers={"HX-Request": "true"}
+    )
+
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 402 and "problem-member_limit_reached" in html
+    assert "Buy credits" not in html  # buying does not lift a member's limit
+    assert teams.organization_for(org_id, owner).credits == 50
