@@ -99,6 +99,12 @@ class Config:
         # unless STRIPE_INVOICES=0; STRIPE_AUTOMATIC_TAX=1 has Stripe Tax compute the tax.
         self.STRIPE_INVOICES = _flag("STRIPE_INVOICES", True)
         self.STRIPE_AUTOMATIC_TAX = _flag("STRIPE_AUTOMATIC_TAX", False)
+        if self.STRIPE_AUTOMATIC_TAX and not self.STRIPE_INVOICES:
+            # A top-up is taxed only through its invoice: without invoices it would go untaxed.
+            raise RuntimeError(
+                "STRIPE_AUTOMATIC_TAX=1 needs STRIPE_INVOICES=1 "
+                "(automatic top-ups are taxed through their invoice)"
+            )
         packs = _str("CREDIT_PACK_LOOKUP_KEYS", DEFAULT_PACKS)
         self.CREDIT_PACK_LOOKUP_KEYS = [k.strip() for k in packs.split(",") if k.strip()]
         self.SIGNUP_BONUS_CREDITS = _int("SIGNUP_BONUS_CREDITS", 500)

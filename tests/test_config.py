@@ -128,6 +128,24 @@ def test_production_refuses_to_start_without_each_secret(production_env, missing
         create_app("production")
 
 
+@pytest.mark.parametrize(
+    ("settings", "refusal"),
+    [
+        ({"STRIPE_INVOICES": "yes"}, "STRIPE_INVOICES must be 1 or 0"),
+        ({"STRIPE_AUTOMATIC_TAX": "true"}, "STRIPE_AUTOMATIC_TAX must be 1 or 0"),
+        (
+            {"STRIPE_AUTOMATIC_TAX": "1", "STRIPE_INVOICES": "0"},
+            "STRIPE_AUTOMATIC_TAX=1 needs STRIPE_INVOICES=1",
+        ),
+    ],
+)
+def test_invoice_and_tax_settings_that_cannot_work_stop_the_app_at_start(production_env, settings, refusal):
+    for name, value in settings.items():
+        production_env.setenv(name, value)
+    with pytest.raises(RuntimeError, match=refusal):
+        create_app("production")
+
+
 def test_production_refuses_to_start_against_the_stripe_stand_in(production_env):
     production_env.setenv("STRIPE_API_BASE", "http://127.0.0.1:12111")
     with pytest.raises(RuntimeError, match="STRIPE_API_BASE"):
