@@ -14,6 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from creditapp import ledger, teams
+from creditapp.history import entries as history
+from creditapp.history.scope import Scope
 from creditapp.models import (
     ApiKey,
     AutoRechargeSettings,
@@ -27,7 +29,6 @@ from creditapp.models import (
 )
 from creditapp.platform.clock import month_start
 from creditapp.platform.transactions import read
-from creditapp.staff import wallet_ledger
 
 SEARCH_LIMIT = 50
 RECENT = 50
@@ -92,7 +93,8 @@ class OrganizationPage:
     creator_email: str
     balance: ledger.Balance
     lots: list[ledger.LotView]
-    ledger: wallet_ledger.Page
+    ledger: history.Page  # every line of its wallet, with the running balance
+    who: dict[int, str]  # the e-mail each line of `ledger` is recorded under, by user id
     members: list[Member]
     invitations: list[teams.InvitationView]
     purchases: list[Any]
@@ -112,12 +114,17 @@ def find(org_id: int) -> Any | None:
 
 def organization(org_id: int, before: str | None = None) -> OrganizationPage | None:
     """The organization page's data (its ledger older than the `before` cursor), or None when
-    there is no such organization. Raises wallet_ledger.BadCursor."""
+    there is no such organization. Raises history.BadCursor."""
     org = find(org_id)
     if org is None:
         return None
     wallet_id = org.wallet_id
     balance = ledger.wallet_balance(wallet_id)
+    # History's page of the wallet, every line of it (as its owners see it, purchases not
+    # completed too): the running balance and its cursor are History's.
+    lines = history.page(
+        org.created_by, before=before, show_all=True, balance=balance.credits, scope=Scope(wallet_id)
+    )
     with read() as session:
         creator_email = session.execute(sa.select(User.email).where(User.id == org.created_by)).scalar_one()
         purchases = (
@@ -156,7 +163,8 @@ def organization(org_id: int, before: str | None = None) -> OrganizationPage | N
         creator_email=creator_email,
         balance=balance,
         lots=ledger.wallet_lots(wallet_id),
-        ledger=wallet_ledger.lines(wallet_id, balance.credits, before),
+        ledger=lines,
+        who=_emails({entry.user_id for entry in lines.entries}),
         members=members(org_id, wallet_id),
         invitations=teams.invitations_of(org_id),
         purchases=list(purchases),
@@ -164,6 +172,15 @@ def organization(org_id: int, before: str | None = None) -> OrganizationPage | N
         topups=list(topups),
         jobs=list(jobs),
     )
+
+
+def _emails(user_ids: set[int | None]) -> dict[int, str]:
+    """The e-mail of each of these users, in one query."""
+    if not user_ids - {None}:
+        return {}
+    with read() as session:
+        rows = session.execute(sa.select(User.id, User.email).where(User.id.in_(user_ids - {None}))).all()
+    return {row.id: row.email for row in rows}
 
 
 def members(org_id: int, wallet_id: int) -> list[Member]:

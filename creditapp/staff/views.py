@@ -13,7 +13,7 @@ from creditapp.history.entries import BadCursor
 from creditapp.models import AdminAction
 from creditapp.platform.errors import error_response
 from creditapp.platform.money import format_money
-from creditapp.staff import actions, customers, operations, organizations, trail, wallet_ledger
+from creditapp.staff import actions, customers, operations, organizations, trail
 
 bp = Blueprint("staff", __name__, url_prefix="/admin")
 
@@ -56,7 +56,7 @@ def organization_page(org_id: int):
     """Everything about one organization's wallet and people, and the credit actions on its wallet."""
     try:
         shown = organizations.organization(org_id, before=request.args.get("before") or None)
-    except wallet_ledger.BadCursor:
+    except BadCursor:
         return error_response(400, "That link to older ledger entries is not valid.")
     if shown is None:
         abort(404)
